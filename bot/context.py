@@ -1,0 +1,126 @@
+"""Packing retrieved passages into the prompt as numbered, delimited sources within a token budget.
+
+Each passage becomes ``<source id="N" outlet=".." title=".." published="..">text</source>``. Article text
+is data: angle brackets inside it are escaped (so no ``</source>`` or ``<!channel>`` can close or open
+anything) and bracketed numbers are turned into parentheses (so a fake ``[7]`` in an article cannot pass
+for a citation marker the model copies).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import tiktoken
+
+from retrieval.documents import SearchHit
+from retrieval.text import sentence_spans
+from retrieval.tokens import count_tokens
+
+_FAKE_MARKER = re.compile(r"\[(\s*\d{1,4}(?:\s*[,;–-]\s*\d{1,4})*\s*)\]")
+# Below this many tokens a truncated passage is too short to be worth including.
+_MIN_PARTIAL_TOKENS = 60
+
+
+@dataclass(frozen=True)
+class Source:
+    """One passage as given to the model: ``n`` is its id in the prompt (1-based)."""
+
+    n: int
+    hit: SearchHit
+    text: str  # the passage text included (possibly cut at a sentence boundary to fit)
+
+
+@dataclass(frozen=True)
+class PackedContext:
+    """The sources that fit the budget and their rendering for the prompt."""
+
+    sources: list[Source]
+    text: str
+    tokens: int
+
+
+def neutralize(text: str) -> str:
+    """Article text made inert for the prompt: no tags, no citation-like markers."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _FAKE_MARKER.sub(r"(\1)", text)
+
+
+def published_date(published: str | None) -> str:
+    """The date part of an ISO timestamp, or ``unknown date``."""
+    return published[:10] if published else "unknown date"
+
+
+def source_block(n: int, hit: SearchHit, text: str) -> str:
+    """One delimited source, its metadata in attributes (escaped) and its text neutralized."""
+    attrs = (
+        f'id="{n}" outlet="{html.escape(hit.source or "unknown outlet")}" '
+        f'title="{html.escape(hit.title or "untitled")}" published="{published_date(hit.published)}"'
+    )
+    return f"<source {attrs}>\n{neutralize(text)}\n</source>"
+
+
+def _truncate(text: str, budget: int, encoding: tiktoken.Encoding) -> str:
+    """The longest prefix of whole sentences of ``text`` that fits ``budget`` tokens."""
+    kept = ""
+    for _, end in sentence_spans(text):
+        candidate = text[:end]
+        if count_tokens(candidate, encoding) > budget:
+            break
+        kept = candidate
+    return kept
+
+
+def pack(
+    hits: Sequence[SearchHit],
+    budget_tokens: int,
+    encoding: tiktoken.Encoding,
+    *,
+    groups: Sequence[int] | None = None,
+) -> PackedContext:
+    """Number ``hits`` (in order) as sources until ``budget_tokens`` is used up.
+
+    Passages that don't fit are skipped (a later, shorter one may still fit); a passage is cut at a
+    sentence boundary only when the remaining budget is worth it. ``groups`` (one group number per hit)
+    wraps consecutive sources of one event in ``<event id="G">`` so the model can summarize by event.
+    """
+    blocks: list[tuple[int | None, str]] = []
+    sources: list[Source] = []
+    used = 0
+    for i, hit in enumerate(hits):
+        n = len(sources) + 1
+        text = hit.text
+        block = source_block(n, hit, text)
+        cost = count_tokens(block, encoding)
+        if used + cost > budget_tokens:
+            overhead = count_tokens(source_block(n, hit, ""), encoding)
+            room = budget_tokens - used - overhead
+            if room < _MIN_PARTIAL_TOKENS:
+                continue
+            text = _truncate(hit.text, room, encoding)
+            if not text:
+                continue
+            block = source_block(n, hit, text)
+            cost = count_tokens(block, encoding)
+        sources.append(Source(n=n, hit=hit, text=text))
+        blocks.append((groups[i] if groups is not None else None, block))
+        used += cost
+    return PackedContext(sources=sources, text=_join(blocks), tokens=used)
+
+
+def _join(blocks: list[tuple[int | None, str]]) -> str:
+    parts: list[str] = []
+    current: int | None = None
+    for group, block in blocks:
+        if group != current:
+            if current is not None:
+                parts.append("</event>")
+            if group is not None:
+                parts.append(f'<event id="{group}">')
+            current = group
+        parts.append(block)
+    if current is not None:
+        parts.append("</event>")
+    return "\n".join(parts)

@@ -1,0 +1,241 @@
+"""What the Slack bot remembers between requests, in the SQLite state database.
+
+- ``slack_events``: event ids already received, so Slack's retries (same ``event_id``) are dropped.
+- ``slack_messages``: ``(channel, ts)`` of messages already being answered. Slack sends both ``app_mention``
+  and ``message`` (different event ids) for one message that mentions the bot in a thread it follows;
+  claiming the message itself makes sure only one of them is answered.
+- ``slack_threads``: threads the bot has answered in, so a follow-up there is answered without a mention.
+- ``slack_answers`` / ``slack_feedback``: what was answered, and the 👍/👎 and reasons people gave.
+
+Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads and processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.results import Answer
+from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+
+log = logging.getLogger(__name__)
+
+EVENT_TTL_SECONDS = 24 * 3600  # Slack retries within minutes; a day is plenty and keeps the table small
+THREAD_TTL_SECONDS = 30 * 24 * 3600  # follow-ups in a month-old thread are still answered
+PURGE_INTERVAL_SECONDS = 600.0
+
+FEEDBACK_REASONS: dict[str, str] = {
+    "outdated": "Outdated",
+    "wrong_figure": "Wrong figure",
+    "missing_source": "Missing source",
+    "misattributed": "Misattributed",
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_events (
+    event_id TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_messages (
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (channel, ts)
+);
+CREATE TABLE IF NOT EXISTS slack_threads (
+    channel TEXT NOT NULL,
+    thread_ts TEXT NOT NULL,
+    answered_at REAL NOT NULL,
+    PRIMARY KEY (channel, thread_ts)
+);
+CREATE TABLE IF NOT EXISTS slack_answers (
+    answer_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    thread_ts TEXT,
+    user TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_feedback (
+    answer_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    reason TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (answer_id, user)
+);
+CREATE INDEX IF NOT EXISTS slack_events_seen ON slack_events (seen_at);
+CREATE INDEX IF NOT EXISTS slack_messages_seen ON slack_messages (seen_at);
+"""
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """One person's feedback on one answer."""
+
+    answer_id: str
+    user: str
+    rating: str  # "up" | "down"
+    reason: str | None
+    question: str
+    answer: str
+    citations: list[dict[str, object]]
+
+
+class SlackState:
+    """The Slack bot's tables in the state database. Safe to share between threads."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self._conn = connect(path)
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._last_purge = 0.0
+        with self._lock:
+            with_retry(lambda: self._conn.executescript(_SCHEMA))
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SlackState:
+        """Open the state database in ``data_dir``."""
+        return cls(data_dir / STATE_DB_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self, sql: str, params: Sequence[object]) -> int:
+        """Run one write statement; return the number of rows it changed."""
+        with self._lock:
+            return with_retry(lambda: self._conn.execute(sql, params).rowcount)
+
+    def _read(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+        with self._lock:
+            return with_retry(lambda: self._conn.execute(sql, params).fetchall())
+
+    # -- de-duplication -------------------------------------------------------------------------------
+
+    def claim_event(self, event_id: str) -> bool:
+        """True the first time ``event_id`` is seen (within the expiry window), False for a repeat."""
+        self._maybe_purge()
+        return self._write(
+            "INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)", (event_id, self._clock())
+        ) == 1
+
+    def claim_message(self, channel: str, ts: str) -> bool:
+        """True for the first claim of the message ``(channel, ts)``; later claims (other events) get False."""
+        self._maybe_purge()
+        return self._write(
+            "INSERT OR IGNORE INTO slack_messages (channel, ts, seen_at) VALUES (?, ?, ?)",
+            (channel, ts, self._clock()),
+        ) == 1
+
+    def purge(self) -> None:
+        """Forget event ids and message claims past their expiry, and long-idle threads."""
+        now = self._clock()
+        self._write("DELETE FROM slack_events WHERE seen_at < ?", (now - EVENT_TTL_SECONDS,))
+        self._write("DELETE FROM slack_messages WHERE seen_at < ?", (now - EVENT_TTL_SECONDS,))
+        self._write("DELETE FROM slack_threads WHERE answered_at < ?", (now - THREAD_TTL_SECONDS,))
+        self._last_purge = now
+
+    def _maybe_purge(self) -> None:
+        if self._clock() - self._last_purge >= PURGE_INTERVAL_SECONDS:
+            self.purge()
+
+    # -- threads --------------------------------------------------------------------------------------
+
+    def mark_thread(self, channel: str, thread_ts: str) -> None:
+        """Remember that the bot answered in this thread."""
+        self._write(
+            "INSERT INTO slack_threads (channel, thread_ts, answered_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, thread_ts) DO UPDATE SET answered_at = excluded.answered_at",
+            (channel, thread_ts, self._clock()),
+        )
+
+    def is_bot_thread(self, channel: str, thread_ts: str) -> bool:
+        """Whether the bot has answered in this thread."""
+        rows = self._read(
+            "SELECT 1 FROM slack_threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
+        return bool(rows)
+
+    # -- answers and feedback -------------------------------------------------------------------------
+
+    def save_answer(
+        self, answer_id: str, answer: Answer, *, channel: str, thread_ts: str | None, user: str | None
+    ) -> None:
+        """Keep what was answered, so feedback on it can be stored with the question and citations."""
+        self._write(
+            "INSERT OR REPLACE INTO slack_answers (answer_id, channel, thread_ts, user, question, answer, "
+            "citations, mode, abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                answer_id,
+                channel,
+                thread_ts,
+                user,
+                answer.topic if answer.topic is not None else answer.question,
+                answer.answer,
+                json.dumps([c.to_json() for c in answer.citations], ensure_ascii=False),
+                answer.mode,
+                int(answer.abstained),
+                self._clock(),
+            ),
+        )
+
+    def record_rating(self, answer_id: str, user: str, rating: str) -> bool:
+        """Store a 👍 (``"up"``) or 👎 (``"down"``); False when the answer is unknown."""
+        if rating not in ("up", "down"):
+            raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        now = self._clock()
+        changed = self._write(
+            "INSERT INTO slack_feedback (answer_id, user, rating, reason, question, answer, citations, created, "
+            "updated) SELECT answer_id, ?, ?, NULL, question, answer, citations, ?, ? FROM slack_answers "
+            "WHERE answer_id = ? "
+            "ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, updated = excluded.updated",
+            (user, rating, now, now, answer_id),
+        )
+        if not changed:
+            log.warning("feedback for unknown answer answer_id=%s", answer_id)
+        return changed > 0
+
+    def record_reason(self, answer_id: str, user: str, reason: str) -> bool:
+        """Attach a reason to this user's rating of the answer; False when there is no rating yet."""
+        if reason not in FEEDBACK_REASONS:
+            raise ValueError(f"unknown feedback reason {reason!r}")
+        return self._write(
+            "UPDATE slack_feedback SET reason = ?, updated = ? WHERE answer_id = ? AND user = ?",
+            (reason, self._clock(), answer_id, user),
+        ) > 0
+
+    def feedback(self, answer_id: str | None = None) -> list[FeedbackRow]:
+        """Stored feedback, oldest first (for one answer, or all)."""
+        sql = "SELECT * FROM slack_feedback"
+        params: tuple[object, ...] = ()
+        if answer_id is not None:
+            sql += " WHERE answer_id = ?"
+            params = (answer_id,)
+        rows = self._read(sql + " ORDER BY created", params)
+        return [
+            FeedbackRow(
+                answer_id=row["answer_id"],
+                user=row["user"],
+                rating=row["rating"],
+                reason=row["reason"],
+                question=row["question"],
+                answer=row["answer"],
+                citations=json.loads(row["citations"]),
+            )
+            for row in rows
+        ]

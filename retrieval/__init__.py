@@ -1,0 +1,1 @@
+"""sitrep's corpus engine: ingest, chunk, embed, store and search news articles."""

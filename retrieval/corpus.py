@@ -1,0 +1,221 @@
+"""The corpus facade: one object that ingests, searches and describes the article store.
+
+Everything outside :mod:`retrieval` (the CLI, the answer engine, the Slack bot, the digest) goes
+through :class:`Corpus`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.documents import Article, LoadFailure, SearchHit
+from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
+from retrieval.errors import EmbeddingMismatchError
+from retrieval.ingest import IngestReport, Ingestor, ingest_lock, recover
+from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.search import SearchOptions, hybrid_search
+from retrieval.sqlitedb import STATE_DB_NAME
+from retrieval.state import StateDB
+from retrieval.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Where the corpus lives and how it embeds."""
+
+    data_dir: Path
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    embedding_model: str = "minilm"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    published: str | None
+    first_seen: str
+    sources: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    documents: int
+    chunks: int
+    sources: int
+    newest_published: str | None
+    embedding_model: str
+    store: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "sources": self.sources,
+            "newest_published": self.newest_published,
+            "embedding_model": self.embedding_model,
+            "store": self.store,
+        }
+
+
+class Corpus:
+    """The article store. Safe to share between threads: each thread gets its own SQLite connection."""
+
+    def __init__(self, config: CorpusConfig, embedder: MiniLMEmbedding | object, store: VectorStore) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.store = store
+        self.model = model_label(config.embedding_model)
+        self._local = threading.local()
+        self._wordpieces: WordPieceCounter | None = None
+
+    @classmethod
+    def open(cls, config: CorpusConfig) -> Corpus:
+        """Open (creating if needed) the corpus in ``config.data_dir``."""
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.data_dir.chmod(0o700)
+        except OSError:
+            pass
+        embedder = make_embedder(config.embedding_model, config.openai_api_key, config.openai_base_url)
+        label = model_label(config.embedding_model)
+        state = StateDB(config.data_dir / STATE_DB_NAME)
+        recorded = state.get_meta("embedding_model")
+        if recorded and recorded != label:
+            raise EmbeddingMismatchError(
+                f"The store in {config.data_dir} was built with embedding model {recorded!r} but "
+                f"SITREP_EMBEDDING_MODEL selects {label!r}. A store never mixes models: set it back, or "
+                "run `sitrep reindex` to re-embed every chunk with the new model."
+            )
+        store = VectorStore(config.data_dir, embedder, label, config.chroma_host, config.chroma_port)  # type: ignore[arg-type]
+        if not recorded:
+            state.set_meta("embedding_model", label)
+        corpus = cls(config, embedder, store)
+        corpus._local.state = state
+        return corpus
+
+    @property
+    def state(self) -> StateDB:
+        db = getattr(self._local, "state", None)
+        if db is None:
+            db = StateDB(self.config.data_dir / STATE_DB_NAME)
+            self._local.state = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "state", None)
+        if db is not None:
+            db.close()
+            self._local.state = None
+
+    # -- ingest -----------------------------------------------------------------------------------------
+    def _ingestor(self) -> Ingestor:
+        if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
+            self._wordpieces = WordPieceCounter()
+        counter = self._wordpieces.count if self._wordpieces else None
+        return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
+
+    def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
+               progress: bool = False) -> IngestReport:
+        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report."""
+        items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
+        return self._run(items, [str(s) for s in sources], progress)
+
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False) -> IngestReport:
+        """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
+        return self._run(articles, ["<articles>"], progress)
+
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool) -> IngestReport:
+        with ingest_lock(self.config.data_dir):
+            state = self.state
+            recover(state, self.store)
+            run_id = state.start_run(labels)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(unit="doc", desc="ingesting", leave=False)
+            try:
+                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+            finally:
+                if bar is not None:
+                    bar.close()
+            counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "duplicates")}
+            state.finish_run(run_id, counts, [(f.source, f.error) for f in report.failed])
+            log.info("ingest.done run=%d %s failed=%d", run_id,
+                     " ".join(f"{k}={v}" for k, v in counts.items()), len(report.failed))
+            return report
+
+    def reindex(self, progress: bool = False) -> int:
+        """Re-embed every live chunk with the configured model into a fresh collection."""
+        with ingest_lock(self.config.data_dir):
+            self.store.recreate(self.embedder)  # type: ignore[arg-type]
+            total = 0
+            for rows in self.state.all_chunks():
+                from retrieval.chunking import embedding_text
+
+                vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
+                metas = [
+                    {"doc_id": r[4], "date_ts": r[3], "chunk_index": r[5], "char_start": r[6], "char_end": r[7],
+                     "title": r[1][:500], "source": r[8][:200], "url": r[9][:1000], "published": r[10]}
+                    for r in rows
+                ]
+                self.store.upsert([r[0] for r in rows], vectors, metas)
+                total += len(rows)
+                if progress:
+                    print(f"re-embedded {total} chunks", flush=True)
+            self.state.set_meta("embedding_model", self.model)
+            return total
+
+    # -- search and reads -------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 8, *, since: datetime | None = None, until: datetime | None = None,
+               max_per_doc: int | None = 2, recency: bool | None = None, mode: str = "hybrid") -> list[SearchHit]:
+        """Hybrid search over live chunks (``mode`` ``dense`` or ``lexical`` for evaluation)."""
+        options = SearchOptions(k=k, since=since, until=until, max_per_doc=max_per_doc, recency=recency)
+        return hybrid_search(query, self.state, self.store, self.embedder, options, mode)  # type: ignore[arg-type]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors from the corpus's embedding model."""
+        return self.embedder.embed(list(texts))  # type: ignore[attr-defined,no-any-return]
+
+    def stats(self) -> CorpusStats:
+        docs, chunks, sources, newest = self.state.counts()
+        return CorpusStats(docs, chunks, sources, newest, self.model, self.store.description)
+
+    def documents(self, *, since: datetime | None = None, until: datetime | None = None,
+                  by: str = "published") -> list[DocumentInfo]:
+        """Documents in a window, newest first, ``by`` published date or by when they were first ingested."""
+        rows = self.state.documents(since.timestamp() if since else None, until.timestamp() if until else None, by)
+        srcs = self.state.sources_of([r["doc_id"] for r in rows])
+        return [
+            DocumentInfo(r["doc_id"], r["title"], r["source"], r["url"], r["published"], r["first_seen"],
+                         srcs.get(r["doc_id"], []))
+            for r in rows
+        ]
+
+    def document_chunks(self, doc_id: str) -> list[SearchHit]:
+        """A document's live chunks in order, as search hits (rank = chunk order, score 0)."""
+        ids = self.state.doc_chunk_ids(doc_id)
+        rows = self.state.chunk_rows(ids)
+        return [
+            SearchHit(rank=n, score=0.0, chunk_id=i, doc_id=rows[i].doc_id, title=rows[i].title,
+                      source=rows[i].source, url=rows[i].url, published=rows[i].published, text=rows[i].text,
+                      chunk_index=rows[i].idx, char_start=rows[i].char_start, char_end=rows[i].char_end)
+            for n, i in enumerate(ids, start=1)
+        ]

@@ -1,0 +1,88 @@
+"""Plain data types shared by the ingestion pipeline, the store and search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Article:
+    """One story text as a loader found it, before de-duplication and chunking.
+
+    ``source_key`` identifies where the text came from (a URL, an absolute file path, or
+    ``path#record-id`` for JSON records): the same key arriving again with other text is an update.
+    """
+
+    text: str
+    source_key: str
+    title: str = ""
+    url: str = ""
+    source: str = ""  # the outlet, e.g. "TOLOnews"
+    published: datetime | None = None  # timezone-aware (UTC) when known
+    kind: str = "file"  # file | url | feed | json | pdf | html
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A source that could not be loaded, with a message a user can act on."""
+
+    source: str
+    error: str
+
+
+@dataclass
+class LoadResult:
+    """What loading a list of sources produced: the articles, and each failing source."""
+
+    articles: list[Article] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, sized to fit the embedding model."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: a chunk with its document's metadata and how it ranked."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    published: str | None  # ISO 8601, UTC
+    text: str
+    chunk_index: int = 0
+    char_start: int = 0
+    char_end: int = 0
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    # Cosine similarity of the chunk to the query (computed for every hit, dense-ranked or not):
+    # the engine's relevance signal for abstaining, since fused RRF scores are only ranks.
+    similarity: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The contract's JSON shape for one search result."""
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published": self.published,
+            "text": self.text,
+        }

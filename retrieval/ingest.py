@@ -1,0 +1,214 @@
+"""The ingestion pipeline: normalize → de-duplicate → chunk → embed → store, crash-safe.
+
+Order of writes for a batch of new document versions:
+1. journal the new Chroma ids as ``writing`` (SQLite);
+2. upsert their vectors into Chroma;
+3. one SQLite transaction swaps each document's live chunks and lexical rows, links sources,
+   journals the replaced ids as ``retired`` and drops the ``writing`` entry — the commit point;
+4. delete the retired ids from Chroma and drop their journal entry.
+Search only returns ids SQLite lists as live, so a reader sees the old version or the new one,
+never both or neither. A ``kill -9`` anywhere leaves SQLite consistent; the journal tells the next
+run which Chroma ids to remove, and the sources not yet committed are simply ingested again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
+from retrieval.documents import Article, LoadFailure
+from retrieval.embeddings import Embedder
+from retrieval.state import NewVersion, SourceLink, StateDB
+from retrieval.store import VectorStore
+from retrieval.text import content_hash, normalize
+
+log = logging.getLogger(__name__)
+
+BATCH_CHUNKS = 128  # chunks embedded and committed together
+CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
+
+
+@dataclass
+class IngestReport:
+    """Counts of one ingestion run, and each failing source."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    failed: list[LoadFailure] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "failed": [{"source": f.source, "error": f.error} for f in self.failed],
+        }
+
+
+@dataclass
+class _Pending:
+    version: NewVersion | None
+    link: SourceLink
+    retire_doc: str | None
+    outcome: str  # added | updated | duplicates
+    embed_texts: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def ingest_lock(data_dir: Path) -> Iterator[None]:
+    """Serialize ingests across processes (the CLI and a running bot may both ingest)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "ingest.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def recover(state: StateDB, store: VectorStore) -> int:
+    """Remove Chroma ids left by an interrupted run (written but never made live, or retired)."""
+    removed = 0
+    for rowid, ids, state_name in state.stale_journal():
+        live = state.live_subset(ids) if state_name == "writing" else set()
+        dead = [i for i in ids if i not in live]
+        store.delete(dead)
+        state.drop_journal([rowid])
+        removed += len(dead)
+    if removed:
+        log.info("ingest.recovered orphan_vectors=%d", removed)
+    return removed
+
+
+def _iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Ingestor:
+    """Turns a stream of articles into committed document versions."""
+
+    def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
+                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None) -> None:
+        self.state = state
+        self.store = store
+        self.embedder = embedder
+        self.wordpieces = wordpieces
+        self.chunking = chunking or ChunkingConfig()
+
+    def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
+        report = IngestReport()
+        batch: list[_Pending] = []
+        batch_hashes: dict[str, str] = {}  # content hash -> doc_id for versions not yet committed
+        batch_keys: set[str] = set()
+        touched: list[str] = []
+        chunks_in_batch = 0
+        for item in items:
+            if isinstance(item, LoadFailure):
+                report.failed.append(item)
+            else:
+                pending = self._plan(item, batch_hashes, batch_keys, report)
+                if pending is None:
+                    touched.append(item.source_key)
+                else:
+                    batch.append(pending)
+                    batch_keys.add(item.source_key)
+                    if pending.version is not None:
+                        batch_hashes[pending.version.content_hash] = pending.version.doc_id
+                        chunks_in_batch += len(pending.version.chunks)
+                if chunks_in_batch >= BATCH_CHUNKS:
+                    self._flush(batch, report)
+                    batch, batch_hashes, batch_keys, chunks_in_batch = [], {}, set(), 0
+            if on_item:
+                on_item()
+        self._flush(batch, report)
+        self.state.touch_sources(touched)
+        return report
+
+    def _plan(self, art: Article, batch_hashes: dict[str, str], batch_keys: set[str],
+              report: IngestReport) -> _Pending | None:
+        text = normalize(art.text)
+        if not text:
+            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no text after cleaning"))
+            return None
+        if art.source_key in batch_keys:
+            # The same source twice in one run: the later text wins in the next run; skip now.
+            report.unchanged += 1
+            return None
+        digest = content_hash(text)
+        published = _iso(art.published)
+        link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
+        current = self.state.doc_for_source(art.source_key)
+        if current and current.content_hash == digest:
+            report.unchanged += 1
+            return None
+
+        same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
+        if same_text:
+            retire = current.doc_id if current and current.doc_id != same_text else None
+            return _Pending(None, _relink(link, same_text), retire, "duplicates")
+
+        if current and current.n_sources == 1:
+            doc_id, outcome, retire = current.doc_id, "updated", None
+        else:
+            # New text from a new source, or a changed text of a source that shares its old text
+            # with other outlets: the others keep the old document, this source gets a new one.
+            doc_id = hashlib.sha1(f"{art.source_key}\0{digest}".encode()).hexdigest()[:16]
+            outcome = "updated" if current else "added"
+            retire = current.doc_id if current else None
+        version = digest[:12] + CHUNKER_VERSION
+        spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
+        date_ts = (art.published.timestamp() if art.published else datetime.now(UTC).timestamp())
+        new = NewVersion(
+            doc_id=doc_id, content_hash=digest, version=version, title=art.title, source=art.source, url=art.url,
+            published=published, date_ts=date_ts, text=text,
+            chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
+        )
+        pending = _Pending(new, _relink(link, doc_id), retire, outcome)
+        pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
+        return pending
+
+    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+        if not batch:
+            return
+        versions = [p.version for p in batch if p.version is not None]
+        ids = [c[0] for v in versions for c in v.chunks]
+        journal_rows: list[int] = []
+        if ids:
+            journal_rows.append(self.state.journal(ids, "writing"))
+            texts = [t for p in batch for t in p.embed_texts]
+            vectors = self.embedder.embed(texts)
+            metadatas = [
+                {"doc_id": v.doc_id, "date_ts": v.date_ts, "chunk_index": c[1], "char_start": c[2],
+                 "char_end": c[3], "title": v.title[:500], "source": v.source[:200], "url": v.url[:1000],
+                 "published": v.published or ""}
+                for v in versions for c in v.chunks
+            ]
+            self.store.upsert(ids, vectors, metadatas)
+        retired = self.state.commit_batch(
+            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows
+        )
+        for p in batch:
+            setattr(report, p.outcome, getattr(report, p.outcome) + 1)
+            report.doc_ids.append(p.link.doc_id)
+        if retired:
+            recover(self.state, self.store)
+        log.info("ingest.batch docs=%d chunks=%d retired=%d", len(versions), len(ids), len(retired))
+
+
+def _relink(link: SourceLink, doc_id: str) -> SourceLink:
+    return SourceLink(link.source_key, doc_id, link.kind, link.url, link.title, link.source, link.published)

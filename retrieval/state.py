@@ -1,0 +1,438 @@
+"""The SQLite state database: documents, their sources, live chunks, the lexical index and ingestion runs.
+
+SQLite is the source of truth for what is live. Chroma holds vectors for live chunks and, briefly,
+for chunks being written or retired; search keeps only ids this database lists as live, so the
+single transaction that swaps a document's chunks here is the moment the new version appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retrieval.sqlitedb import connect, with_retry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL UNIQUE,
+    version TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    published TEXT,
+    date_ts REAL NOT NULL,          -- published, or first seen when the date is unknown
+    first_seen TEXT NOT NULL,
+    first_seen_ts REAL NOT NULL,
+    updated_at TEXT NOT NULL,
+    text TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date_ts);
+CREATE INDEX IF NOT EXISTS documents_seen ON documents(first_seen_ts);
+CREATE TABLE IF NOT EXISTS sources (
+    source_key TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    published TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    date_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk_id UNINDEXED, date_ts UNINDEXED, title, body,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+-- Chroma ids written but not yet live ('writing') or no longer live ('retired'); see module docstring.
+CREATE TABLE IF NOT EXISTS vector_journal (
+    chunk_ids TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    created_ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    sources TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS run_failures (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class DocRow:
+    doc_id: str
+    content_hash: str
+    version: str
+    n_sources: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    chunk_id: str
+    doc_id: str
+    idx: int
+    char_start: int
+    char_end: int
+    text: str
+    title: str
+    source: str
+    url: str
+    published: str | None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A document version ready to go live: its metadata, text and chunks."""
+
+    doc_id: str
+    content_hash: str
+    version: str
+    title: str
+    source: str
+    url: str
+    published: str | None
+    date_ts: float
+    text: str
+    chunks: Sequence[tuple[str, int, int, int]]  # (chunk_id, idx, char_start, char_end)
+
+
+@dataclass(frozen=True)
+class SourceLink:
+    source_key: str
+    doc_id: str
+    kind: str
+    url: str
+    title: str
+    source: str
+    published: str | None
+
+
+class StateDB:
+    """Typed access to the state database. One instance per thread of use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = connect(path)
+        with_retry(lambda: self.conn.executescript(SCHEMA))
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta -------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with_retry(
+            lambda: self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+    # -- lookups used by ingest -----------------------------------------------------------------------
+    def doc_for_source(self, source_key: str) -> DocRow | None:
+        row = self.conn.execute(
+            "SELECT d.doc_id, d.content_hash, d.version, "
+            "(SELECT COUNT(*) FROM sources s2 WHERE s2.doc_id = d.doc_id) "
+            "FROM sources s JOIN documents d ON d.doc_id = s.doc_id WHERE s.source_key = ?",
+            (source_key,),
+        ).fetchone()
+        return DocRow(*row) if row else None
+
+    def doc_for_hash(self, content_hash: str) -> DocRow | None:
+        row = self.conn.execute(
+            "SELECT doc_id, content_hash, version, (SELECT COUNT(*) FROM sources s WHERE s.doc_id = d.doc_id) "
+            "FROM documents d WHERE content_hash = ?",
+            (content_hash,),
+        ).fetchone()
+        return DocRow(*row) if row else None
+
+    def doc_exists(self, doc_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+
+    def chunk_ids_of(self, doc_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+
+    def touch_sources(self, source_keys: Iterable[str]) -> None:
+        stamp = now_iso()
+        keys = [(stamp, k) for k in source_keys]
+        if keys:
+            with_retry(lambda: self.conn.executemany("UPDATE sources SET last_seen = ? WHERE source_key = ?", keys))
+
+    # -- the vector journal ---------------------------------------------------------------------------
+    def journal(self, chunk_ids: Sequence[str], state: str) -> int:
+        """Record Chroma ids about to be written (``writing``) or to be removed (``retired``)."""
+
+        def write() -> int:
+            cur = self.conn.execute(
+                "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, ?, ?, ?)",
+                (json.dumps(list(chunk_ids)), state, os.getpid(), time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+        return with_retry(write)
+
+    def drop_journal(self, rowids: Sequence[int]) -> None:
+        if rowids:
+            with_retry(
+                lambda: self.conn.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in rowids])
+            )
+
+    def stale_journal(self, stale_after: float = 3600.0) -> list[tuple[int, list[str], str]]:
+        """Journal entries left by processes that died (or that are over an hour old)."""
+        out = []
+        for rowid, ids, state, pid, created in self.conn.execute(
+            "SELECT rowid, chunk_ids, state, pid, created_ts FROM vector_journal"
+        ):
+            if state == "retired" or not _alive(pid) or time.time() - created > stale_after or pid == os.getpid():
+                out.append((rowid, json.loads(ids), state))
+        return out
+
+    def live_subset(self, chunk_ids: Sequence[str]) -> set[str]:
+        live: set[str] = set()
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            live.update(r[0] for r in self.conn.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part))
+        return live
+
+    # -- the commit point -----------------------------------------------------------------------------
+    def commit_batch(
+        self,
+        versions: Sequence[NewVersion],
+        links: Sequence[SourceLink],
+        retire_docs: Sequence[str],
+        written_journal: Sequence[int],
+    ) -> list[str]:
+        """Make new versions live, link sources, drop orphaned documents — in one transaction.
+
+        Returns the Chroma ids that are no longer live (to delete from the vector store).
+        """
+
+        def txn() -> list[str]:
+            c = self.conn
+            stamp = now_iso()
+            stamp_ts = time.time()
+            retired: list[str] = []
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for v in versions:
+                    old = [r[0] for r in c.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (v.doc_id,))]
+                    retired.extend(old)
+                    c.execute("DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
+                              (v.doc_id,))
+                    c.execute("DELETE FROM chunks WHERE doc_id = ?", (v.doc_id,))
+                    c.execute(
+                        "INSERT INTO documents(doc_id, content_hash, version, title, source, url, published, date_ts,"
+                        " first_seen, first_seen_ts, updated_at, text, n_chunks)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT(doc_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                        " version = excluded.version, title = excluded.title, source = excluded.source,"
+                        " url = excluded.url, published = excluded.published, date_ts = excluded.date_ts,"
+                        " updated_at = excluded.updated_at, text = excluded.text, n_chunks = excluded.n_chunks",
+                        (v.doc_id, v.content_hash, v.version, v.title, v.source, v.url, v.published, v.date_ts,
+                         stamp, stamp_ts, stamp, v.text, len(v.chunks)),
+                    )
+                    c.executemany(
+                        "INSERT INTO chunks(chunk_id, doc_id, idx, char_start, char_end, text, date_ts)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(cid, v.doc_id, i, s, e, v.text[s:e], v.date_ts) for cid, i, s, e in v.chunks],
+                    )
+                    c.executemany(
+                        "INSERT INTO chunks_fts(chunk_id, date_ts, title, body) VALUES (?, ?, ?, ?)",
+                        [(cid, v.date_ts, v.title, v.text[s:e]) for cid, _, s, e in v.chunks],
+                    )
+                for link in links:
+                    c.execute(
+                        "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
+                        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_key) DO UPDATE SET"
+                        " doc_id = excluded.doc_id, url = excluded.url, title = excluded.title,"
+                        " source = excluded.source, published = excluded.published, last_seen = excluded.last_seen",
+                        (link.source_key, link.doc_id, link.kind, link.url, link.title, link.source,
+                         link.published, stamp, stamp),
+                    )
+                for doc_id in retire_docs:
+                    if c.execute("SELECT 1 FROM sources WHERE doc_id = ?", (doc_id,)).fetchone():
+                        continue  # another source still carries this text
+                    retired.extend(r[0] for r in c.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)))
+                    c.execute("DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
+                              (doc_id,))
+                    c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+                if retired:
+                    c.execute(
+                        "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
+                        (json.dumps(retired), os.getpid(), stamp_ts),
+                    )
+                c.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in written_journal])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return retired
+
+        return with_retry(txn)
+
+    # -- runs -------------------------------------------------------------------------------------------
+    def start_run(self, sources: Sequence[str]) -> int:
+        def write() -> int:
+            cur = self.conn.execute(
+                "INSERT INTO runs(started, status, sources) VALUES (?, 'running', ?)",
+                (now_iso(), json.dumps(list(sources)[:1000])),
+            )
+            return int(cur.lastrowid or 0)
+
+        return with_retry(write)
+
+    def finish_run(self, run_id: int, counts: dict[str, int], failures: Sequence[tuple[str, str]]) -> None:
+        def write() -> None:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            c.execute(
+                "UPDATE runs SET finished = ?, status = ?, added = ?, updated = ?, unchanged = ?, duplicates = ?,"
+                " failed = ? WHERE run_id = ?",
+                (now_iso(), "failed" if failures else "ok", counts["added"], counts["updated"],
+                 counts["unchanged"], counts["duplicates"], len(failures), run_id),
+            )
+            c.executemany("INSERT INTO run_failures(run_id, source, error) VALUES (?, ?, ?)",
+                          [(run_id, s, e) for s, e in failures])
+            c.execute("COMMIT")
+
+        with_retry(write)
+
+    # -- reads for search and the engine -----------------------------------------------------------
+    def chunk_rows(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRow]:
+        rows: dict[str, ChunkRow] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.conn.execute(
+                "SELECT c.chunk_id, c.doc_id, c.idx, c.char_start, c.char_end, c.text, d.title, d.source, d.url,"
+                f" d.published FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                part,
+            ):
+                rows[r[0]] = ChunkRow(*r)
+        return rows
+
+    def lexical(self, match: str, limit: int, since_ts: float | None, until_ts: float | None) -> list[tuple[str, float]]:
+        """BM25-ranked (chunk_id, score) for an FTS5 match expression, best first."""
+        sql = "SELECT chunk_id, bm25(chunks_fts, 0.0, 0.0, 0.4, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[object] = [match]
+        if since_ts is not None:
+            sql += " AND date_ts >= ?"
+            params.append(since_ts)
+        if until_ts is not None:
+            sql += " AND date_ts <= ?"
+            params.append(until_ts)
+        sql += " ORDER BY s LIMIT ?"
+        params.append(limit)
+        try:
+            return [(r[0], -float(r[1])) for r in self.conn.execute(sql, params)]
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc).lower() or "syntax" in str(exc).lower():
+                return []
+            raise
+
+    def doc_chunk_ids(self, doc_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
+
+    def all_chunks(self, batch: int = 1000) -> Iterable[list[tuple[str, str, str, float]]]:
+        """(chunk_id, title, text, date_ts) for every live chunk, in batches (for re-indexing)."""
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT c.chunk_id, d.title, c.text, c.date_ts, c.doc_id, c.idx, c.char_start, c.char_end, d.source,"
+                " d.url, COALESCE(d.published, '') FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+                " WHERE c.chunk_id > ? ORDER BY c.chunk_id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    def counts(self) -> tuple[int, int, int, str | None]:
+        docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        sources = self.conn.execute("SELECT COUNT(*) FROM sources").fetchone()[0]
+        newest = self.conn.execute("SELECT MAX(published) FROM documents").fetchone()[0]
+        return docs, chunks, sources, newest
+
+    def documents(self, since_ts: float | None, until_ts: float | None, by: str) -> list[sqlite3.Row]:
+        column = "first_seen_ts" if by == "first_seen" else "date_ts"
+        sql = (
+            "SELECT doc_id, title, source, url, published, first_seen FROM documents WHERE 1=1"
+        )
+        params: list[object] = []
+        if since_ts is not None:
+            sql += f" AND {column} >= ?"
+            params.append(since_ts)
+        if until_ts is not None:
+            sql += f" AND {column} <= ?"
+            params.append(until_ts)
+        sql += f" ORDER BY {column} DESC"
+        return self.conn.execute(sql, params).fetchall()
+
+    def sources_of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
+        out: dict[str, list[dict[str, object]]] = {d: [] for d in doc_ids}
+        for start in range(0, len(doc_ids), 500):
+            part = list(doc_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.conn.execute(
+                f"SELECT doc_id, source, url, title, published FROM sources WHERE doc_id IN ({marks})"
+                " ORDER BY first_seen",
+                part,
+            ):
+                out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
+        return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

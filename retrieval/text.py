@@ -1,0 +1,78 @@
+"""Text normalization, content hashing and sentence splitting (with character offsets)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+# Zero-width and bidi-control characters: invisible, but they break matching and hashing.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{2,}")
+
+_QUOTE_FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+
+
+def normalize(text: str) -> str:
+    """Canonical form of an article's text: NFC, no invisible characters, tidy whitespace.
+
+    Paragraphs stay one per line, so offsets into the normalized text point at readable passages.
+    """
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _INVISIBLE.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+
+
+def content_hash(normalized_text: str) -> str:
+    """Hash that identifies a story text across outlets: case, quote style and dashes don't matter."""
+    folded = normalized_text.translate(_QUOTE_FOLD).casefold()
+    folded = re.sub(r"\s+", " ", folded)
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "gen", "lt", "col", "maj", "capt", "sgt", "gov", "sen", "rep", "st", "jr", "sr",
+    "prof", "no", "vs", "etc", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.g", "i.e", "approx", "est", "dept", "mt",
+}
+
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace, or at a
+# newline (paragraph end). Afghan names and acronyms make abbreviations common, hence the list above.
+_BOUNDARY = re.compile(r"[.!?؟۔]+[\"'”’»)\]]*(?=\s)|\n")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` of the sentences in ``text``, whitespace trimmed."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.end()
+        if match.group() != "\n":
+            word = re.search(r"([\w.]+)[.!?]*[\"'”’»)\]]*$", text[start:end])
+            token = word.group(1).rstrip(".").lower() if word else ""
+            if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
+                continue
+            nxt = text[end : end + 3].lstrip()
+            # "5.5 million" or "said. and" (lower-case continuation) are not sentence ends.
+            if nxt[:1].islower() or nxt[:1].isdigit():
+                continue
+        _append_trimmed(text, start, end, spans)
+        start = end
+    _append_trimmed(text, start, len(text), spans)
+    return spans
+
+
+def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``."""
+    return [text[s:e] for s, e in sentence_spans(text)]
