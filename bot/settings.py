@@ -28,6 +28,7 @@ class Settings:
     data_dir: Path = Path("./sitrep-data")
     chroma_host: str | None = None
     chroma_port: int = 8000
+    chroma_collection: str = "sitrep_chunks"
     embedding_model: str = "minilm"
 
     openai_api_key: str | None = field(default=None, repr=False)
@@ -190,6 +191,7 @@ def load_settings(env: Mapping[str, str | None] | None = None, dotenv_path: Path
         data_dir=Path(_get(merged, "SITREP_DATA_DIR") or "./sitrep-data"),
         chroma_host=_get(merged, "CHROMA_HOST"),
         chroma_port=_int(merged, "CHROMA_PORT", 8000, 1, 65535),
+        chroma_collection=_get(merged, "SITREP_CHROMA_COLLECTION") or "sitrep_chunks",
         embedding_model=_get(merged, "SITREP_EMBEDDING_MODEL") or "minilm",
         openai_api_key=_get(merged, "OPENAI_API_KEY"),
         openai_base_url=_url(merged, "OPENAI_BASE_URL", None),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.chunking import embedding_text
 from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
 from retrieval.errors import EmbeddingMismatchError
@@ -23,7 +24,7 @@ from retrieval.loaders import FetchOptions, iter_sources
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
-from retrieval.store import VectorStore
+from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class CorpusConfig:
     chroma_host: str | None = None
     chroma_port: int = 8000
     embedding_model: str = "minilm"
+    collection: str = DEFAULT_COLLECTION
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
@@ -86,8 +88,12 @@ class Corpus:
         self._wordpieces: WordPieceCounter | None = None
 
     @classmethod
-    def open(cls, config: CorpusConfig) -> Corpus:
-        """Open (creating if needed) the corpus in ``config.data_dir``."""
+    def open(cls, config: CorpusConfig, reindexing: bool = False) -> Corpus:
+        """Open (creating if needed) the corpus in ``config.data_dir``.
+
+        A store built with another embedding model is refused, unless ``reindexing``: then its vectors
+        are dropped so :meth:`reindex` can rebuild them from the chunks kept in the state database.
+        """
         config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             config.data_dir.chmod(0o700)
@@ -97,13 +103,14 @@ class Corpus:
         label = model_label(config.embedding_model)
         state = StateDB(config.data_dir / STATE_DB_NAME)
         recorded = state.get_meta("embedding_model")
-        if recorded and recorded != label:
+        if recorded and recorded != label and not reindexing:
             raise EmbeddingMismatchError(
                 f"The store in {config.data_dir} was built with embedding model {recorded!r} but "
                 f"SITREP_EMBEDDING_MODEL selects {label!r}. A store never mixes models: set it back, or "
                 "run `sitrep reindex` to re-embed every chunk with the new model."
             )
-        store = VectorStore(config.data_dir, embedder, label, config.chroma_host, config.chroma_port)  # type: ignore[arg-type]
+        store = VectorStore(config.data_dir, embedder, label, config.chroma_host, config.chroma_port,  # type: ignore[arg-type]
+                            replace_mismatched=reindexing, collection=config.collection)
         if not recorded:
             state.set_meta("embedding_model", label)
         corpus = cls(config, embedder, store)
@@ -168,8 +175,6 @@ class Corpus:
             self.store.recreate(self.embedder)  # type: ignore[arg-type]
             total = 0
             for rows in self.state.all_chunks():
-                from retrieval.chunking import embedding_text
-
                 vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
                 metas = [
                     {"doc_id": r[4], "date_ts": r[3], "chunk_index": r[5], "char_start": r[6], "char_end": r[7],
@@ -189,6 +194,12 @@ class Corpus:
         """Hybrid search over live chunks (``mode`` ``dense`` or ``lexical`` for evaluation)."""
         options = SearchOptions(k=k, since=since, until=until, max_per_doc=max_per_doc, recency=recency)
         return hybrid_search(query, self.state, self.store, self.embedder, options, mode)  # type: ignore[arg-type]
+
+    def ranked_documents(self, query: str, k: int = 10, mode: str = "hybrid") -> list[set[str]]:
+        """The top ``k`` documents for ``query``, each as the set of its id and every URL that carries it."""
+        hits = self.search(query, k=k, max_per_doc=1, recency=False, mode=mode)
+        urls = self.state.sources_of([h.doc_id for h in hits])
+        return [{h.doc_id, h.url, *(str(s["url"]) for s in urls[h.doc_id])} - {""} for h in hits]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors from the corpus's embedding model."""

@@ -19,7 +19,7 @@ from retrieval.errors import EmbeddingMismatchError, StoreError
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "sitrep_chunks"
+DEFAULT_COLLECTION = "sitrep_chunks"
 MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
 
 
@@ -35,11 +35,13 @@ class VectorStore:
     """A Chroma collection of chunk vectors with ``date_ts`` and ``doc_id`` metadata."""
 
     def __init__(self, data_dir: Path, embedder: Embedder, model_label: str,
-                 host: str | None = None, port: int = 8000) -> None:
+                 host: str | None = None, port: int = 8000, replace_mismatched: bool = False,
+                 collection: str = DEFAULT_COLLECTION) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         self.host, self.port = host, port
+        self.name = collection
         self.model_label = model_label
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         try:
@@ -48,12 +50,15 @@ class VectorStore:
                 self.client.heartbeat()
             else:
                 self.client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
-            self.collection = self._open_collection(embedder)
+            try:
+                self.collection = self._open_collection(embedder)
+            except EmbeddingMismatchError:
+                if not replace_mismatched:
+                    raise
+                self.recreate(embedder)
         except (EmbeddingMismatchError, StoreError):
             raise
         except Exception as exc:
-            if "conflict" in str(exc).lower():
-                raise self._mismatch(str(exc)) from exc
             raise _unreachable(host, port, exc) from exc
 
     @property
@@ -68,26 +73,31 @@ class VectorStore:
         )
 
     def _open_collection(self, embedder: Embedder) -> Any:
-        existing = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
-        if COLLECTION in existing:
-            collection = self.client.get_collection(COLLECTION, embedding_function=embedder)  # type: ignore[arg-type]
+        if self.name in self._collection_names():
+            try:
+                collection = self.client.get_collection(self.name, embedding_function=embedder)  # type: ignore[arg-type]
+            except Exception as exc:
+                if "conflict" in str(exc).lower():
+                    raise self._mismatch(str(exc)) from exc
+                raise
             found = (collection.metadata or {}).get("embedding_model")
             if found and found != self.model_label:
                 raise self._mismatch(found)
             return collection
         return self.client.create_collection(
-            COLLECTION,
+            self.name,
             embedding_function=embedder,  # type: ignore[arg-type]
             metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
         )
 
     def recreate(self, embedder: Embedder) -> None:
         """Drop the collection and create an empty one for the configured model (for re-indexing)."""
-        try:
-            self.client.delete_collection(COLLECTION)
-        except Exception:  # noqa: BLE001 - absent is fine
-            log.debug("no collection to delete")
+        if self.name in self._collection_names():
+            self.client.delete_collection(self.name)
         self.collection = self._open_collection(embedder)
+
+    def _collection_names(self) -> set[str]:
+        return {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
         try:

@@ -1,0 +1,68 @@
+"""PDF documents to articles, through pypdf's text extraction."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+
+from pypdf import PdfReader
+from pypdf.constants import PasswordType
+
+from retrieval.documents import Article
+from retrieval.errors import SourceError
+from retrieval.loaders.common import Origin
+from retrieval.loaders.dates import parse_published
+
+log = logging.getLogger(__name__)
+
+
+def article_from_pdf(data: bytes, origin: Origin) -> Article:
+    """Extract the text of every page (pages joined by a line break), the title and the creation date.
+
+    The creation date stands in for the publication date: agency reports (OCHA flash updates and
+    the like) are created the day they are issued. Raises SourceError for a broken, encrypted or
+    textless (scanned) PDF.
+    """
+    where = origin.where
+    if b"%PDF-" not in data[:1024]:
+        raise SourceError(where, f"{where} is not a PDF file (no %PDF header)")
+    # pypdf raises a zoo of exception types (PdfReadError, ValueError, KeyError, struct.error, ...) on
+    # malformed files; each means the same thing here.
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise SourceError(where, f"{where} is password-protected; save an unprotected copy and ingest that")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(where, f"{where} is a broken PDF ({type(exc).__name__}: {exc})") from exc
+    text = "\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise SourceError(
+            where,
+            f"no extractable text in {where}; it may be a scanned image (run OCR on it first, e.g. with ocrmypdf)",
+        )
+    title, created = _metadata(reader, where)
+    return Article(
+        text=text,
+        source_key=origin.source_key,
+        title=title or origin.fallback_title,
+        url=origin.url,
+        source=origin.outlet,
+        published=created,
+        kind=origin.kind,
+    )
+
+
+def _metadata(reader: PdfReader, where: str) -> tuple[str, datetime | None]:
+    """Title and creation date; broken metadata only costs the metadata, never the text."""
+    try:
+        info = reader.metadata
+        if info is None:
+            return "", None
+        return (info.title or "").strip(), parse_published(info.creation_date)
+    except Exception as exc:
+        log.info("unreadable PDF metadata source=%s error=%s", where, exc)
+        return "", None

@@ -1,0 +1,149 @@
+"""Shared fixtures: fixture articles about the Oct 2020 Helmand fighting, and a corpus factory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from retrieval.corpus import Corpus, CorpusConfig
+from retrieval.documents import Article
+from retrieval.embeddings import MiniLMEmbedding
+
+FIXTURE_ARTICLES: list[dict[str, str]] = [
+    {
+        "key": "https://example-news.test/helmand-helicopters",
+        "title": "Two army helicopters crash in Helmand's Nawa district",
+        "source": "Kabul Ledger",
+        "published": "2020-10-14T09:30:00+00:00",
+        "text": (
+            "Two Afghan National Army MI-17 helicopters crashed in Nawa district of Helmand early on Wednesday, "
+            "killing at least nine people, the Ministry of Defense said.\n"
+            "The ministry said the helicopters crashed due to technical issues while evacuating wounded soldiers.\n"
+            "Local officials said the crash happened near the district centre as fighting continued nearby."
+        ),
+    },
+    {
+        "key": "https://wire.test/helmand-casualties",
+        "title": "Helicopter collision toll disputed",
+        "source": "Frontier Wire",
+        "published": "2020-10-14T15:00:00+00:00",
+        "text": (
+            "A provincial council member said between eight and fifteen people died when two helicopters collided "
+            "in Nawa.\n"
+            "The Taliban claimed their fighters shot down the aircraft, a claim the defence ministry rejected."
+        ),
+    },
+    {
+        "key": "https://example-news.test/stoltenberg",
+        "title": "NATO chief urges Taliban to reduce violence",
+        "source": "Kabul Ledger",
+        "published": "2020-10-15T18:00:00+00:00",
+        "text": (
+            "NATO Secretary General Jens Stoltenberg met US envoy Zalmay Khalilzad in Brussels on Thursday.\n"
+            "Stoltenberg said the Doha talks offer the best chance for peace but the Taliban must reduce the "
+            "unacceptable level of violence.\n"
+            "He said NATO remains committed to Afghanistan's security."
+        ),
+    },
+    {
+        "key": "https://relief.test/displacement-update",
+        "title": "Thousands displaced by fighting around Lashkargah",
+        "source": "Relief Monitor",
+        "published": "2020-10-16T07:00:00+00:00",
+        "text": (
+            "More than 5,600 families have fled their homes since the Taliban launched attacks on Lashkargah, "
+            "the capital of Helmand province, aid agencies said.\n"
+            "Most of the displaced families are sheltering in the city and in Nad Ali and Marja districts.\n"
+            "UNAMA said civilians including women and children had been killed and injured."
+        ),
+    },
+]
+
+
+def fixture_articles() -> list[Article]:
+    """The fixture articles as loader output."""
+    return [
+        Article(
+            text=a["text"], source_key=a["key"], title=a["title"], url=a["key"], source=a["source"],
+            published=datetime.fromisoformat(a["published"]).astimezone(UTC), kind="url",
+        )
+        for a in FIXTURE_ARTICLES
+    ]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedding:
+    """One loaded embedding model for the whole session."""
+    return MiniLMEmbedding()
+
+
+@pytest.fixture
+def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytest.MonkeyPatch
+                   ) -> Iterator[Callable[..., Corpus]]:
+    """Build a Corpus in a temporary data dir (the session's model is reused), closed after the test."""
+    monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
+    opened: list[Corpus] = []
+
+    def make(data_dir: Path | None = None, articles: list[Article] | None = None, **config: object) -> Corpus:
+        corpus = Corpus.open(CorpusConfig(data_dir=data_dir or tmp_path / "data", **config))  # type: ignore[arg-type]
+        opened.append(corpus)
+        if articles:
+            corpus.ingest_articles(articles)
+        return corpus
+
+    yield make
+    for corpus in opened:
+        corpus.close()
+
+
+@pytest.fixture
+def corpus(corpus_factory: Callable[..., Corpus]) -> Corpus:
+    """A corpus holding the fixture articles."""
+    return corpus_factory(articles=fixture_articles())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A `chroma run` server on 127.0.0.1, started for the session and stopped after it."""
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if exe is None:
+        pytest.fail("the `chroma` command (installed with chromadb) is missing")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "wb")  # noqa: SIM115 - closed after the process
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma run did not start within 60 s")
+    yield "127.0.0.1", port
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
