@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.logs import setup_logging
-from bot.runtime import ensure_sample, open_corpus
+from bot.runtime import open_corpus
 from bot.settings import Settings, load_settings
 from retrieval.errors import SitrepError
 from retrieval.timeparse import parse_when

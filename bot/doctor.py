@@ -24,14 +24,14 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
         return Check(name, True, fn())
     except SitrepError as exc:
         return Check(name, False, str(exc))
-    except Exception as exc:  # noqa: BLE001 - doctor reports every failure instead of crashing
+    except Exception as exc:
         return Check(name, False, f"{type(exc).__name__}: {exc}")
 
 
 def _model_files() -> str:
     from retrieval.embeddings import minilm_files
 
-    model, tok = minilm_files()
+    model, _ = minilm_files()
     return f"all-MiniLM-L6-v2 int8 ({model.stat().st_size:,} bytes) and tokenizer verified by sha256"
 
 
@@ -71,7 +71,7 @@ def _slack(settings: Settings) -> Callable[[], str]:
                 f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error', 'error')}); copy the Bot User OAuth "
                 "Token (xoxb-…) from your app's OAuth & Permissions page."
             ) from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise SitrepError(f"Cannot reach Slack at {settings.slack_api_url} ({type(exc).__name__}).") from None
         missing = [] if settings.slack_signing_secret or settings.slack_app_token else ["SLACK_SIGNING_SECRET"]
         note = f"; set {', '.join(missing)} for HTTP mode" if missing else ""
@@ -105,7 +105,8 @@ def _llm(settings: Settings) -> Callable[[], str]:
 
 def run_checks(settings: Settings) -> Iterator[Check]:
     """Run every check that applies to the settings."""
-    yield Check("settings", True, f"data dir {settings.data_dir}, answers: {'llm' if settings.use_llm else 'extractive'}")
+    mode = "llm" if settings.use_llm else "extractive"
+    yield Check("settings", True, f"data dir {settings.data_dir}, answers: {mode}")
     yield _run("embedding model", _model_files)
     yield _run("tokenizers", _tokenizers)
     yield _run("store", _store(settings))

@@ -6,6 +6,7 @@ through :class:`Corpus`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ from retrieval.chunking import embedding_text
 from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
 from retrieval.errors import EmbeddingMismatchError
-from retrieval.ingest import IngestReport, Ingestor, ingest_lock, recover
+from retrieval.ingest import Ingestor, IngestReport, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
@@ -95,10 +96,8 @@ class Corpus:
         are dropped so :meth:`reindex` can rebuild them from the chunks kept in the state database.
         """
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             config.data_dir.chmod(0o700)
-        except OSError:
-            pass
         embedder = make_embedder(config.embedding_model, config.openai_api_key, config.openai_base_url)
         label = model_label(config.embedding_model)
         state = StateDB(config.data_dir / STATE_DB_NAME)

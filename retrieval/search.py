@@ -25,10 +25,11 @@ RRF_K = 60
 MAX_QUERY_CHARS = 2000
 
 _STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her his how i if in into is it its"
-    " me my no not of on or our she so than that the their them then there these they this to was we were what"
-    " when where which who whom why will with you your about after before said says say tell show give any"
-    " many much".split()
+    "a an and are as at be been but by did do does for from had has have he her his how i if in into is "
+    "it its me my no not of on or our she so than that the their them then there these they this to was "
+    "we were what when where which who whom why will with you your about after before said says say tell "
+    "show give any many much"
+    .split()
 )
 _RECENCY = re.compile(
     r"\b(latest|newest|recent(ly)?|today|tonight|yesterday|this (morning|week|evening)|now|current(ly)?|"

@@ -7,6 +7,7 @@ single transaction that swaps a document's chunks here is the moment the new ver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -90,6 +91,10 @@ CREATE TABLE IF NOT EXISTS run_failures (
 """
 
 
+_CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
+_DELETE_FTS = "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -150,10 +155,8 @@ class StateDB:
         self.path = path
         self.conn = connect(path)
         with_retry(lambda: self.conn.executescript(SCHEMA))
-        try:
+        with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
-        except OSError:
-            pass
 
     def close(self) -> None:
         self.conn.close()
@@ -191,9 +194,6 @@ class StateDB:
 
     def doc_exists(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone() is not None
-
-    def chunk_ids_of(self, doc_id: str) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
 
     def touch_sources(self, source_keys: Iterable[str]) -> None:
         stamp = now_iso()
@@ -235,7 +235,8 @@ class StateDB:
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start : start + 500])
             marks = ",".join("?" * len(part))
-            live.update(r[0] for r in self.conn.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part))
+            query = f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})"
+            live.update(r[0] for r in self.conn.execute(query, part))
         return live
 
     # -- the commit point -----------------------------------------------------------------------------
@@ -259,10 +260,9 @@ class StateDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 for v in versions:
-                    old = [r[0] for r in c.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (v.doc_id,))]
+                    old = [r[0] for r in c.execute(_CHUNK_IDS, (v.doc_id,))]
                     retired.extend(old)
-                    c.execute("DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
-                              (v.doc_id,))
+                    c.execute(_DELETE_FTS, (v.doc_id,))
                     c.execute("DELETE FROM chunks WHERE doc_id = ?", (v.doc_id,))
                     c.execute(
                         "INSERT INTO documents(doc_id, content_hash, version, title, source, url, published, date_ts,"
@@ -296,9 +296,8 @@ class StateDB:
                 for doc_id in retire_docs:
                     if c.execute("SELECT 1 FROM sources WHERE doc_id = ?", (doc_id,)).fetchone():
                         continue  # another source still carries this text
-                    retired.extend(r[0] for r in c.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)))
-                    c.execute("DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
-                              (doc_id,))
+                    retired.extend(r[0] for r in c.execute(_CHUNK_IDS, (doc_id,)))
+                    c.execute(_DELETE_FTS, (doc_id,))
                     c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
                 if retired:
                     c.execute(
@@ -355,7 +354,9 @@ class StateDB:
                 rows[r[0]] = ChunkRow(*r)
         return rows
 
-    def lexical(self, match: str, limit: int, since_ts: float | None, until_ts: float | None) -> list[tuple[str, float]]:
+    def lexical(
+        self, match: str, limit: int, since_ts: float | None, until_ts: float | None
+    ) -> list[tuple[str, float]]:
         """BM25-ranked (chunk_id, score) for an FTS5 match expression, best first."""
         sql = "SELECT chunk_id, bm25(chunks_fts, 0.0, 0.0, 0.4, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         params: list[object] = [match]

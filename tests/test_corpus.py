@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fixture_articles
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.errors import EmbeddingMismatchError, QueryError
+
+from conftest import fixture_articles
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -148,7 +149,8 @@ def test_interrupted_write_is_cleaned_up(corpus: Corpus) -> None:
     import numpy as np
 
     orphan = ["deadbeef:v:0", "deadbeef:v:1"]
-    corpus.store.upsert(orphan, np.ones((2, 384), dtype=np.float32) / np.sqrt(384), [{"doc_id": "x", "date_ts": 0.0}] * 2)
+    vectors = np.ones((2, 384), dtype=np.float32) / np.sqrt(384)
+    corpus.store.upsert(orphan, vectors, [{"doc_id": "x", "date_ts": 0.0}] * 2)
     corpus.state.conn.execute(
         "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'writing', 999999999, 0)",
         ('["deadbeef:v:0", "deadbeef:v:1"]',),

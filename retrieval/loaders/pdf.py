@@ -6,8 +6,7 @@ import io
 import logging
 from datetime import datetime
 
-from pypdf import PdfReader
-from pypdf.constants import PasswordType
+from pypdf import PasswordType, PdfReader
 
 from retrieval.documents import Article
 from retrieval.errors import SourceError
