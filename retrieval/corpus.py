@@ -7,7 +7,9 @@ through :class:`Corpus`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +21,8 @@ import numpy as np
 from retrieval.chunking import embedding_text
 from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
-from retrieval.errors import EmbeddingMismatchError
-from retrieval.ingest import Ingestor, IngestReport, ingest_lock, recover
+from retrieval.errors import EmbeddingMismatchError, StoreError
+from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
@@ -75,6 +77,13 @@ class CorpusStats:
             "embedding_model": self.embedding_model,
             "store": self.store,
         }
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    message = str(exc).lower()
+    return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
 
 
 class Corpus:
@@ -159,6 +168,14 @@ class Corpus:
                 bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
                 report = self._ingestor().run(items, on_item=bar.update if bar else None)
+            except (sqlite3.Error, OSError, StoreError) as exc:
+                # The batch in flight was never committed: the store still holds the last good state.
+                log.error("ingest.aborted run=%d error=%s", run_id, exc)
+                hint = " The disk looks full or failing: free space, then" if _disk_full(exc) else " Fix that, then"
+                raise StoreError(
+                    f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
+                    "everything committed before is intact."
+                ) from exc
             finally:
                 if bar is not None:
                     bar.close()
@@ -175,11 +192,7 @@ class Corpus:
             total = 0
             for rows in self.state.all_chunks():
                 vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                metas = [
-                    {"doc_id": r[4], "date_ts": r[3], "chunk_index": r[5], "char_start": r[6], "char_end": r[7],
-                     "title": r[1][:500], "source": r[8][:200], "url": r[9][:1000], "published": r[10]}
-                    for r in rows
-                ]
+                metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
                 self.store.upsert([r[0] for r in rows], vectors, metas)
                 total += len(rows)
                 if progress:

@@ -193,10 +193,9 @@ class Ingestor:
             texts = [t for p in batch for t in p.embed_texts]
             vectors = self.embedder.embed(texts)
             metadatas = [
-                {"doc_id": v.doc_id, "date_ts": v.date_ts, "chunk_index": c[1], "char_start": c[2],
-                 "char_end": c[3], "title": v.title[:500], "source": v.source[:200], "url": v.url[:1000],
-                 "published": v.published or ""}
-                for v in versions for c in v.chunks
+                chunk_metadata(v.doc_id, v.date_ts, c[1], c[2], c[3], v.title, v.source, v.url, v.published)
+                for v in versions
+                for c in v.chunks
             ]
             self.store.upsert(ids, vectors, metadatas)
         retired = self.state.commit_batch(
@@ -208,6 +207,13 @@ class Ingestor:
         if retired:
             recover(self.state, self.store)
         log.info("ingest.batch docs=%d chunks=%d retired=%d", len(versions), len(ids), len(retired))
+
+
+def chunk_metadata(doc_id: str, date_ts: float, index: int, start: int, end: int, title: str, source: str,
+                   url: str, published: str | None) -> dict[str, object]:
+    """The metadata stored with a chunk's vector (``date_ts`` is what Chroma-side date filters use)."""
+    return {"doc_id": doc_id, "date_ts": date_ts, "chunk_index": index, "char_start": start, "char_end": end,
+            "title": title[:500], "source": source[:200], "url": url[:1000], "published": published or ""}
 
 
 def _relink(link: SourceLink, doc_id: str) -> SourceLink:

@@ -24,11 +24,13 @@ MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
 
 
 def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
-    where = f"the Chroma server at {host}:{port}" if host else "the embedded Chroma store"
-    return StoreError(
-        f"Cannot reach {where} ({type(exc).__name__}). "
-        + ("Check that `chroma run` is up and CHROMA_HOST/CHROMA_PORT are right." if host else "")
-    )
+    if host:
+        return StoreError(
+            f"Cannot reach the Chroma server at {host}:{port} ({type(exc).__name__}). "
+            "Check that `chroma run` is up and CHROMA_HOST/CHROMA_PORT are right."
+        )
+    detail = " ".join(str(exc).split())[:200]
+    return StoreError(f"The embedded Chroma store failed ({type(exc).__name__}: {detail})")
 
 
 class VectorStore:

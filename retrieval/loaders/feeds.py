@@ -146,6 +146,9 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
             problem = exc.message
             log.info("feed entry article unavailable, keeping its summary feed=%s link=%s error=%s",
                      feed_url, link, exc.message)
+        except Exception as exc:  # an extractor choking on one page must not cost the feed's other entries
+            problem = f"unexpected error loading {link}: {type(exc).__name__}: {exc}"
+            log.exception("feed entry article crashed feed=%s link=%s", feed_url, link)
         else:
             return replace(article, title=title or article.title, published=published or article.published,
                            source=article.source or title_of_feed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -83,9 +84,10 @@ def _html_content(data: bytes, where: str) -> str | bytes:
 
 def _read(path: Path, where: str, max_bytes: int) -> bytes:
     try:
-        if not path.is_file():
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end
             raise SourceError(where, f"{where} is not a regular file")
-        size = path.stat().st_size
+        size = info.st_size
         if size > max_bytes:
             raise _too_big(where, size, max_bytes)
         with path.open("rb") as handle:

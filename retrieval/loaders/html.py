@@ -8,11 +8,18 @@ from retrieval.documents import Article
 from retrieval.errors import SourceError
 from retrieval.loaders.common import Origin
 from retrieval.loaders.dates import parse_published
+from retrieval.loaders.urls import canonical_url
 
 # Fewer characters than this is navigation or a cookie banner, not an article.
 MIN_ARTICLE_CHARS = 25
-# Ask htmldate for the time and offset too, not just the day: "since this morning" needs them.
-_DATE_PARAMS = {"original_date": True, "extensive_search": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+# Ask htmldate for the time and offset too, not just the day ("since this morning" needs them), and
+# prefer the page's own markup to a date in the URL, which has no time.
+_DATE_PARAMS = {
+    "original_date": True,
+    "extensive_search": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+    "deferred_url_extractor": True,
+}
 
 
 def article_from_html(content: str | bytes, origin: Origin) -> Article:
@@ -20,7 +27,9 @@ def article_from_html(content: str | bytes, origin: Origin) -> Article:
 
     ``content`` is decoded text, or raw bytes that trafilatura decodes from the page's own charset
     declaration. The title falls back to ``origin.fallback_title``; the outlet is ``origin.outlet``
-    when given, else the page's site name. Raises SourceError when the page has no article text.
+    when given, else the page's site name. A saved page (no ``origin.url``) gets the address its
+    ``<link rel="canonical">`` declares, so citations can still link to it. Raises SourceError when the
+    page has no article text.
     """
     try:
         doc = trafilatura.bare_extraction(
@@ -40,8 +49,12 @@ def article_from_html(content: str | bytes, origin: Origin) -> Article:
         text=text,
         source_key=origin.source_key,
         title=(doc.title or "").strip() or origin.fallback_title,
-        url=origin.url,
+        url=origin.url or _web_address(doc.url),
         source=origin.outlet or (doc.sitename or "").strip(),
         published=parse_published(doc.date),
         kind=origin.kind,
     )
+
+
+def _web_address(url: str | None) -> str:
+    return canonical_url(url) if url and url.lower().startswith(("http://", "https://")) else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from retrieval.loaders.web import HttpFetcher, article_from_response
 
 
 def iter_sources(
-    sources: Sequence[str],
+    sources: Sequence[str | os.PathLike[str]],
     *,
     feed: bool | None = None,
     source_name: str | None = None,
@@ -33,7 +34,8 @@ def iter_sources(
     """
     outlet = (source_name or "").strip()
     with HttpFetcher(options) as fetcher:
-        for source in sources:
+        for given in sources:
+            source = os.fspath(given)  # Path objects are welcome too
             if not source.strip():
                 yield LoadFailure(source, "empty source: give a file, folder or URL")
             elif looks_like_url(source):
