@@ -72,5 +72,8 @@ def setup_logging(data_dir: Path, level: str, secrets: Sequence[str], stderr_lev
         handler.addFilter(redactor)
         root.addHandler(handler)
     root.setLevel(min(logging.getLevelName(level), logging.getLevelName(stderr_level)))
-    for noisy in ("httpx", "httpcore", "chromadb", "urllib3", "apscheduler", "openai", "trafilatura", "htmldate"):
+    for noisy in ("httpx", "httpcore", "chromadb", "urllib3", "apscheduler", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Parsers warn about every malformed file; each failure already reaches the user as a LoadFailure.
+    for parser in ("pypdf", "trafilatura", "htmldate", "courlan", "justext"):
+        logging.getLogger(parser).setLevel(logging.ERROR)

@@ -153,7 +153,9 @@ class Ingestor:
         published = _iso(art.published)
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
-        if current and current.content_hash == digest:
+        if current and (current.content_hash == digest or art.kind == "feed"):
+            # kind "feed" is an entry's summary kept because its article could not be fetched this
+            # time: it must never replace the full text ingested earlier.
             report.unchanged += 1
             return None
 

@@ -179,8 +179,10 @@ def article_from_response(resp: Response, *, outlet: str = "", kind: str = "url"
     address a reader should follow. Raises SourceError when there is no article in it.
     """
     where = resp.requested_url
-    if resp.kind in ("feed", "json"):
-        raise SourceError(where, f"{where} is a {resp.kind} document ({resp.media_type}), not an article")
+    if resp.kind == "feed":
+        raise SourceError(where, f"{where} is an RSS/Atom feed, not an article; ingest it as a feed")
+    if resp.kind == "json":
+        raise SourceError(where, f"{where} is a JSON document, not an article")
     origin = Origin(
         where=where,
         source_key=canonical_url(where),
