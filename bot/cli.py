@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot import cli_answer, cli_digest, cli_slack
 from bot.logs import setup_logging
-from bot.runtime import open_corpus
+from bot.runtime import ensure_sample, open_corpus
 from bot.settings import Settings, load_settings
 from retrieval.errors import SitrepError
 from retrieval.timeparse import parse_when
@@ -116,6 +117,23 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    """The README's main job: the Slack bot when Slack is configured, else a local chat over the corpus."""
+    if settings.slack_bot_token:
+        return cli_slack.cmd_serve(args, settings)
+    corpus = open_corpus(settings)
+    try:
+        added = ensure_sample(corpus)
+        stats = corpus.stats()
+    finally:
+        corpus.close()
+    if added is not None:
+        print(f"Ingested the sample corpus ({added.added} article) into {settings.data_dir}.")
+    print(f"No Slack tokens configured (SLACK_BOT_TOKEN), so this is a local chat over {stats.documents} "
+          f"article(s), newest {(stats.newest_published or 'unknown')[:10]}. Ingest more with `sitrep ingest`.")
+    return cli_answer.cmd_chat(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitrep", description="Answers from the articles your team ingested.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check settings, model files, the store, Slack and the LLM")
     p.set_defaults(handler=cmd_doctor)
+
+    cli_answer.add_commands(sub)
+    cli_digest.add_commands(sub)
+    cli_slack.add_commands(sub)
+
+    p = sub.add_parser("start", help="the Slack bot if Slack tokens are set, else a local chat over the sample corpus")
+    p.set_defaults(handler=cmd_start)
     return parser
 
 

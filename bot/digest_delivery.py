@@ -25,26 +25,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.digest import Digest
-from bot.digest_render import digest_blocks
-from retrieval.sqlitedb import connect, with_retry
+from bot.digest import Digest, DigestCorpus, StorySummarizer, build_digest
+from bot.settings import Settings
+from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
 METADATA_EVENT = "sitrep_digest"
 DEFAULT_STALE_AFTER = timedelta(minutes=15)
+FIRST_WINDOW = timedelta(hours=24)  # what the first digest of a channel covers
 _MAX_RETRY_DELAY = timedelta(hours=1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS digest_deliveries (
     channel    TEXT NOT NULL,
     slot       TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('claimed', 'posted', 'failed')),
+    status     TEXT NOT NULL CHECK (status IN ('claimed', 'posted', 'skipped', 'failed')),
     owner      TEXT NOT NULL,
     claimed_at TEXT NOT NULL,
     attempts   INTEGER NOT NULL DEFAULT 0,
@@ -198,7 +202,7 @@ class DeliveryStore:
         """Whether a claim on a slot in this state would be granted at ``now``."""
         if record is None:
             return True
-        if record.status == "posted":
+        if record.status in ("posted", "skipped"):
             return False
         if record.status == "failed":
             return record.retry_at is None or record.retry_at <= _iso(now)
@@ -230,21 +234,25 @@ class DeliveryStore:
 
         return self._write(txn)
 
-    def mark_posted(self, claim: Claim, *, ts: str, now: datetime, digest: Digest) -> None:
-        """Record the posted message and the digest's facts (the next digest's comparison base)."""
+    def mark_posted(self, claim: Claim, *, ts: str | None, now: datetime, digest: Digest) -> None:
+        """Record the posted message (``ts``) and the digest's facts, the next digest's comparison base.
+
+        ``ts=None`` records an empty digest that was deliberately not posted (status ``skipped``).
+        """
+        status = "posted" if ts is not None else "skipped"
         state = json.dumps(digest.state(), ensure_ascii=False)
 
         def txn(conn: sqlite3.Connection) -> int:
             return conn.execute(
-                "UPDATE digest_deliveries SET status = 'posted', posted_at = ?, ts = ?, since = ?, until = ?, "
-                "state = ?, error = NULL WHERE channel = ? AND slot = ? AND owner = ?",
-                (_iso(now), ts, _iso(digest.since), _iso(digest.until), state, claim.channel, claim.slot,
+                "UPDATE digest_deliveries SET status = ?, posted_at = ?, ts = ?, since = ?, until = ?, state = ?, "
+                "error = NULL WHERE channel = ? AND slot = ? AND owner = ?",
+                (status, _iso(now), ts, _iso(digest.since), _iso(digest.until), state, claim.channel, claim.slot,
                  claim.owner),
             ).rowcount
 
         if self._write(txn) != 1:
-            log.warning("digest claim was taken over before it was marked posted channel=%s slot=%s ts=%s",
-                        claim.channel, claim.slot, ts)
+            log.warning("digest claim was taken over before it was recorded channel=%s slot=%s status=%s",
+                        claim.channel, claim.slot, status)
 
     def mark_failed(self, claim: Claim, *, now: datetime, error: str) -> datetime:
         """Record a failed post; returns when the next attempt may claim the slot (exponential backoff)."""
@@ -269,6 +277,7 @@ class DeliveryOutcome:
     class Kind(Enum):
         POSTED = "posted"  # this call posted the digest
         RECOVERED = "recovered"  # a crashed owner had posted it; recorded, not posted again
+        NOT_POSTED = "not_posted"  # empty, and empty digests are not posted (recorded as skipped)
         SKIPPED = "skipped"  # posted or being posted by someone else
         FAILED = "failed"  # Slack refused or was unreachable; will be retried
 
@@ -283,39 +292,49 @@ def slot_key(channel: str, slot: str) -> str:
 
 
 def deliver(
-    store: DeliveryStore, client: WebClient, channel: str, slot: str, digest: Digest, owner: str, now: datetime
+    store: DeliveryStore, client: WebClient, channel: str, slot: str, digest: Digest, owner: str, now: datetime,
+    *, post_empty: bool = True,
 ) -> DeliveryOutcome:
-    """Post ``digest`` to ``channel`` for ``slot`` unless that slot was already posted; exactly once."""
+    """Post ``digest`` to ``channel`` for ``slot`` unless that slot was already posted: exactly once."""
     claim = store.claim(channel, slot, owner, now)
     if claim is None:
         log.info("digest already posted or claimed channel=%s slot=%s", channel, slot)
         return DeliveryOutcome(DeliveryOutcome.Kind.SKIPPED)
+    if digest.empty and not post_empty:
+        store.mark_posted(claim, ts=None, now=now, digest=digest)
+        log.info("digest empty, not posted channel=%s slot=%s", channel, slot)
+        return DeliveryOutcome(DeliveryOutcome.Kind.NOT_POSTED)
     if claim.previous is not None:
         found = find_posted(client, channel, slot, since=datetime.fromisoformat(claim.previous.claimed_at))
         if found:
             store.mark_posted(claim, ts=found, now=now, digest=digest)
-            log.info("digest found already posted by a crashed run channel=%s slot=%s ts=%s", channel, slot, found)
+            log.info("digest found already posted by an interrupted run channel=%s slot=%s ts=%s",
+                     channel, slot, found)
             return DeliveryOutcome(DeliveryOutcome.Kind.RECOVERED, ts=found)
     try:
-        response = client.chat_postMessage(
-            channel=channel,
-            text=digest.text,
-            blocks=digest_blocks(digest),
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": slot_key(channel, slot)}},
-        )
+        ts = _post(client, channel, digest, slot_key(channel, slot))
     except (SlackClientError, OSError) as exc:
         error = _describe(exc)
         retry_at = store.mark_failed(claim, now=now, error=error)
         log.warning("digest post failed channel=%s slot=%s error=%s retry_at=%s", channel, slot, error,
                     retry_at.isoformat())
         return DeliveryOutcome(DeliveryOutcome.Kind.FAILED, error=error)
-    ts = str(response.get("ts") or "")
     store.mark_posted(claim, ts=ts, now=now, digest=digest)
     log.info("digest posted channel=%s slot=%s ts=%s articles=%d stories=%d", channel, slot, ts,
              digest.article_count, len(digest.stories))
     return DeliveryOutcome(DeliveryOutcome.Kind.POSTED, ts=ts)
+
+
+def _post(client: WebClient, channel: str, digest: Digest, key: str) -> str:
+    """Post the digest's messages; the first carries the slot key as message metadata. Returns its ts."""
+    first_ts = ""
+    for i, message in enumerate(digest.messages()):
+        extra: dict[str, Any] = {}
+        if i == 0:
+            extra["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
+        response = client.chat_postMessage(channel=channel, **message.post_kwargs(), **extra)
+        first_ts = first_ts or str(response.get("ts") or "")
+    return first_ts
 
 
 def find_posted(client: WebClient, channel: str, slot: str, *, since: datetime) -> str | None:
@@ -351,3 +370,33 @@ def _describe(exc: Exception) -> str:
     if response is not None and hasattr(response, "get"):
         return str(response.get("error") or exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+class DigestService:
+    """Builds a channel's next digest (since its previous one) and posts it exactly once."""
+
+    def __init__(self, store: DeliveryStore, corpus: DigestCorpus, summarize: StorySummarizer, mode: str) -> None:
+        self.store = store
+        self.corpus = corpus
+        self.summarize = summarize
+        self.mode = mode
+
+    @classmethod
+    def for_settings(cls, settings: Settings, corpus: DigestCorpus, engine: Engine) -> DigestService:
+        """The service for ``settings`` (the state database in the data directory) on ``engine``."""
+        store = DeliveryStore(settings.data_dir / STATE_DB_NAME)
+        return cls(store, corpus, engine.summarize_passages, engine.mode)
+
+    def build(self, channel: str | None, timezone: str, now: datetime, since: datetime | None = None) -> Digest:
+        """The digest of what is new in ``channel`` since its previous digest (first one: the last 24 h).
+
+        ``since`` overrides the start of the window (``sitrep digest --since``); with no channel there is
+        no previous digest to start from or compare with.
+        """
+        previous = self.store.previous(channel) if channel else None
+        if since is None:
+            since = datetime.fromisoformat(previous.until) if previous and previous.until else now - FIRST_WINDOW
+        return build_digest(
+            self.corpus, self.summarize, since=since, until=now, timezone=timezone,
+            previous_state=previous.state if previous else None, channel=channel, mode=self.mode,
+        )

@@ -119,17 +119,17 @@ def _require_aware(now: datetime) -> None:
 
 
 def scheduled_at(schedule: DigestSchedule, day: date) -> datetime:
-    """The instant (in the schedule's zone) the digest for local date ``day`` is due.
+    """The instant (in UTC) the digest for local date ``day`` is due.
 
     ``fold=0`` picks the first of two repeated wall-clock times, and for a skipped time the offset in
-    force before the change, which the round trip through UTC turns into the wall time just after the gap.
+    force before the change, which lands just after the gap. UTC, because Python never equates an
+    ambiguous local datetime with one in another zone (PEP 495).
     """
-    local = datetime.combine(day, schedule.time, tzinfo=schedule.tz)
-    return local.astimezone(UTC).astimezone(schedule.tz)
+    return datetime.combine(day, schedule.time, tzinfo=schedule.tz).astimezone(UTC)
 
 
 def next_run(schedule: DigestSchedule, now: datetime) -> datetime:
-    """The first digest time strictly after ``now`` (aware), in the schedule's zone."""
+    """The first digest time strictly after ``now`` (aware), in UTC."""
     _require_aware(now)
     today = now.astimezone(schedule.tz).date()
     for offset in range(3):

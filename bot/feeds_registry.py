@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.settings import Settings
 from retrieval.errors import SourceError
-from retrieval.sqlitedb import connect, with_retry
+from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
 
 MAX_BACKOFF = timedelta(hours=6)
 KNOWN_LINKS_PER_FEED = 5000
@@ -97,6 +98,12 @@ class FeedRegistry:
         self.poll_interval = poll_interval
         with self._connection() as conn:
             with_retry(lambda: conn.executescript(_SCHEMA))
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> FeedRegistry:
+        """The registry in the settings' state database, with SITREP_FEEDS and its poll interval."""
+        return cls(settings.data_dir / STATE_DB_NAME, env_feeds=settings.feeds,
+                   poll_interval=timedelta(minutes=settings.feed_poll_minutes))
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure sitrep and print a table (not part of the test suite)."""

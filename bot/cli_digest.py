@@ -1,0 +1,123 @@
+"""``sitrep digest`` and ``sitrep feeds add|list|remove`` on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.digest_delivery import DeliveryOutcome, DigestService, close_owner, deliver, new_owner
+from bot.digest_schedule import load_schedules
+from bot.feeds_registry import FeedRegistry
+from bot.render_text import render_answer
+from bot.settings import Settings
+from retrieval.errors import ConfigError
+from retrieval.timeparse import check_not_future, parse_when
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``digest`` and ``feeds`` (``subparsers`` from ``add_subparsers``)."""
+    p = subparsers.add_parser("digest", help="build the digest of what is new (and post it with --post)")
+    p.add_argument("--since", metavar="WHEN", help="start of the window (default: the previous digest, or 24h)")
+    p.add_argument("--post", action="store_true", help="post it to the digest channel")
+    p.add_argument("--channel", metavar="C", help="the channel (default: the first configured digest channel)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_digest)
+
+    p = subparsers.add_parser("feeds", help="the feeds `sitrep serve` polls")
+    actions = p.add_subparsers(dest="feeds_action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="register a feed URL")
+    add.add_argument("url", metavar="URL")
+    add.set_defaults(handler=cmd_feeds_add)
+    remove = actions.add_parser("remove", help="unregister a feed URL")
+    remove.add_argument("url", metavar="URL")
+    remove.set_defaults(handler=cmd_feeds_remove)
+    listing = actions.add_parser("list", help="the registered feeds and how their last poll went")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_feeds_list)
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the digest (since the channel's previous one, or ``--since``); print it; post it with --post."""
+    from bot.engine import Engine
+    from bot.runtime import open_corpus
+
+    now = datetime.now(UTC)
+    since = check_not_future(parse_when(args.since, now, name="--since"), now) if args.since else None
+    schedules = load_schedules(settings)
+    channel = args.channel or (schedules[0].channel if schedules else None)
+    if args.post and not channel:
+        raise ConfigError("Nowhere to post: set SITREP_DIGEST_CHANNEL or pass --channel C.")
+    if args.post and not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set, so the digest cannot be posted.")
+    timezone = next((s.timezone for s in schedules if s.channel == channel), settings.timezone)
+    corpus = open_corpus(settings)
+    try:
+        service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
+        digest = service.build(channel, timezone, now, since=since)
+        outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
+    finally:
+        corpus.close()
+    if args.json:
+        data = digest.to_json()
+        if outcome is not None:
+            data["posted"] = {"outcome": outcome.kind.value, "ts": outcome.ts, "error": outcome.error}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(render_answer(digest.as_answer()))
+        if outcome is not None:
+            print(f"\n{_describe(outcome, channel or '')}")
+    return 1 if outcome is not None and outcome.kind is DeliveryOutcome.Kind.FAILED else 0
+
+
+def _post(service: DigestService, settings: Settings, channel: str, digest: Any, now: datetime) -> DeliveryOutcome:
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    owner = new_owner()
+    try:
+        return deliver(service.store, client, channel, f"manual:{now:%Y-%m-%dT%H:%M}", digest, owner, now)
+    finally:
+        close_owner(owner)
+
+
+def _describe(outcome: DeliveryOutcome, channel: str) -> str:
+    kind = DeliveryOutcome.Kind
+    if outcome.kind is kind.POSTED:
+        return f"Posted to {channel} (ts {outcome.ts})."
+    if outcome.kind is kind.FAILED:
+        return f"Could not post to {channel}: {outcome.error}."
+    return f"Not posted: a digest was posted to {channel} within the last minute."
+
+
+def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
+    added = FeedRegistry.for_settings(settings).add(args.url, datetime.now(UTC))
+    if added:
+        print(f"Added {args.url.strip()}; `sitrep serve` polls it every {settings.feed_poll_minutes:g} minutes.")
+    else:
+        print(f"Already registered: {args.url.strip()}")
+    return 0
+
+
+def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if FeedRegistry.for_settings(settings).remove(args.url):
+        print(f"Removed {args.url.strip()}")
+        return 0
+    print(f"Not registered: {args.url.strip()}")
+    return 1
+
+
+def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    feeds = FeedRegistry.for_settings(settings).feeds()
+    if args.json:
+        print(json.dumps({"feeds": [f.to_json() for f in feeds]}, ensure_ascii=False, indent=2))
+        return 0
+    if not feeds:
+        print("No feeds. Add one with `sitrep feeds add URL` or set SITREP_FEEDS.")
+    for feed in feeds:
+        status = feed.last_status or "not polled yet"
+        if feed.failures:
+            status += f", {feed.failures} failure(s) in a row: {feed.last_error}; next try {feed.next_check}"
+        print(f"{feed.url}  [{feed.origin}]  {status}")
+    return 0

@@ -1,0 +1,59 @@
+"""``sitrep serve``: the Slack bot with feed polling and the daily digest scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+from typing import Any
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``serve`` on the ``sitrep`` command line (``subparsers`` from ``add_subparsers``)."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP) with feeds and digests",
+    )
+    parser.set_defaults(handler=cmd_serve)
+
+
+def _module_exists(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the Slack credentials, open the corpus and engine, start the scheduler, serve until stopped."""
+    from bot.engine import Engine
+    from bot.runtime import open_corpus
+    from bot.slack_app import SlackBot
+    from bot.slack_server import serve, startup_check
+
+    corpus = open_corpus(settings)
+    bot: SlackBot | None = None
+    scheduler = None
+    try:
+        engine = Engine(settings, corpus)
+        bot = SlackBot(settings, engine, corpus)
+        identity = startup_check(bot)
+        print(f"sitrep: signed in to Slack workspace {identity.get('team')!s} as @{identity.get('user')!s}; "
+              f"answers in {engine.mode} mode")
+        if _module_exists("bot.slack_digest"):
+            from bot.slack_digest import register_digest_commands
+
+            register_digest_commands(bot.app, settings, corpus, engine)
+        if _module_exists("bot.scheduler"):
+            from bot.scheduler import start_scheduler
+
+            scheduler = start_scheduler(settings, corpus, engine, bot.client)
+        serve(bot)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+        if bot is not None:
+            bot.close()
+        corpus.close()
+    return 0

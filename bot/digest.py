@@ -1,0 +1,448 @@
+"""The daily digest: what is new since the previous digest, grouped into stories, cited and dated.
+
+1. The window: documents first ingested or published between ``since`` and ``until``.
+2. Stories: each article is embedded as title + lead (``corpus.embed``) and joins the story whose
+   centroid it is most similar to (cosine >= ``SAME_STORY``, within ``STORY_WINDOW`` in time), oldest
+   first; otherwise it starts a story. Leader clustering is linear in articles x stories, so a day of
+   several hundred feed items stays cheap.
+3. Each story gets one to three cited, dated sentences from the answer engine (LLM or extractive) over
+   the story's leads.
+4. "What changed": figures are read from the leads as keyed facts ("families displaced" = 5600). A story
+   that matches a story of the previous digest (centroid cosine >= ``SAME_STORY_ACROSS_DIGESTS``) reports
+   each key whose newest figure is not one the previous digest had, citing the sentence it comes from.
+   The facts and centroids are what :meth:`Digest.state` returns for the state database.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from bot.citations import MARKER, answer_spans, marker_ids, newest_published
+from bot.results import Answer, Citation
+from bot.slack_render import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
+from retrieval.documents import SearchHit
+from retrieval.text import sentence_spans
+
+if TYPE_CHECKING:
+    from retrieval.corpus import DocumentInfo
+
+log = logging.getLogger(__name__)
+
+SAME_STORY = 0.55  # MiniLM cosine, title + lead vs story centroid (same event ~0.6-0.85, same topic ~0.5)
+SAME_STORY_ACROSS_DIGESTS = 0.6
+STORY_WINDOW = timedelta(hours=48)
+MAX_STORIES = 10
+MAX_SENTENCES = 3
+LEAD_CHUNKS = 2  # chunks per article given to sentence selection
+_LEAD_CHARS = 600  # of the first chunk, embedded with the title for clustering
+_STATE_VERSION = 1
+
+
+class StorySummarizer(Protocol):
+    """What the digest needs from the answer engine: a cited summary of given passages."""
+
+    def __call__(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer: ...
+
+
+class DigestCorpus(Protocol):
+    """The parts of :class:`retrieval.corpus.Corpus` the digest reads."""
+
+    def documents(self, *, since: datetime | None = None, until: datetime | None = None,
+                  by: str = "published") -> list[DocumentInfo]: ...
+
+    def document_chunks(self, doc_id: str) -> list[SearchHit]: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+# -- facts ---------------------------------------------------------------------------------------------
+
+_NUMBER_WORDS = {
+    w: i for i, w in enumerate((
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ))
+}
+# Longest words first, so "nineteen" is not read as "nine".
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+# What a figure counts: the noun (after up to two words such as "Afghan", "more") decides the key.
+_NOUNS = {
+    "people": "people", "persons": "people", "individuals": "people", "residents": "people",
+    "civilians": "civilians", "children": "children", "women": "women",
+    "soldiers": "troops", "troops": "troops", "commandos": "troops", "personnel": "troops",
+    "police": "police", "policemen": "police", "officers": "police",
+    "fighters": "militants", "militants": "militants", "insurgents": "militants", "taliban": "militants",
+    "families": "families", "households": "families", "houses": "homes", "homes": "homes",
+    "helicopters": "aircraft", "aircraft": "aircraft", "districts": "districts", "checkpoints": "checkpoints",
+    "dead": "people", "killed": "people", "casualties": "people", "wounded": "people", "injured": "people",
+}
+_EVENTS = {
+    "killed": "killed", "dead": "killed", "died": "killed", "deaths": "killed", "death": "killed",
+    "lives": "killed", "killing": "killed", "kills": "killed", "dying": "killed",
+    "wounded": "wounded", "injured": "wounded", "hurt": "wounded",
+    "displaced": "displaced", "fled": "displaced", "flee": "displaced", "fleeing": "displaced",
+    "evacuated": "displaced", "arrested": "detained", "detained": "detained", "captured": "captured",
+    "missing": "missing", "crashed": "crashed", "collided": "crashed", "destroyed": "destroyed",
+    "damaged": "destroyed", "released": "released", "freed": "released", "casualties": "casualties",
+}
+_FACT = re.compile(
+    rf"(?<![\w.,-])(?P<num>{_NUM}(?:\s*(?:to|and|-|–)\s*{_NUM})?)\s+(?:[A-Za-z'-]+\s+){{0,2}}?"
+    rf"(?P<noun>{'|'.join(_NOUNS)})\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A figure in a story ("families displaced" = "5600") and the verbatim sentence it comes from."""
+
+    key: str
+    value: str
+    sentence: str
+    hit: SearchHit
+
+    def to_state(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "source": self.hit.source,
+                "published": self.hit.published}
+
+
+def _number(text: str) -> str:
+    word = text.lower()
+    if word in _NUMBER_WORDS:
+        return str(_NUMBER_WORDS[word])
+    return text.replace(",", "")
+
+
+def _display(value: str) -> str:
+    """``5600`` as ``5,600``; ranges ``8–15`` part by part."""
+    return "–".join(f"{int(p):,}" if p.isdigit() else p for p in value.split("–"))
+
+
+def extract_facts(hit: SearchHit) -> list[Fact]:
+    """Keyed figures in a passage: the counted noun plus the event word nearest to it in the sentence."""
+    facts = []
+    for start, end in sentence_spans(hit.text):
+        sentence = hit.text[start:end]
+        words = [w.lower() for w in re.findall(r"[A-Za-z]+", sentence)]
+        for match in _FACT.finditer(sentence):
+            noun_word = match.group("noun").lower()
+            noun = _NOUNS[noun_word]
+            at = len(re.findall(r"[A-Za-z]+", sentence[: match.start("noun")]))
+            event = _EVENTS.get(noun_word) or _nearest_event(words, at)
+            parts = [_number(p) for p in re.findall(_NUM, match.group("num"), re.IGNORECASE)]
+            if not event or any(not p.replace(".", "").isdigit() for p in parts):
+                continue  # a count of something with no event ("two districts") is not comparable
+            facts.append(Fact(f"{noun} {event}", "–".join(parts), sentence, hit))
+    return facts
+
+
+def _nearest_event(words: list[str], at: int) -> str | None:
+    """The event word closest to ``words[at]`` (within eight words), normalized.
+
+    On a tie the word after the noun wins: "3 civilians were killed", not the "wounded" before it.
+    """
+    best: tuple[float, str] | None = None
+    for i, word in enumerate(words):
+        distance = abs(i - at) + (0.5 if i < at else 0.0)
+        if word in _EVENTS and distance <= 8 and (best is None or distance < best[0]):
+            best = (distance, _EVENTS[word])
+    return best[1] if best else None
+
+
+# -- the digest ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Story:
+    """Articles about one event and the digest's lines on it."""
+
+    title: str
+    docs: list[DocumentInfo]
+    centroid: np.ndarray
+    lines: list[str] = field(default_factory=list)  # markdown, markers in the digest's numbering
+    changes: list[str] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    continued: bool = False  # matches a story of the previous digest
+
+    @property
+    def outlets(self) -> list[str]:
+        return _outlets(self.docs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "doc_ids": [d.doc_id for d in self.docs], "outlets": self.outlets,
+                "continued": self.continued, "lines": self.lines, "changes": self.changes}
+
+    def to_state(self) -> dict[str, Any]:
+        return {"title": self.title, "centroid": [round(float(x), 4) for x in self.centroid],
+                "facts": [f.to_state() for f in self.facts]}
+
+
+@dataclass
+class Digest:
+    """A built digest. ``markdown`` is the body; ``text`` is it as Slack mrkdwn (article text escaped).
+
+    The ``[n]`` markers of both match ``citations``.
+    """
+
+    since: datetime
+    until: datetime
+    timezone: str
+    markdown: str
+    citations: list[Citation]
+    stories: list[Story]
+    article_count: int
+    outlet_count: int
+    mode: str
+    channel: str | None = None
+    omitted_articles: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.article_count == 0
+
+    @property
+    def text(self) -> str:
+        return markdown_to_mrkdwn(self.markdown)
+
+    def as_answer(self) -> Answer:
+        """The digest as an engine result, so every front end renders it like a summary."""
+        return Answer(question="daily digest", topic="daily digest", answer=self.markdown,
+                      citations=self.citations, mode=self.mode, as_of=newest_published(self.citations))
+
+    def messages(self) -> list[SlackMessage]:
+        """Slack messages (usually one): the digest, an as-of line and the numbered sources."""
+        return render_answer(self.as_answer())
+
+    def state(self) -> dict[str, Any]:
+        """What the next digest compares against (kept in the state database)."""
+        return {"version": _STATE_VERSION, "stories": [s.to_state() for s in self.stories]}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "timezone": self.timezone,
+            "empty": self.empty,
+            "articles": self.article_count,
+            "outlets": self.outlet_count,
+            "mode": self.mode,
+            "text": self.text,
+            "stories": [s.to_json() for s in self.stories],
+            "citations": [c.to_json() for c in self.citations],
+        }
+
+
+def build_digest(
+    corpus: DigestCorpus,
+    summarize: StorySummarizer,
+    *,
+    since: datetime,
+    until: datetime,
+    timezone: str,
+    previous_state: dict[str, Any] | None = None,
+    channel: str | None = None,
+    mode: str = "extractive",
+) -> Digest:
+    """The digest of documents first ingested or published in [since, until]."""
+    docs = new_documents(corpus, since, until)
+    tz = ZoneInfo(timezone)
+    if not docs:
+        text = f"No new articles since {_when(since, tz)}."
+        return Digest(since, until, timezone, text, [], [], 0, 0, mode, channel)
+    leads = {d.doc_id: corpus.document_chunks(d.doc_id)[:LEAD_CHUNKS] for d in docs}
+    docs = [d for d in docs if leads[d.doc_id]]
+    stories = cluster_stories(corpus, docs, leads)
+    shown, rest = stories[:MAX_STORIES], stories[MAX_STORIES:]
+    previous = _previous_stories(previous_state)
+    citations: list[Citation] = []
+    for story in shown:
+        hits = [h for d in story.docs for h in leads[d.doc_id]]
+        _write_story(story, summarize, hits, citations)
+        story.facts = [f for h in hits if h.chunk_index == 0 for f in extract_facts(h)]
+        match = _match_previous(story, previous)
+        if match is not None:
+            story.continued = True
+            story.changes = _changes(story.facts, match.get("facts", []), citations)
+    omitted = sum(len(s.docs) for s in rest)
+    outlets = _outlets(docs)
+    text = _render(shown, len(docs), len(outlets), omitted, len(rest), since, until, tz)
+    return Digest(since, until, timezone, text, citations, shown, len(docs), len(outlets), mode, channel, omitted)
+
+
+def new_documents(corpus: DigestCorpus, since: datetime, until: datetime) -> list[DocumentInfo]:
+    """Documents first ingested or published in [since, until], each once, newest first."""
+    found: dict[str, DocumentInfo] = {}
+    for by in ("first_seen", "published"):
+        for doc in corpus.documents(since=since, until=until, by=by):
+            found.setdefault(doc.doc_id, doc)
+    return sorted(found.values(), key=_doc_time, reverse=True)
+
+
+def _doc_time(doc: DocumentInfo) -> datetime:
+    for value in (doc.published, doc.first_seen):
+        if value:
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def _outlets(docs: Sequence[DocumentInfo]) -> list[str]:
+    names: dict[str, str] = {}
+    for doc in docs:
+        for name in [doc.source, *(str(s.get("source") or "") for s in doc.sources)]:
+            if name.strip():
+                names.setdefault(name.strip().casefold(), name.strip())
+    return list(names.values())
+
+
+def cluster_stories(
+    corpus: DigestCorpus, docs: Sequence[DocumentInfo], leads: dict[str, list[SearchHit]]
+) -> list[Story]:
+    """Group documents about the same event; stories ordered by size, then by their newest article."""
+    ordered = sorted(docs, key=_doc_time)
+    vectors = corpus.embed([f"{d.title}. {leads[d.doc_id][0].text[:_LEAD_CHARS]}" for d in ordered])
+    members: list[list[int]] = []
+    sums: list[np.ndarray] = []
+    for i, doc in enumerate(ordered):
+        best, best_sim = -1, SAME_STORY
+        for s, total in enumerate(sums):
+            centroid = total / np.linalg.norm(total)
+            newest = _doc_time(ordered[members[s][-1]])
+            sim = float(vectors[i] @ centroid)
+            if sim >= best_sim and _doc_time(doc) - newest <= STORY_WINDOW:
+                best, best_sim = s, sim
+        if best < 0:
+            members.append([i])
+            sums.append(vectors[i].astype(np.float64).copy())
+        else:
+            members[best].append(i)
+            sums[best] += vectors[i]
+    stories = []
+    for idx, total in zip(members, sums, strict=True):
+        centroid = total / np.linalg.norm(total)
+        central = max(idx, key=lambda i: float(vectors[i] @ centroid))
+        story_docs = sorted((ordered[i] for i in idx), key=_doc_time, reverse=True)
+        stories.append(Story(title=ordered[central].title or "Untitled", docs=story_docs, centroid=centroid))
+    stories.sort(key=lambda s: (len(s.docs), _doc_time(s.docs[0])), reverse=True)
+    return stories
+
+
+def _write_story(story: Story, summarize: StorySummarizer, hits: list[SearchHit], citations: list[Citation]) -> None:
+    """Fill ``story.lines`` from the engine's summary, renumbering its markers into ``citations``."""
+    limit = min(MAX_SENTENCES, len(story.docs) + 1)
+    answer = summarize(story.title, hits, limit)
+    if answer.abstained or not answer.citations:
+        lead = hits[0]
+        spans = sentence_spans(lead.text)
+        first = lead.text[spans[0][0]:spans[0][1]] if spans else lead.text.strip()
+        answer = Answer(question=story.title, answer=f"{first} [1]", citations=[
+            Citation(1, lead.doc_id, lead.chunk_id, lead.title, lead.source, lead.url, lead.published, first)
+        ])
+    local = {c.n: c for c in answer.citations}
+    renumber: dict[int, int] = {}
+    for start, end in answer_spans(answer.answer)[:limit]:
+        sentence = answer.answer[start:end]
+        cited = [n for m in MARKER.finditer(sentence) for n in marker_ids(m.group(1)) if n in local]
+        if not cited:
+            continue
+        for n in cited:
+            if n not in renumber:
+                citations.append(_renumbered(local[n], len(citations) + 1))
+                renumber[n] = len(citations)
+        body = MARKER.sub("", sentence).strip().lstrip("-•* ")
+        body = re.sub(r"\s+([.,;:!?])", r"\1", body)
+        markers = "".join(f"[{renumber[n]}]" for n in dict.fromkeys(cited))
+        story.lines.append(f"- {format_date(local[cited[0]].published)} — {body} {markers}")
+
+
+def _renumbered(citation: Citation, n: int) -> Citation:
+    return Citation(n, citation.doc_id, citation.chunk_id, citation.title, citation.source, citation.url,
+                    citation.published, citation.quote)
+
+
+def _previous_stories(state: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not state or state.get("version") != _STATE_VERSION:
+        return []
+    return [s for s in state.get("stories", []) if isinstance(s, dict) and s.get("centroid")]
+
+
+def _match_previous(story: Story, previous: list[dict[str, Any]]) -> dict[str, Any] | None:
+    best, best_sim = None, SAME_STORY_ACROSS_DIGESTS
+    for candidate in previous:
+        vector = np.asarray(candidate["centroid"], dtype=np.float64)
+        if vector.shape != story.centroid.shape:
+            continue
+        sim = float(vector @ story.centroid / (np.linalg.norm(vector) or 1.0))
+        if sim >= best_sim:
+            best, best_sim = candidate, sim
+    return best
+
+
+def _changes(facts: list[Fact], before: list[dict[str, Any]], citations: list[Citation]) -> list[str]:
+    """Lines for keys whose newest figure differs from every figure the previous digest had."""
+    old: dict[str, list[str]] = {}
+    for fact in before:
+        values = old.setdefault(str(fact.get("key")), [])
+        if fact.get("value") not in values:
+            values.append(str(fact.get("value")))
+    newest: dict[str, Fact] = {}
+    for fact in facts:  # facts come newest article first
+        newest.setdefault(fact.key, fact)
+    lines = []
+    for key, fact in newest.items():
+        if key not in old or fact.value in old[key]:
+            continue
+        n = _cite_sentence(fact, citations)
+        was = " / ".join(_display(v) for v in old[key])
+        lines.append(f"*What changed:* {key}: {was} → **{_display(fact.value)}** "
+                     f"({fact.hit.source or 'unknown outlet'}, {format_date(fact.hit.published)}) [{n}]")
+    return lines
+
+
+def _cite_sentence(fact: Fact, citations: list[Citation]) -> int:
+    for citation in citations:
+        if citation.chunk_id == fact.hit.chunk_id and citation.quote == fact.sentence:
+            return citation.n
+    hit = fact.hit
+    citations.append(Citation(len(citations) + 1, hit.doc_id, hit.chunk_id, hit.title, hit.source, hit.url,
+                              hit.published, fact.sentence))
+    return len(citations)
+
+
+def _when(moment: datetime, tz: ZoneInfo) -> str:
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} {local.tzname()}"
+
+
+def _render(stories: list[Story], articles: int, outlets: int, omitted: int, omitted_stories: int,
+            since: datetime, until: datetime, tz: ZoneInfo) -> str:
+    local = until.astimezone(tz)
+    head = [
+        f"**Daily digest — {local:%a} {local.day} {local:%b %Y}**",
+        f"{articles} new article{'s' * (articles != 1)} from {outlets} outlet{'s' * (outlets != 1)} "
+        f"since {_when(since, tz)}.",
+    ]
+    parts = ["\n".join(head)]
+    for i, story in enumerate(stories, start=1):
+        tag = "update" if story.continued else "new"
+        count = len(story.docs)
+        lines = [f"**{i}. {story.title}** — {tag} · {count} article{'s' * (count != 1)}, "
+                 f"{len(story.outlets)} outlet{'s' * (len(story.outlets) != 1)}", *story.lines, *story.changes]
+        parts.append("\n".join(lines))
+    if omitted:
+        parts.append(f"*…and {omitted} more article{'s' * (omitted != 1)} in {omitted_stories} smaller "
+                     f"stor{'ies' if omitted_stories != 1 else 'y'}.*")
+    return "\n\n".join(parts)
+

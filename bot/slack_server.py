@@ -1,0 +1,172 @@
+"""Serving the Slack bot: HTTP mode (Starlette + Bolt's adapter under uvicorn) or Socket Mode.
+
+HTTP mode has one endpoint, ``POST /slack/events``, for events, slash commands and interactivity, plus
+``GET /healthz``. Every request to ``/slack/events`` must carry a valid Slack signature (v0 HMAC of
+``v0:{timestamp}:{body}``, timestamp within 5 minutes) — checked here before Bolt, and again by Bolt's own
+``RequestVerification``. Bodies over the size cap get 413, unknown paths 404, and errors a plain 500 with no
+stack trace. Events are acknowledged as soon as their signature checks out and dispatched to Bolt afterwards;
+commands and interactivity go through Bolt's sync ``dispatch`` in a thread pool, so nothing blocks the event
+loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.settings import Settings
+from bot.slack_app import SlackBot, check_auth
+from retrieval.errors import SlackSetupError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20  # Slack's payloads are a few KB; anything near a megabyte is not from Slack
+EVENTS_PATH = "/slack/events"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_event_callback(body: bytes) -> bool:
+    if not body.startswith(b"{"):
+        return False  # commands and interactivity are form-encoded
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("type") == "event_callback"
+
+
+def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """The ASGI app for HTTP mode."""
+    secret = bot.settings.slack_signing_secret
+    if not secret:
+        raise SlackSetupError(
+            "SLACK_SIGNING_SECRET is not set; copy the Signing Secret from the app's Basic Information page "
+            "into .env (or set SLACK_APP_TOKEN to use Socket Mode)."
+        )
+    verifier = SignatureVerifier(secret)
+
+    async def events(request: Request) -> Response:
+        try:
+            body = await _read_body(request, max_body_bytes)
+        except _TooLarge:
+            log.warning("slack.request.rejected reason=too_large")
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not timestamp.isdigit() or not verifier.is_valid(body, timestamp, signature):
+            log.warning("slack.request.rejected reason=bad_signature")
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "invalid request"}, status_code=400)
+        if _is_event_callback(body):
+            # Slack wants events acknowledged within 3 s and learns nothing from the answer: acknowledge now,
+            # let Bolt run afterwards (de-duplication makes Slack's retries harmless either way).
+            bot.dispatch_later(bolt_request)
+            return Response(status_code=200)
+        bolt_response = await run_in_threadpool(bot.app.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "busy": bot.pool.busy, "waiting": bot.pool.waiting})
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("http.error path=%s error=%s", request.url.path, type(exc).__name__, exc_info=exc)
+        return PlainTextResponse("Internal Server Error", status_code=500)
+
+    return Starlette(
+        debug=False,
+        routes=[
+            Route(EVENTS_PATH, events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={Exception: server_error},
+    )
+
+
+def uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
+    """uvicorn settings for the bot: no access log (it would record every request), quiet server log."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+        server_header=False,
+        lifespan="off",
+    )
+
+
+def serve_http(bot: SlackBot) -> None:
+    """Serve HTTP mode until interrupted (blocking)."""
+    settings = bot.settings
+    app = create_http_app(bot)
+    log.info("slack.serve mode=http host=%s port=%d", settings.http_host, settings.http_port)
+    print(f"sitrep: listening for Slack on http://{settings.http_host}:{settings.http_port}{EVENTS_PATH}")
+    uvicorn.Server(uvicorn_config(app, settings.http_host, settings.http_port)).run()
+
+
+def serve_socket_mode(bot: SlackBot) -> None:
+    """Serve Socket Mode until interrupted (blocking)."""
+    token = bot.settings.slack_app_token
+    if not token or not token.startswith("xapp-"):
+        raise SlackSetupError(
+            "SLACK_APP_TOKEN must be an app-level token (xapp-…) with the connections:write scope; create one "
+            "on the app's Basic Information page."
+        )
+    handler = SocketModeHandler(bot.app, app_token=token)
+    log.info("slack.serve mode=socket")
+    print("sitrep: connected to Slack in Socket Mode")
+    handler.start()
+
+
+def startup_check(bot: SlackBot) -> dict[str, Any]:
+    """Check the credentials the chosen mode needs and the bot token (``auth.test``); one clear line each.
+    (A missing bot token already stopped :class:`SlackBot` from being built.)"""
+    settings: Settings = bot.settings
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        raise SlackSetupError(
+            "SLACK_SIGNING_SECRET is not set; copy it from the app's Basic Information page into .env "
+            "(or set SLACK_APP_TOKEN to use Socket Mode)."
+        )
+    identity = check_auth(bot.client)
+    log.info("slack.auth team=%s bot_user=%s", identity.get("team"), identity.get("user_id"))
+    return identity
+
+
+def serve(bot: SlackBot) -> None:
+    """Socket Mode when ``SLACK_APP_TOKEN`` is set, HTTP mode otherwise (blocking)."""
+    if bot.settings.slack_app_token:
+        serve_socket_mode(bot)
+    else:
+        serve_http(bot)
