@@ -1,10 +1,11 @@
 """The daily digest: what is new since the previous digest, grouped into stories, cited and dated.
 
 1. The window: documents first ingested or published between ``since`` and ``until``.
-2. Stories: each article is embedded as title + lead (``corpus.embed``) and joins the story whose
-   centroid it is most similar to (cosine >= ``SAME_STORY``, within ``STORY_WINDOW`` in time), oldest
+2. Stories: each article, as the embedding of its title + lead (its first chunk's vector from the store,
+   or ``corpus.embed``), joins the story whose centroid it is most similar to (cosine >= ``SAME_STORY``,
+   within ``STORY_WINDOW`` in time, and a higher bar when the two name only different places), oldest
    first; otherwise it starts a story. Leader clustering is linear in articles x stories, so a day of
-   several hundred feed items stays cheap.
+   several hundred feed items takes about a second.
 3. Each story gets one to three cited, dated sentences from the answer engine (LLM or extractive) over
    the story's leads.
 4. "What changed": figures are read from the leads as keyed facts ("families displaced" = 5600). A story
@@ -26,8 +27,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from bot.citations import MARKER, answer_spans, marker_ids, newest_published
+from bot.context import looks_like_injection
 from bot.results import Answer, Citation
 from bot.slack_render import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
+from retrieval.chunking import embedding_text
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
 
@@ -37,12 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAME_STORY = 0.55  # MiniLM cosine, title + lead vs story centroid (same event ~0.6-0.85, same topic ~0.5)
+SAME_STORY_ELSEWHERE = 0.75  # when the article and the story name only different places
 SAME_STORY_ACROSS_DIGESTS = 0.6
 STORY_WINDOW = timedelta(hours=48)
 MAX_STORIES = 10
 MAX_SENTENCES = 3
 LEAD_CHUNKS = 2  # chunks per article given to sentence selection
-_LEAD_CHARS = 600  # of the first chunk, embedded with the title for clustering
 _STATE_VERSION = 1
 
 
@@ -61,6 +64,8 @@ class DigestCorpus(Protocol):
     def document_chunks(self, doc_id: str) -> list[SearchHit]: ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
 # -- facts ---------------------------------------------------------------------------------------------
@@ -212,6 +217,11 @@ class Digest:
     def text(self) -> str:
         return markdown_to_mrkdwn(self.markdown)
 
+    @property
+    def headline(self) -> str:
+        """The first line without formatting ("Daily digest — Fri 16 Oct 2020")."""
+        return self.markdown.split("\n", 1)[0].replace("*", "").strip()
+
     def as_answer(self) -> Answer:
         """The digest as an engine result, so every front end renders it like a summary."""
         return Answer(question="daily digest", topic="daily digest", answer=self.markdown,
@@ -253,13 +263,13 @@ def build_digest(
     mode: str = "extractive",
 ) -> Digest:
     """The digest of documents first ingested or published in [since, until]."""
-    docs = new_documents(corpus, since, until)
     tz = ZoneInfo(timezone)
+    found = new_documents(corpus, since, until)
+    leads = {d.doc_id: corpus.document_chunks(d.doc_id)[:LEAD_CHUNKS] for d in found}
+    docs = [d for d in found if leads[d.doc_id]]  # a document without text has nothing to cite
     if not docs:
         text = f"No new articles since {_when(since, tz)}."
         return Digest(since, until, timezone, text, [], [], 0, 0, mode, channel)
-    leads = {d.doc_id: corpus.document_chunks(d.doc_id)[:LEAD_CHUNKS] for d in docs}
-    docs = [d for d in docs if leads[d.doc_id]]
     stories = cluster_stories(corpus, docs, leads)
     shown, rest = stories[:MAX_STORIES], stories[MAX_STORIES:]
     previous = _previous_stories(previous_state)
@@ -274,6 +284,8 @@ def build_digest(
             story.changes = _changes(story.facts, match.get("facts", []), citations)
     omitted = sum(len(s.docs) for s in rest)
     outlets = _outlets(docs)
+    log.info("digest.built channel=%s articles=%d stories=%d shown=%d changes=%d", channel, len(docs),
+             len(stories), len(shown), sum(len(s.changes) for s in shown))
     text = _render(shown, len(docs), len(outlets), omitted, len(rest), since, until, tz)
     return Digest(since, until, timezone, text, citations, shown, len(docs), len(outlets), mode, channel, omitted)
 
@@ -310,25 +322,35 @@ def _outlets(docs: Sequence[DocumentInfo]) -> list[str]:
 def cluster_stories(
     corpus: DigestCorpus, docs: Sequence[DocumentInfo], leads: dict[str, list[SearchHit]]
 ) -> list[Story]:
-    """Group documents about the same event; stories ordered by size, then by their newest article."""
+    """Group documents about the same event; stories ordered by size, then by their newest article.
+
+    An article joins the most similar story (centroid cosine >= ``SAME_STORY``, newest member within
+    ``STORY_WINDOW``). When both name places and share none ("in Kunduz" / "in Kandahar": two attacks on
+    one day read alike to the embedding model) it takes ``SAME_STORY_ELSEWHERE``.
+    """
     ordered = sorted(docs, key=_doc_time)
-    vectors = corpus.embed([f"{d.title}. {leads[d.doc_id][0].text[:_LEAD_CHARS]}" for d in ordered])
+    vectors = lead_vectors(corpus, [leads[d.doc_id][0] for d in ordered])
+    where = [places(leads[d.doc_id][0].text) for d in ordered]
     members: list[list[int]] = []
     sums: list[np.ndarray] = []
+    story_places: list[set[str]] = []
     for i, doc in enumerate(ordered):
-        best, best_sim = -1, SAME_STORY
+        best, best_sim = -1, 0.0
         for s, total in enumerate(sums):
-            centroid = total / np.linalg.norm(total)
-            newest = _doc_time(ordered[members[s][-1]])
-            sim = float(vectors[i] @ centroid)
-            if sim >= best_sim and _doc_time(doc) - newest <= STORY_WINDOW:
+            sim = float(vectors[i] @ total) / float(np.linalg.norm(total))
+            elsewhere = bool(where[i] and story_places[s] and not where[i] & story_places[s])
+            needed = SAME_STORY_ELSEWHERE if elsewhere else SAME_STORY
+            recent = _doc_time(doc) - _doc_time(ordered[members[s][-1]]) <= STORY_WINDOW
+            if sim >= needed and sim > best_sim and recent:
                 best, best_sim = s, sim
         if best < 0:
             members.append([i])
             sums.append(vectors[i].astype(np.float64).copy())
+            story_places.append(set(where[i]))
         else:
             members[best].append(i)
             sums[best] += vectors[i]
+            story_places[best] |= where[i]
     stories = []
     for idx, total in zip(members, sums, strict=True):
         centroid = total / np.linalg.norm(total)
@@ -339,17 +361,43 @@ def cluster_stories(
     return stories
 
 
+def lead_vectors(corpus: DigestCorpus, leads: Sequence[SearchHit]) -> np.ndarray:
+    """Unit vectors of title + lead: the stored embeddings of the first chunks (computed at ingest, the
+    same text), embedding only what the store does not return."""
+    stored = corpus.chunk_vectors([h.chunk_id for h in leads])
+    missing = [h for h in leads if h.chunk_id not in stored]
+    if missing:
+        fresh = corpus.embed([embedding_text(h.title, h.text) for h in missing])
+        stored.update({h.chunk_id: v for h, v in zip(missing, fresh, strict=True)})
+    return np.stack([stored[h.chunk_id] for h in leads]).astype(np.float64)
+
+
+_NOT_PLACES = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday the".split()
+)
+_PLACE = re.compile(
+    r"\b(?:in|near|around|of|at|from|outside|inside|across|toward|towards)\s+([A-Z][\w-]+(?:\s[A-Z][\w-]+)?)"
+    r"|\b([A-Z][\w-]+(?:\s[A-Z][\w-]+)?)\s+(?:province|district|city|capital|village|region|county|area)\b"
+)
+
+
+def places(text: str) -> set[str]:
+    """Capitalised names after "in/near/around/of…" or before "province/district/city…", lower-cased."""
+    found = set()
+    for match in _PLACE.finditer(text):
+        name = (match.group(1) or match.group(2)).lower()
+        if name.split()[0] not in _NOT_PLACES:
+            found.add(name)
+    return found
+
+
 def _write_story(story: Story, summarize: StorySummarizer, hits: list[SearchHit], citations: list[Citation]) -> None:
     """Fill ``story.lines`` from the engine's summary, renumbering its markers into ``citations``."""
     limit = min(MAX_SENTENCES, len(story.docs) + 1)
     answer = summarize(story.title, hits, limit)
     if answer.abstained or not answer.citations:
-        lead = hits[0]
-        spans = sentence_spans(lead.text)
-        first = lead.text[spans[0][0]:spans[0][1]] if spans else lead.text.strip()
-        answer = Answer(question=story.title, answer=f"{first} [1]", citations=[
-            Citation(1, lead.doc_id, lead.chunk_id, lead.title, lead.source, lead.url, lead.published, first)
-        ])
+        answer = _lead_sentence(story.title, hits[0])
     local = {c.n: c for c in answer.citations}
     renumber: dict[int, int] = {}
     for start, end in answer_spans(answer.answer)[:limit]:
@@ -365,6 +413,18 @@ def _write_story(story: Story, summarize: StorySummarizer, hits: list[SearchHit]
         body = re.sub(r"\s+([.,;:!?])", r"\1", body)
         markers = "".join(f"[{renumber[n]}]" for n in dict.fromkeys(cited))
         story.lines.append(f"- {format_date(local[cited[0]].published)} — {body} {markers}")
+
+
+def _lead_sentence(topic: str, lead: SearchHit) -> Answer:
+    """The first lead sentence that is not addressed to an assistant, cited: for a story in which the engine
+    found nothing to select (too short). Abstains when there is none; the story then shows its headline only."""
+    for start, end in sentence_spans(lead.text):
+        sentence = lead.text[start:end]
+        if not looks_like_injection(sentence):
+            citation = Citation(1, lead.doc_id, lead.chunk_id, lead.title, lead.source, lead.url, lead.published,
+                                sentence)
+            return Answer(question=topic, answer=f"{sentence} [1]", citations=[citation])
+    return Answer(question=topic, answer="", abstained=True)
 
 
 def _renumbered(citation: Citation, n: int) -> Citation:

@@ -19,13 +19,13 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from bot.engine import Engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 METADATA_EVENT = "sitrep_digest"
 DEFAULT_STALE_AFTER = timedelta(minutes=15)
@@ -164,10 +165,10 @@ class DeliveryStore:
         finally:
             conn.close()
 
-    def _write(self, fn: Any) -> Any:
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one BEGIN IMMEDIATE transaction (retried while the database is busy)."""
 
-        def attempt() -> Any:
+        def attempt() -> T:
             with self._connection() as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -305,7 +306,8 @@ def deliver(
         log.info("digest empty, not posted channel=%s slot=%s", channel, slot)
         return DeliveryOutcome(DeliveryOutcome.Kind.NOT_POSTED)
     if claim.previous is not None:
-        found = find_posted(client, channel, slot, since=datetime.fromisoformat(claim.previous.claimed_at))
+        found = find_posted(client, channel, slot, since=datetime.fromisoformat(claim.previous.claimed_at),
+                            headline=digest.headline)
         if found:
             store.mark_posted(claim, ts=found, now=now, digest=digest)
             log.info("digest found already posted by an interrupted run channel=%s slot=%s ts=%s",
@@ -337,9 +339,11 @@ def _post(client: WebClient, channel: str, digest: Digest, key: str) -> str:
     return first_ts
 
 
-def find_posted(client: WebClient, channel: str, slot: str, *, since: datetime) -> str | None:
-    """The ts of a message in ``channel`` carrying ``slot``'s digest key, posted after ``since``.
+def find_posted(client: WebClient, channel: str, slot: str, *, since: datetime, headline: str) -> str | None:
+    """The ts of this slot's digest if it is in ``channel`` already (posted after ``since``), else None.
 
+    A message is the digest when its metadata carries the slot key, or, where the metadata did not come
+    back (an API proxy that drops it), when a bot posted it and it shows the digest's ``headline``.
     Needs the ``channels:history`` (or ``groups:history``) scope; without it the check is skipped with a
     warning, so a crash in the instant between posting and recording could repeat that one digest.
     """
@@ -352,9 +356,7 @@ def find_posted(client: WebClient, channel: str, slot: str, *, since: datetime) 
                 channel=channel, oldest=oldest, limit=200, include_all_metadata=True, cursor=cursor
             )
             for message in page.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                if _is_digest(message, key, headline):
                     return str(message.get("ts"))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
@@ -365,6 +367,14 @@ def find_posted(client: WebClient, channel: str, slot: str, *, since: datetime) 
         return None
 
 
+def _is_digest(message: dict[str, Any], key: str, headline: str) -> bool:
+    metadata = message.get("metadata")
+    if metadata:
+        return bool(metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("key") == key)
+    return bool(message.get("bot_id")) and headline in str(message.get("text") or "").replace("*", "")
+
+
 def _describe(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if response is not None and hasattr(response, "get"):
@@ -373,7 +383,7 @@ def _describe(exc: Exception) -> str:
 
 
 class DigestService:
-    """Builds a channel's next digest (since its previous one) and posts it exactly once."""
+    """Builds a channel's next digest: since its previous one, compared with it. :func:`deliver` posts it."""
 
     def __init__(self, store: DeliveryStore, corpus: DigestCorpus, summarize: StorySummarizer, mode: str) -> None:
         self.store = store

@@ -27,7 +27,7 @@ from bot.digest_delivery import (
     deliver,
     new_owner,
 )
-from bot.digest_schedule import DigestSchedule, due_day, load_schedules, scheduled_at
+from bot.digest_schedule import DigestSchedule, due_day, load_schedules, next_run, scheduled_at
 from bot.feeds_registry import FeedRegistry
 from bot.settings import Settings
 from retrieval.documents import Article, LoadFailure
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 20  # how often the jobs look at the clock
+MIN_LATE = timedelta(minutes=1)  # a tick can come this late, so a smaller SITREP_DIGEST_MAX_LATE_HOURS is raised
 BUILD_RETRY = timedelta(minutes=5)  # after a digest could not be built (e.g. the store was unreachable)
 
 Clock = Callable[[], datetime]
@@ -119,7 +120,7 @@ class DigestRunner:
         self.service = service
         self.client = client
         self.schedules = list(schedules)
-        self.max_late = max_late
+        self.max_late = max(max_late, MIN_LATE)
         self.post_empty = post_empty
         self.owner = owner or new_owner()
         self._reported: set[tuple[str, str]] = set()  # missed slots already logged
@@ -195,7 +196,9 @@ def start_scheduler(settings: Settings, corpus: Corpus, engine: Engine, client: 
     scheduler.add_job(lambda: poller.tick(clock()), IntervalTrigger(seconds=TICK_SECONDS), id="sitrep-feeds",
                       name="feed polling", next_run_time=start)
     scheduler.start()
+    now = clock()
     log.info("scheduler started digests=%s feeds=%d poll_minutes=%s",
-             ";".join(s.describe() for s in schedules) or "none", len(poller.registry.feeds()),
-             settings.feed_poll_minutes)
+             "; ".join(f"{s.describe()} (next {next_run(s, now).astimezone(s.tz):%Y-%m-%d %H:%M %Z})"
+                       for s in schedules) or "none",
+             len(poller.registry.feeds()), settings.feed_poll_minutes)
     return SchedulerHandle(scheduler, runner, poller)

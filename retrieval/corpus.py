@@ -213,6 +213,10 @@ class Corpus:
         urls = self.state.sources_of([h.doc_id for h in hits])
         return [{h.doc_id, h.url, *(str(s["url"]) for s in urls[h.doc_id])} - {""} for h in hits]
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of live chunks (ids not in the store are left out)."""
+        return self.store.vectors(chunk_ids)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors from the corpus's embedding model."""
         return self.embedder.embed(list(texts))  # type: ignore[attr-defined,no-any-return]

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import fixture_articles
-from slack_api_server import SlackApiServer
 
 from bot.cli_digest import add_commands
 from bot.settings import Settings, load_settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
 from retrieval.errors import ConfigError, SourceError
+
+from conftest import fixture_articles
+from slack_api_server import SlackApiServer
 
 
 def run(settings: Settings, *argv: str) -> int:
@@ -56,8 +57,8 @@ def test_digest_text_and_post(data_dir: Path, capsys: pytest.CaptureFixture[str]
     assert call.params["channel"] == "CDIGEST" and "4 new articles from 3 outlets" in call.params["text"]
 
 
-def test_digest_bad_input(data_dir: Path) -> None:
-    settings = load_settings({"SITREP_DATA_DIR": str(data_dir)})
+def test_digest_bad_input(tmp_path: Path) -> None:
+    settings = load_settings({"SITREP_DATA_DIR": str(tmp_path)})
     with pytest.raises(ConfigError, match="SITREP_DIGEST_CHANNEL or pass --channel"):
         run(settings, "digest", "--post")
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
