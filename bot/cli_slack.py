@@ -29,18 +29,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the Slack credentials, open the corpus and engine, start the scheduler, serve until stopped."""
     from bot.engine import Engine
     from bot.runtime import open_corpus
-    from bot.slack_app import SlackBot
-    from bot.slack_server import serve, startup_check
+    from bot.slack_app import BotIdentity, SlackBot, make_client
+    from bot.slack_server import check_credentials, serve
 
+    # Credentials first: a bad token fails in a second, before the corpus and the model are loaded.
+    check_credentials(settings)
+    client = make_client(settings)
+    identity = BotIdentity(client)
+    who = identity.check()
     corpus = open_corpus(settings)
     bot: SlackBot | None = None
     scheduler = None
     try:
         engine = Engine(settings, corpus)
-        bot = SlackBot(settings, engine, corpus)
-        identity = startup_check(bot)
-        print(f"sitrep: signed in to Slack workspace {identity.get('team')!s} as @{identity.get('user')!s}; "
-              f"answers in {engine.mode} mode")
+        bot = SlackBot(settings, engine, corpus, client=client, identity=identity)
+        print(f"sitrep: signed in to Slack workspace {who.get('team')!s} as @{who.get('user')!s}; "
+              f"answers in {engine.mode} mode", flush=True)
         if _module_exists("bot.slack_digest"):
             from bot.slack_digest import register_digest_commands
 

@@ -6,8 +6,8 @@ to the :class:`~bot.workers.WorkerPool`; Slack's request is acknowledged at once
 in LLM mode, posted at once in extractive mode) and report every failure in the thread in one sentence.
 
 Nothing here calls Slack at import or construction: the ``WebClient`` points at ``SLACK_API_URL`` with
-retry handlers for rate limits and connection errors, and ``auth.test`` runs lazily at the first request
-(or in the start-up check of :mod:`bot.slack_server`).
+retry handlers for rate limits and connection errors, and ``auth.test`` runs once, in the start-up check of
+:mod:`bot.slack_server` (or else at the first request).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, Assistant, BoltRequest, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -97,6 +98,17 @@ _SINCE_TOKEN = re.compile(
 )
 
 
+class _QuietTokenNotice(logging.Filter):
+    """Bolt warns that ``SLACK_BOT_TOKEN`` (which it reads from the environment itself) is unused when a client
+    is given; sitrep always gives one, so the warning is noise at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_QuietTokenNotice())
+
+
 def make_client(settings: Settings) -> WebClient:
     """The one Web API client: ``SLACK_API_URL``, retries on HTTP 429 (honouring Retry-After) and on
     connection errors."""
@@ -127,6 +139,42 @@ def check_auth(client: WebClient) -> dict[str, Any]:
             "and SLACK_API_URL."
         ) from None
     return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+class BotIdentity:
+    """Who the bot is (``auth.test``), asked once: by the start-up check, or else at the first request."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] | None = None
+
+    def check(self) -> dict[str, Any]:
+        """``auth.test`` now (SlackSetupError on a bad token); the result is kept for :meth:`authorize`."""
+        data = check_auth(self._client)
+        with self._lock:
+            self._data = data
+        return data
+
+    def authorize(self, enterprise_id: str | None, team_id: str | None, user_id: str | None
+                  ) -> AuthorizeResult | None:
+        """Bolt's ``authorize``: the bot token and ids for every request, without an API call per request."""
+        with self._lock:
+            data = self._data
+        if data is None:
+            try:
+                data = self.check()
+            except SlackSetupError as exc:
+                log.error("slack.authorize.failed error=%s", exc)
+                return None
+        return AuthorizeResult(
+            enterprise_id=data.get("enterprise_id") or enterprise_id,
+            team_id=data.get("team_id") or team_id,
+            bot_user_id=data.get("user_id"),
+            bot_id=data.get("bot_id"),
+            bot_token=self._client.token,
+            user_id=user_id,
+        )
 
 
 class UsageError(SitrepError):
@@ -205,6 +253,7 @@ class SlackBot:
         corpus: Corpus,
         *,
         client: WebClient | None = None,
+        identity: BotIdentity | None = None,
         state: SlackState | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
@@ -217,10 +266,12 @@ class SlackBot:
                 "SLACK_BOT_TOKEN is not set; install the app to your workspace and copy its Bot User OAuth Token "
                 "(xoxb-…) into .env."
             )
+        self.identity = identity or BotIdentity(self.client)
         self.state = state or SlackState.open(settings.data_dir)
         self.pool = pool or WorkerPool(settings.workers, settings.queue_size)
         self.limiter = RateLimiter(settings.user_rate_per_minute)
-        self._listener_executor = _CountingExecutor(max_workers=16, thread_name_prefix="sitrep-listener")
+        # Listener threads mostly wait on Slack (notices); more of them only fight the event loop for the CPU.
+        self._listener_executor = _CountingExecutor(max_workers=8, thread_name_prefix="sitrep-listener")
         self._article_count: tuple[float, int] | None = None
         self._count_lock = threading.Lock()
         self.app = self._build_app()
@@ -239,8 +290,8 @@ class SlackBot:
 
     def close(self) -> None:
         """Let queued answers finish, then release threads and the state database."""
+        self._listener_executor.shutdown(wait=True)  # first: running listeners may still queue answers
         self.pool.shutdown(wait=True)
-        self._listener_executor.shutdown(wait=True)
         self.state.close()
 
     # -- the Bolt app ---------------------------------------------------------------------------------
@@ -248,9 +299,13 @@ class SlackBot:
     def _build_app(self) -> App:
         app = App(
             name="sitrep",
-            client=self.client,
+            # Bolt copies this client for each request (same API URL and retry handlers) and gives it the
+            # token from ``authorize``, so nothing calls Slack at construction.
+            client=make_client(replace(self.settings, slack_bot_token=None)),
+            # A plain function: Bolt passes arguments by the parameter names it finds, ``self`` included.
+            authorize=lambda enterprise_id, team_id, user_id: self.identity.authorize(enterprise_id, team_id,
+                                                                                     user_id),
             signing_secret=self.settings.slack_signing_secret or "",
-            token_verification_enabled=False,  # auth.test runs at the first request, never at construction
             listener_executor=self._listener_executor,
             # Listeners run inside dispatch: they only decide and queue (events are acknowledged before
             # dispatch in HTTP mode, see dispatch_later), and slow work goes to lazy listeners or the pool.
@@ -263,7 +318,7 @@ class SlackBot:
         app.use(self._build_assistant())
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
-        app.command("/summarize")(ack=self._summarize_ack, lazy=[self._summarize_lazy])
+        app.command("/summarize")(self._summarize_command)
         app.command("/sitrep")(self._sitrep_command)
         app.action(FEEDBACK_UP)(ack=_ack, lazy=[self._on_feedback_up])
         app.action(FEEDBACK_DOWN)(ack=_ack, lazy=[self._on_feedback_down])
@@ -321,6 +376,8 @@ class SlackBot:
         # (mentions arrive as app_mention).
         if kind == "message" and not is_dm and not (thread_ts and self.state.is_bot_thread(channel, thread_ts)):
             return
+        if kind == "message" and _addressed_to_someone_else(text, context.bot_user_id):
+            return  # "@bob can you check this?" in the bot's thread is for Bob
         if not self.state.claim_message(channel, ts):
             log.info("slack.message.already_claimed channel=%s ts=%s kind=%s", channel, ts, kind)
             return
@@ -344,7 +401,9 @@ class SlackBot:
         if not question:
             self.notify(target, EMPTY_QUESTION)
             return
-        if self._rate_limited(target):
+        slow_down = self._rate_message(user)
+        if slow_down:
+            self.notify(target, slow_down)
             return
         follow_up = thread_ts is not None
         self.submit(target, lambda: self._answer(target, question, follow_up))
@@ -353,15 +412,13 @@ class SlackBot:
         allowed = self.settings.allowed_channels
         return not allowed or channel in allowed or channel.startswith("D")
 
-    def _rate_limited(self, target: Target) -> bool:
-        wait = self.limiter.check(target.user)
-        if wait:
-            self.notify(
-                target,
-                f"You've asked {self.settings.user_rate_per_minute} questions in the last minute; "
-                f"please try again in {math.ceil(wait)} seconds.",
-            )
-        return bool(wait)
+    def _rate_message(self, user: str) -> str | None:
+        """None when ``user`` may ask now (and counts the request); otherwise what to tell them."""
+        wait = self.limiter.check(user)
+        if not wait:
+            return None
+        return (f"You've asked {self.settings.user_rate_per_minute} questions in the last minute; "
+                f"please try again in {math.ceil(wait)} seconds.")
 
     def submit(self, target: Target, job: Callable[[], None]) -> bool:
         """Queue ``job``; tell the person when it has to wait or cannot be taken. Failures are reported."""
@@ -477,8 +534,9 @@ class SlackBot:
             )
             if message.get("bot_id") and not own:
                 continue  # other bots' chatter is not part of the conversation
-            text = str(message.get("text") or "")
-            text = text if own else plain_text_from_slack(text, target.bot_user_id)
+            if own and not any(b.get("type") == "actions" for b in message.get("blocks") or []):
+                continue  # the bot's notices (busy, greetings) are not answers; answers carry feedback buttons
+            text = plain_text_from_slack(str(message.get("text") or ""), target.bot_user_id)
             if text.strip():
                 turns.append(Turn("assistant" if own else "user", text.strip()))
         return turns[-MAX_HISTORY_TURNS:]
@@ -534,43 +592,42 @@ class SlackBot:
 
     # -- slash commands -------------------------------------------------------------------------------
 
-    def _summarize_ack(self, ack: Callable[..., None], command: dict[str, Any]) -> None:
-        """Answer within Slack's 3 seconds: usage for wrong arguments, a refusal, or "working on it"."""
+    def _summarize_command(self, ack: Callable[..., None], command: dict[str, Any], context: Any) -> None:
+        """Acknowledge within Slack's 3 seconds with all the person needs to know (usage, a refusal, the rate
+        limit, their place in line) and queue the summary on the worker pool.
+
+        The pool does what a Bolt lazy listener would, without Bolt copying the whole request for it: that
+        deep copy was the largest cost of acknowledging a command under load (bench/bench_slack.py)."""
         try:
             topic, since = parse_summarize_args(str(command.get("text") or ""))
         except UsageError as exc:
             ack(text=f"{escape(str(exc))}\n{SUMMARIZE_USAGE}".strip())
             return
-        if not self._channel_allowed(str(command.get("channel_id") or "")):
+        channel = str(command.get("channel_id") or "")
+        user = str(command.get("user_id") or "")
+        if not self._channel_allowed(channel):
             ack(text=NOT_ALLOWED)
             return
-        window = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-        ack(text=f"Working on a summary of {escape(topic) if topic else 'the latest news'}{window}…")
-
-    def _summarize_lazy(self, command: dict[str, Any], context: Any) -> None:
-        """After the acknowledgement: admit the summary job (same argument checks as the ack)."""
-        try:
-            topic, since = parse_summarize_args(str(command.get("text") or ""))
-        except UsageError:
-            return
-        channel = str(command.get("channel_id") or "")
-        if not self._channel_allowed(channel):
+        slow_down = self._rate_message(user)
+        if slow_down:
+            ack(text=slow_down)
             return
         private = self.settings.summarize_visibility == "private"
-        target = Target(
-            channel=channel,
-            thread_ts=None,
-            user=str(command.get("user_id") or ""),
-            team=command.get("team_id"),
-            response_url=command.get("response_url") if private else None,
-            bot_user_id=context.bot_user_id,
-            bot_id=context.bot_id,
-        )
-        # Refusals and "busy" notices go to the person privately, not into the channel.
+        target = Target(channel=channel, thread_ts=None, user=user, team=command.get("team_id"),
+                        response_url=command.get("response_url") if private else None,
+                        bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+        # Failures and fallbacks go to the person privately, not into the channel.
         private_target = replace(target, response_url=command.get("response_url"))
-        if self._rate_limited(private_target):
+        admission = self.pool.submit(lambda: self._summarize(target, private_target, topic, since),
+                                     on_error=lambda exc: self.notify(private_target, describe_failure(exc)))
+        if not admission.accepted:
+            ack(text=OVER_CAPACITY)
             return
-        self.submit(private_target, lambda: self._summarize(target, private_target, topic, since))
+        window = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+        text = f"Working on a summary of {escape(topic) if topic else 'the latest news'}{window}…"
+        if admission.position:
+            text += f" I'm busy — you're number {admission.position} in line."
+        ack(text=text)
 
     def _summarize(self, target: Target, fallback: Target, topic: str | None, since: datetime | None) -> None:
         answer = self.engine.summarize(topic, since=since)
@@ -636,6 +693,12 @@ class SlackBot:
             respond(text=text, replace_original=True, response_type="ephemeral")
         except (SlackClientError, OSError) as exc:
             log.warning("slack.feedback.respond_failed error=%s", type(exc).__name__)
+
+
+def _addressed_to_someone_else(text: str, bot_user_id: str | None) -> bool:
+    """A message that mentions people but not the bot."""
+    mentioned = set(re.findall(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", text))
+    return bool(mentioned) and bot_user_id not in mentioned
 
 
 def _ack(ack: Callable[..., None]) -> None:

@@ -11,7 +11,9 @@ a method (HTTP 429 with ``Retry-After``, or ``ok: false`` with an error code) a 
         slack.wait_for("chat.postMessage", count=1)
 
 ``response_url`` targets: ``slack.response_url("abc")`` gives a URL on this server; posts to it are
-recorded as method ``response_url`` with ``params["_id"] == "abc"``.
+recorded as method ``response_url`` with ``params["_id"] == "abc"``. ``GET /_calls`` returns the recorded calls
+as JSON, for a driver running in another process (``python tests/slack_api_server.py`` serves until killed and
+prints its URL).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 resets connections under a burst of posts
 
 
 @dataclass
@@ -67,7 +73,7 @@ class SlackApiServer:
         self._threads: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread root ts) -> msgs
         self._streams: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> streamed message
         self._ts = itertools.count(1)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="slack-api-server", daemon=True)
@@ -222,6 +228,8 @@ class SlackApiServer:
                 for message in messages:
                     if message["ts"] == params.get("ts"):
                         message["text"] = params.get("text", message["text"])
+                        if params.get("blocks"):
+                            message["blocks"] = params["blocks"]
             return {"ok": True, "channel": channel, "ts": params.get("ts"), "text": params.get("text", "")}
         if method == "chat.startStream":
             message = self._post(channel, params, "")
@@ -280,6 +288,12 @@ class SlackApiServer:
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ") if auth else params.pop("token", None)
+                if parts.path == "/_calls":  # for a test driver in another process
+                    with server._cond:
+                        calls = [{"method": c.method, "params": c.params, "response": c.response}
+                                 for c in server.calls]
+                    self._reply(200, {"ok": True, "calls": calls}, {})
+                    return
                 if parts.path.startswith("/api/"):
                     method = parts.path[len("/api/") :]
                 elif parts.path.startswith("/response/"):
@@ -305,3 +319,11 @@ class SlackApiServer:
             do_POST = _handle
 
         return Handler
+
+
+if __name__ == "__main__":
+    import sys
+
+    with SlackApiServer() as running, contextlib.suppress(KeyboardInterrupt):
+        print(running.url, flush=True)
+        sys.stdin.read()  # serve until stdin closes (the parent process exits or closes the pipe)

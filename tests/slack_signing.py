@@ -234,13 +234,22 @@ class SpyEngine:
         return self._engine.ask(question, **kwargs)
 
 
+_ingested: dict[str, Path] = {}  # the shared corpus's data directory, built once per test session
+
+
 @pytest.fixture(name="shared_corpus", scope="module")
 def shared_corpus_fixture(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) -> Iterator[Corpus]:
-    """The fixture articles, ingested once for the tests that do not add articles."""
+    """The fixture articles, ingested once per session, for the tests that do not add articles (each module
+    that imports this fixture reopens the same store, which takes milliseconds)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
-        corpus = Corpus.open(CorpusConfig(data_dir=tmp_path_factory.mktemp("slack-corpus")))
-        corpus.ingest_articles(fixture_articles())
+        if "dir" not in _ingested:
+            data_dir = tmp_path_factory.mktemp("slack-corpus")
+            corpus = Corpus.open(CorpusConfig(data_dir=data_dir))
+            corpus.ingest_articles(fixture_articles())
+            corpus.close()
+            _ingested["dir"] = data_dir
+        corpus = Corpus.open(CorpusConfig(data_dir=_ingested["dir"]))
         yield corpus
         corpus.close()
 

@@ -8,8 +8,10 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -39,7 +41,7 @@ from bot.slack_app import (
     check_auth,
     make_client,
 )
-from bot.slack_render import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP
+from bot.slack_render import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP, plain_text_from_slack
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.errors import SlackSetupError
@@ -63,6 +65,32 @@ def test_mention_gets_threaded_answer_with_sources(make_harness: Callable[..., B
         FEEDBACK_UP, FEEDBACK_DOWN}
     # The bot's identity came from auth.test against SLACK_API_URL, with the bot token.
     assert h.slack.calls_to("auth.test")[0].token == h.slack.token
+
+
+class LongAnswers(SpyEngine):
+    """The real engine's answer, repeated until it is far too long for one Slack message."""
+
+    def ask(self, question: str, **kwargs: Any) -> Any:
+        answer = super().ask(question, **kwargs)
+        return replace(answer, answer="\n\n".join([answer.answer] * 150))
+
+
+def test_long_answer_continues_in_the_thread(make_harness: Callable[..., BotHarness]) -> None:
+    h = make_harness(wrap=LongAnswers)
+    event = mention_event(CRASH_QUESTION)
+    h.send_event(event)
+    h.slack.wait_for("chat.postMessage", where=lambda c: "actions" in json.dumps(c.params.get("blocks")))
+    h.settle()
+    messages = h.slack.calls_to("chat.postMessage", in_thread(event["ts"]))
+    assert len(messages) >= 3
+    for i, message in enumerate(messages):
+        blocks = message.params["blocks"]
+        assert len(blocks) < 50
+        assert all(len(b["text"]["text"]) < 3000 for b in blocks if b["type"] == "section")
+        if i:
+            assert message.params["text"] == f"(continued, part {i + 1} of {len(messages)})"
+    assert "*Sources*" in texts_of(messages[-1]) and "*Sources*" not in texts_of(messages[0])
+    assert messages[-1].params["blocks"][-1]["type"] == "actions"
 
 
 def test_slack_retry_is_not_answered_twice(make_harness: Callable[..., BotHarness]) -> None:
@@ -103,7 +131,7 @@ def test_follow_up_uses_thread_history_and_mention_plus_message_answer_once(
     assert question == "and what did the Taliban claim about it?"
     history = [(t.role, t.text) for t in kwargs["history"]]
     assert history[0] == ("user", "How many people died in the helicopter crash in Nawa?")
-    assert history[1][0] == "assistant" and history[1][1] == first_answer.params["text"]
+    assert history[1] == ("assistant", plain_text_from_slack(first_answer.params["text"]))
     assert all(text != t for _, t in history)  # the message being answered is not its own history
 
     # A plain follow-up (no mention) in the bot's thread is answered too.
@@ -111,11 +139,13 @@ def test_follow_up_uses_thread_history_and_mention_plus_message_answer_once(
     h.slack.add_message("C0NEWS", ts2, "what did NATO say?", user="U0BOB", thread_ts=root)
     h.send_event(message_event("what did NATO say?", ts=ts2, thread_ts=root, user="U0BOB"))
     h.slack.wait_for("chat.postMessage", count=3, where=in_thread(root))
-    # ...but a plain message in a thread the bot never answered is not.
+    # ...but not one addressed to someone else, nor a plain message in a thread the bot never answered.
+    h.send_event(message_event("<@U0BOB> can you check the toll?", thread_ts=root))
     other = new_ts()
     h.send_event(message_event("what did NATO say?", thread_ts=other))
     h.settle()
     assert not h.slack.calls_to("chat.postMessage", in_thread(other))
+    assert len(h.slack.calls_to("chat.postMessage", in_thread(root))) == 3
 
 
 def test_bad_signature_and_stale_timestamp_are_rejected(make_harness: Callable[..., BotHarness]) -> None:
