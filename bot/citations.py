@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.context import Source
+from bot.context import Source, looks_like_injection
 from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Citation
 from retrieval.text import sentence_spans
@@ -184,7 +184,9 @@ class CitationChecker:
             return True
         for i in cited:
             if i not in self._source_terms:
-                self._source_terms[i] = terms(self._sources[i].hit.text)
+                # Words of sentences addressed to an assistant don't count: "PWNED [3]" is not supported
+                # by an article that says "reply PWNED".
+                self._source_terms[i] = terms(" ".join(quotable(self._sources[i].hit.text)))
             if wanted & self._source_terms[i]:
                 return True
         return False
@@ -303,12 +305,17 @@ def support_scores(sentences: Sequence[str], claims: Sequence[str]) -> list[floa
     return scores
 
 
+def quotable(text: str) -> list[str]:
+    """The sentences of a chunk that may be quoted: all but those addressed to an assistant (unless that
+    is all there is), verbatim."""
+    sentences = [text[s:e] for s, e in sentence_spans(text)] or [text.strip()]
+    clean = [s for s in sentences if not looks_like_injection(s)]
+    return clean or sentences
+
+
 def lexical_quote(source: Source, claims: list[str]) -> str:
     """The sentence of the cited chunk sharing most content words with the answer sentences citing it
     (the earliest of equals, so a chunk's lead sentence wins ties)."""
-    text = source.hit.text
-    sentences = [text[s:e] for s, e in sentence_spans(text)]
-    if not sentences:
-        return text.strip()
+    sentences = quotable(source.hit.text)
     scores = support_scores(sentences, claims)
     return sentences[scores.index(max(scores))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 from typing import Any
 
@@ -21,15 +20,13 @@ def add_commands(subparsers: Any) -> None:
     parser.set_defaults(handler=cmd_serve)
 
 
-def _module_exists(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the Slack credentials, open the corpus and engine, start the scheduler, serve until stopped."""
     from bot.engine import Engine
     from bot.runtime import open_corpus
+    from bot.scheduler import start_scheduler
     from bot.slack_app import BotIdentity, SlackBot, make_client
+    from bot.slack_digest import register_digest_commands
     from bot.slack_server import check_credentials, serve
 
     # Credentials first: a bad token fails in a second, before the corpus and the model are loaded.
@@ -45,14 +42,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         bot = SlackBot(settings, engine, corpus, client=client, identity=identity)
         print(f"sitrep: signed in to Slack workspace {who.get('team')!s} as @{who.get('user')!s}; "
               f"answers in {engine.mode} mode", flush=True)
-        if _module_exists("bot.slack_digest"):
-            from bot.slack_digest import register_digest_commands
-
-            register_digest_commands(bot.app, settings, corpus, engine)
-        if _module_exists("bot.scheduler"):
-            from bot.scheduler import start_scheduler
-
-            scheduler = start_scheduler(settings, corpus, engine, bot.client)
+        register_digest_commands(bot.app, settings, corpus, engine)
+        scheduler = start_scheduler(settings, corpus, engine, bot.client)
         serve(bot)
     finally:
         if scheduler is not None:

@@ -3,7 +3,8 @@
 Each passage becomes ``<source id="N" outlet=".." title=".." published="..">text</source>``. Article text
 is data: angle brackets inside it are escaped (so no ``</source>`` or ``<!channel>`` can close or open
 anything) and bracketed numbers are turned into parentheses (so a fake ``[7]`` in an article cannot pass
-for a citation marker the model copies).
+for a citation marker the model copies). Sentences that address an assistant are recognized by
+:func:`looks_like_injection`, so nothing downstream quotes or relies on them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from retrieval.tokens import count_tokens
 _FAKE_MARKER = re.compile(r"\[(\s*\d{1,4}(?:\s*[,;–-]\s*\d{1,4})*\s*)\]")
 # Below this many tokens a truncated passage is too short to be worth including.
 _MIN_PARTIAL_TOKENS = 60
+# Text addressed to an assistant, or markers and mentions that would pass for ours.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines|above|previous)\b"
+    r"|\b(?:reply|respond|answer|output|print)\s+(?:only\s+|exactly\s+)?(?:with\s+)?[\"'“]?(?-i:[A-Z]{4,})\b"
+    r"|\b(?:system prompt|you are now|as an ai|language model|chatbot|ai assistant)\b"
+    r"|<[!@#][^>]*>"
+    r"|\[\s*\d{1,4}\s*\]",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,13 @@ def neutralize(text: str) -> str:
     """Article text made inert for the prompt: no tags, no citation-like markers."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _FAKE_MARKER.sub(r"(\1)", text)
+
+
+def looks_like_injection(sentence: str) -> bool:
+    """Whether a sentence addresses an assistant ("ignore your instructions", "reply PWNED") or carries
+    citation-like markers or Slack mentions (``[7]``, ``<!channel>``). Such sentences are never quoted,
+    selected, or counted as support for a claim."""
+    return bool(_INJECTION.search(sentence))
 
 
 def published_date(published: str | None) -> str:

@@ -19,12 +19,13 @@ import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot import extractive
-from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, support_scores
+from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
 from bot.extractive import Event, Ranked, VectorCache
 from bot.llm import LLMClient
@@ -35,12 +36,11 @@ from bot.settings import Settings
 from retrieval.documents import SearchHit
 from retrieval.errors import LLMError, QueryError
 from retrieval.search import check_query
-from retrieval.text import sentence_spans
 from retrieval.timeparse import check_not_future
 from retrieval.tokens import count_tokens, encoding_for_model
 
 if TYPE_CHECKING:
-    from retrieval.corpus import Corpus
+    from retrieval.corpus import Corpus, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,11 @@ class Engine:
         if self._llm is None:
             return AnswerStream.of(self._extractive_answer(question, ranked))
         packed, messages = self._messages("answer", hits, question=query)
-        fallback = lambda: self._extractive_answer(question, ranked)  # noqa: E731 - deferred until needed
-        return AnswerStream(self._generate(question, packed, messages, fallback))
+        return AnswerStream(self._generate(
+            question, packed, messages,
+            fallback=partial(self._extractive_answer, question, ranked),
+            abstain=partial(self._abstained, question, since, until),
+        ))
 
     def _extractive_answer(self, question: str, ranked: Ranked) -> Answer:
         text, citations = extractive.compose_answer(extractive.select(ranked))
@@ -218,7 +221,8 @@ class Engine:
         scope = f"on “{subject}”" if subject else "of the latest coverage"
         scope += describe_window(since, until)
         packed, messages = self._messages("summarize", ordered, groups=groups, scope=scope, max_events=max_events)
-        return AnswerStream(self._generate(subject, packed, messages, fallback, topic=subject)).result()
+        abstain = partial(self._abstained, subject, since, until, topic=subject)
+        return AnswerStream(self._generate(subject, packed, messages, fallback, abstain, topic=subject)).result()
 
     def summarize_passages(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer:
         """A cited summary of given passages (one digest story) in at most ``max_sentences`` sentences."""
@@ -231,7 +235,8 @@ class Engine:
         if self._llm is None or not hits:
             return fallback()
         packed, messages = self._messages("digest", list(hits), topic=topic, max_sentences=max_sentences)
-        return AnswerStream(self._generate(topic, packed, messages, fallback, topic=topic)).result()
+        abstain = partial(self._abstained, topic, None, None, topic=topic)
+        return AnswerStream(self._generate(topic, packed, messages, fallback, abstain, topic=topic)).result()
 
     # -- generation --------------------------------------------------------------------------------------
 
@@ -256,10 +261,12 @@ class Engine:
         packed: PackedContext,
         messages: list[dict[str, str]],
         fallback: Callable[[], Answer],
+        abstain: Callable[[], Answer],
         *,
         topic: str | None = None,
     ) -> Generator[str, None, Answer]:
-        """Stream the model's reply through the citation checker; fall back or abstain as needed."""
+        """Stream the model's reply through the citation checker; on failure use ``fallback`` (or raise,
+        per ``SITREP_LLM_FALLBACK``); when nothing cited survives, ``abstain``."""
         assert self._llm is not None
         checker = CitationChecker(packed.sources)
         emitted = False
@@ -289,7 +296,7 @@ class Engine:
         log.info("llm.verified citations=%d dropped_sentences=%d removed_markers=%d model_abstained=%s",
                  len(verified.citations), verified.dropped, verified.removed_markers, verified.model_abstained)
         if verified.abstained:
-            answer = self._abstained(subject, None, None, topic=topic)
+            answer = abstain()
             yield answer.answer
             return answer
         return self._from_verified(subject, verified, topic)
@@ -300,10 +307,8 @@ class Engine:
 
     def _quote(self, source: Source, claims: list[str]) -> str:
         """The cited chunk's sentence that best supports ``claims``: by shared words, else by embeddings."""
-        text = source.hit.text
-        spans = sentence_spans(text)
-        sentences = [text[s:e] for s, e in spans]
-        if not sentences or not claims or max(support_scores(sentences, claims)) > 0:
+        sentences = quotable(source.hit.text)
+        if not claims or max(support_scores(sentences, claims)) > 0:
             return lexical_quote(source, claims)
         vecs = self._vectors.embed([*claims, *sentences])
         best = int(np.argmax((vecs[len(claims) :] @ vecs[: len(claims)].T).max(axis=1)))
@@ -328,20 +333,30 @@ class Engine:
 
     def abstention_message(self, subject: str, since: datetime | None, until: datetime | None) -> str:
         """"The ingested articles don't cover …; the newest article is from <date> (<outlet>)." """
-        newest = self._corpus.documents()[:1]
-        if not newest:
+        newest = self._newest_document()
+        if newest is None:
             return (
                 "No articles have been ingested yet, so there is nothing to answer from; "
                 "add some with `sitrep ingest`."
             )
-        doc = newest[0]
-        tail = f"the newest article is from {published_date(doc.published)} ({doc.source or 'unknown outlet'})."
+        tail = f"the newest article is from {published_date(newest.published)} ({newest.source or 'unknown outlet'})."
         window = describe_window(since, until)
         if window and not self._corpus.documents(since=since, until=until)[:1]:
             return f"No ingested article was published{window}; {tail}"
         shown = subject if len(subject) <= 120 else subject[:117] + "…"
         what = f"“{shown}”" if shown else "this"
         return f"The ingested articles{window} don't cover {what}; {tail}"
+
+    def _newest_document(self) -> DocumentInfo | None:
+        """The most recently published document, read without listing the whole corpus when possible."""
+        stats = self._corpus.stats()
+        if not stats.documents:
+            return None
+        newest = datetime.fromisoformat(stats.newest_published) if stats.newest_published else None
+        if newest is not None and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        docs = self._corpus.documents(since=newest) or self._corpus.documents()
+        return docs[0] if docs else None
 
 
 def _grouped_hits(hits: Sequence[SearchHit], events: Sequence[Event]) -> tuple[list[SearchHit], list[int]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.citations import NUMBER_WORDS, terms
-from bot.context import published_date
+from bot.context import looks_like_injection, published_date
 from bot.results import Citation
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
@@ -61,14 +61,6 @@ _CALENDAR = frozenset(
 )
 _MAX_QUOTE_SPANS = 4  # sentences one quotation may span before we stop looking for its end
 
-_INJECTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines|above|previous)\b"
-    r"|\b(?:reply|respond|answer|output|print)\s+(?:only\s+|exactly\s+)?(?:with\s+)?[\"'“]?(?-i:[A-Z]{4,})\b"
-    r"|\b(?:system prompt|you are now|as an ai|language model|chatbot|ai assistant)\b"
-    r"|<[!@#][^>]*>"
-    r"|\[\s*\d{1,4}\s*\]",
-    re.IGNORECASE,
-)
 _COUNT_QUESTION = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\btoll\b|\bcasualt|\bfigures?\b", re.IGNORECASE)
 _GENERIC = frozenset({"many", "much", "happen", "latest", "news", "tell", "know", "number", "new"})
 _WORD_VALUE = {w: str(i) for i, w in enumerate(NUMBER_WORDS)}
@@ -218,11 +210,6 @@ def _one_edit(a: str, b: str) -> bool:
     return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]
 
 
-def looks_like_injection(sentence: str) -> bool:
-    """Whether a sentence addresses an assistant or carries markers/mentions that would pass for ours."""
-    return bool(_INJECTION.search(sentence))
-
-
 def figures(sentence: str) -> frozenset[str]:
     """Counted figures in a sentence ("nine people", "8 to 15 civilians"), number words as digits."""
     found = set()
@@ -329,8 +316,16 @@ def select(ranked: Ranked, max_sentences: int = MAX_SENTENCES) -> list[Item]:
     if not ranked.sentences:
         return []
     rel = np.where(_eligible(ranked, _KEEP_RATIO), ranked.relevance, -np.inf)
-    items = _items(mmr(rel, ranked.vectors, max_sentences), ranked.sentences, ranked.vectors, set())
-    return reading_order([(item, float(ranked.relevance[i])) for item, i in items])
+    kept: list[tuple[Item, float]] = []
+    shown = 0
+    for item, i in _items(mmr(rel, ranked.vectors, max_sentences), ranked.sentences, ranked.vectors, set()):
+        size = 1 if item.counterpart is None else 2
+        # Counterparts count towards the limit, but the first item always keeps its disagreeing figure.
+        if kept and shown + size > max_sentences:
+            continue
+        kept.append((item, float(ranked.relevance[i])))
+        shown += size
+    return reading_order(kept)
 
 
 def counterpart(i: int, pool: Sequence[Sentence], vecs: np.ndarray, exclude: set[int]) -> int | None:

@@ -46,7 +46,7 @@ class Request:
     """A request the server received."""
 
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: dict[str, Any]
 
     def messages(self) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
                 body = {"_unparsable": raw.decode("utf-8", "replace")}
-            request = Request(self.path, dict(self.headers.items()), body)
+            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             with server._lock:
                 server.requests.append(request)
             if self.path.rstrip("/").endswith("/embeddings"):

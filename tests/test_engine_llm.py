@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.citations import MARKER, marker_ids
+from bot.context import looks_like_injection
 from bot.engine import Engine
 from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Answer
@@ -97,7 +99,7 @@ def test_streamed_answer_is_verified_sentence_by_sentence(corpus: Corpus, server
     assert_grounded(answer, corpus)
     (request,) = server.chat_requests()
     assert request.body["stream"] is True and request.body["model"] == "test-model"
-    assert request.headers.get("Authorization") == f"Bearer {KEY}"
+    assert request.headers.get("authorization") == f"Bearer {KEY}"
 
 
 def test_every_citation_names_a_retrieved_passage(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> None:
@@ -108,9 +110,11 @@ def test_every_citation_names_a_retrieved_passage(corpus: Corpus, server: OpenAI
     server.push(Reply(respond=cite_everything))
     answer = make_engine(corpus, server, tmp_path).ask(CRASH_QUESTION)
     prompt = server.chat_requests()[0].content("user")
-    given = set(re.findall(r'<source id="\d+" outlet="([^"]*)" title="([^"]*)"', prompt))
+    given = {(html.unescape(o), html.unescape(t))
+             for o, t in re.findall(r'<source id="\d+" outlet="([^"]*)" title="([^"]*)"', prompt)}
     assert answer.citations and {(c.source, c.title) for c in answer.citations} <= given
     assert_grounded(answer, corpus)
+    assert all(not looks_like_injection(c.quote) for c in answer.citations)
 
 
 @pytest.mark.parametrize("reply", [ABSTAIN_TOKEN, "Lima is the capital of Peru.", "Nine died [42]."])
@@ -265,7 +269,8 @@ def test_summary_groups_sources_by_event(corpus: Corpus, server: OpenAIServer, t
 
 def test_digest_story_summary_uses_the_digest_prompt(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> None:
     hits = corpus.search("helicopter crash Nawa", k=3)
-    server.push(Reply(respond=lambda r: f"Helicopters crashed in Nawa [{source_count(r)}]."))
+    assert "helicopter" in hits[0].text.lower()
+    server.push(Reply(text="Two helicopters crashed in Nawa [1]."))
     answer = make_engine(corpus, server, tmp_path).summarize_passages("Helicopter crash", hits, 2)
     assert answer.topic == "Helicopter crash" and len(answer.citations) == 1
     assert "daily digest" in server.chat_requests()[0].content("user")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -14,8 +15,10 @@ import pytest
 
 from bot import extractive
 from bot.citations import MARKER, marker_ids
+from bot.cli_answer import add_commands
+from bot.context import looks_like_injection
 from bot.engine import Engine
-from bot.extractive import VectorCache, figures, looks_like_injection, quoted_spans
+from bot.extractive import VectorCache, figures, quoted_spans
 from bot.results import Answer
 from bot.runtime import sample_corpus_path
 from bot.settings import Settings
@@ -230,6 +233,7 @@ def test_engine_answers_the_crash_question_from_the_corpus(engine: Engine) -> No
     json_shape = answer.to_json()
     assert list(json_shape) == ["question", "answer", "citations", "mode", "abstained", "as_of"]
     assert "eight" in answer.answer  # the disputed toll from the other outlet is shown too
+    assert len(markers(answer.answer)) <= extractive.MAX_SENTENCES
 
 
 @pytest.mark.parametrize("question", ["What is the capital of Peru?", "Who won the 2018 World Cup?"])
@@ -321,3 +325,47 @@ def test_summarize_passages_for_a_digest_story(engine: Engine) -> None:
     assert answer.topic == "Helicopter crash in Nawa" and not answer.abstained
     assert 1 <= len(answer.citations) <= 3
     assert_markers_map(answer)
+
+
+# -- the command line -------------------------------------------------------------------------------------
+
+def run_cli(argv: list[str], settings: Settings) -> int:
+    parser = argparse.ArgumentParser(prog="sitrep")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args, settings))
+
+
+@pytest.fixture
+def cli_settings(corpus_factory: Callable[..., Corpus], tmp_path: Path) -> Settings:
+    data_dir = tmp_path / "cli-data"
+    corpus = corpus_factory(data_dir=data_dir)
+    corpus.ingest([str(sample_corpus_path())])
+    corpus.close()
+    return Settings(data_dir=data_dir, answer_mode="extractive")
+
+
+def test_cli_ask_json_follows_the_contract(cli_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["ask", *CRASH_QUESTION.split(), "--json"], cli_settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["question", "answer", "citations", "mode", "abstained", "as_of"]
+    assert out["question"] == CRASH_QUESTION and out["mode"] == "extractive" and out["abstained"] is False
+    assert "nine" in out["answer"] and "Nawa" in out["answer"]
+    assert list(out["citations"][0]) == ["n", "doc_id", "chunk_id", "title", "source", "url", "published", "quote"]
+    assert out["citations"][0]["quote"] in SAMPLE["text"]
+
+
+def test_cli_ask_text_and_summarize(cli_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["ask", CRASH_QUESTION], cli_settings) == 0
+    text = capsys.readouterr().out
+    assert "\n\nSources:\n[1] US, Taliban Agree to Reduce Operations: Khalilzad — TOLOnews, 2020-10-15" in text
+    assert run_cli(["summarize", "--since", "2020-10-01", "--json"], cli_settings) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["topic"] == "" and "question" not in summary and summary["citations"]
+
+
+def test_cli_rejects_a_future_since(cli_settings: Settings) -> None:
+    with pytest.raises(QueryError, match="future"):
+        run_cli(["ask", "What happened in Nawa?", "--since", "2999-01-01"], cli_settings)
+    with pytest.raises(QueryError, match="not a date"):
+        run_cli(["summarize", "--since", "last tuesday-ish"], cli_settings)
