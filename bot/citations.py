@@ -53,7 +53,7 @@ class Verified:
     as_of: str | None
     abstained: bool  # nothing supported survived (the model abstained or cited nothing valid)
     model_abstained: bool  # the model replied with the abstain token
-    dropped: int = 0  # sentences dropped for having no valid marker
+    dropped: int = 0  # sentences dropped: no valid marker, or no word in common with what they cite
     removed_markers: int = 0  # markers naming no given source
     claims: dict[int, list[str]] = field(default_factory=dict)  # new n -> answer sentences citing it
 

@@ -199,7 +199,9 @@ class Engine:
         since, until = check_window(since, until)
         if subject:
             hits = self._corpus.search(subject, k=SUMMARY_K, since=since, until=until)
-            ranked = extractive.rank(subject, extractive.candidates(hits), self._vectors, shortlist=2 * SUMMARY_K)
+            wide = 2 * SUMMARY_K  # a summary ranges over more sentences than an answer
+            pool = extractive.candidates(hits)
+            ranked = extractive.rank(subject, pool, self._vectors, shortlist=wide, first_tier=wide)
             if not ranked.answerable():
                 return self._abstained(subject, since, until, topic=subject)
         else:

@@ -44,7 +44,9 @@ COVERAGE = 0.5
 # naming something no passage mentions ("... in Kandahar?", "the 2018 World Cup") is never answerable.
 FULL_COVERAGE = 0.8
 MAX_SENTENCES = 5
-SHORTLIST = 14  # sentences embedded per question: MiniLM costs ~8 ms a sentence on a small CPU
+SHORTLIST = 12  # sentences embedded per question at most: MiniLM costs 8-15 ms a sentence on a small CPU
+FIRST_TIER = 6  # ... of which these first; the rest only if these don't pass the relevance gate
+_EMBED_WORDS = 48  # a long sentence (or a quotation kept whole) is embedded by its opening words
 _MMR_LAMBDA = 0.7
 _KEEP_RATIO = 0.75  # a sentence joins the answer only if its relevance is near the best one's
 _KEEP_COVERAGE = 0.5  # ... and it has at least half the best sentence's share of the question's words
@@ -147,7 +149,8 @@ class VectorCache:
         """Unit vectors (rows) for ``texts``, computing only those not cached."""
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        fresh = self._embed(missing) if missing else []
+        # Cost grows with length; a sentence's opening carries its topic.
+        fresh = self._embed([" ".join(t.split()[:_EMBED_WORDS]) for t in missing]) if missing else []
         with self._lock:
             for text, vec in zip(missing, fresh, strict=True):
                 self._vectors[text] = np.asarray(vec, dtype=np.float32)
@@ -279,22 +282,33 @@ def figure_bonus(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
     return np.array([0.15 if figures(s.text) else 0.0 for s in sentences])
 
 
-def rank(question: str, pool: Sequence[Sentence], vectors: VectorCache, shortlist: int = SHORTLIST) -> Ranked:
+def rank(question: str, pool: Sequence[Sentence], vectors: VectorCache, shortlist: int = SHORTLIST,
+         first_tier: int = FIRST_TIER) -> Ranked:
     """Shortlist ``pool`` lexically (with a small prior for better-ranked passages), then embed and score:
-    relevance = cosine + 0.25 x (word coverage + figure bonus)."""
-    if not pool:
-        empty = np.zeros(0)
-        return Ranked([], empty, empty, empty, np.zeros((0, 0), dtype=np.float32))
+    relevance = cosine + 0.25 x (word coverage + figure bonus).
+
+    Embedding is the cost, so it goes in two tiers: the ``first_tier`` best sentences, and only when
+    they don't pass the relevance gate, the rest of the ``shortlist`` (already embedded ones are cached).
+    A question naming something no passage mentions is settled before anything is embedded.
+    """
+    empty = np.zeros(0)
+    missing = tuple(missing_entities(question, [s.hit for s in pool]))
+    if not pool or missing:
+        return Ranked([], empty, empty, empty, np.zeros((0, 0), dtype=np.float32), missing=missing)
     cover = coverage(question, pool)
     lexical = cover + figure_bonus(question, pool)
     prior = np.array([0.05 / (1 + s.hit_index) for s in pool])
-    order = np.argsort(-(lexical + prior), kind="stable")[:shortlist]
-    chosen = [pool[i] for i in order]
-    vecs = vectors.embed([question] + [s.text for s in chosen])
-    cosine = vecs[1:] @ vecs[0]
+    order = np.argsort(-(lexical + prior), kind="stable")
     has_terms = bool(terms(question) - _GENERIC)
-    missing = tuple(missing_entities(question, [s.hit for s in pool]))
-    return Ranked(chosen, cosine + 0.25 * lexical[order], cosine, cover[order], vecs[1:], has_terms, missing)
+    for size in sorted({min(first_tier, shortlist), shortlist}):
+        chosen = order[:size]
+        vecs = vectors.embed([question] + [pool[i].text for i in chosen])
+        cosine = vecs[1:] @ vecs[0]
+        ranked = Ranked([pool[i] for i in chosen], cosine + 0.25 * lexical[chosen], cosine, cover[chosen], vecs[1:],
+                        has_terms)
+        if ranked.answerable():
+            break
+    return ranked
 
 
 def mmr(relevance: np.ndarray, vecs: np.ndarray, k: int) -> list[int]:

@@ -17,7 +17,7 @@ from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Answer
 from bot.settings import Settings
 from retrieval.corpus import Corpus
-from retrieval.embeddings import MiniLMEmbedding
+from retrieval.embeddings import MiniLMEmbedding, OpenAIEmbedding
 from retrieval.errors import LLMError
 from retrieval.tokens import count_tokens, encoding_for_model
 from tests.openai_server import OpenAIServer, Reply, Request
@@ -274,3 +274,11 @@ def test_digest_story_summary_uses_the_digest_prompt(corpus: Corpus, server: Ope
     answer = make_engine(corpus, server, tmp_path).summarize_passages("Helicopter crash", hits, 2)
     assert answer.topic == "Helicopter crash" and len(answer.citations) == 1
     assert "daily digest" in server.chat_requests()[0].content("user")
+
+
+def test_test_server_serves_embeddings(server: OpenAIServer) -> None:
+    vectors = OpenAIEmbedding(api_key=KEY, base_url=server.base_url).embed(["Nawa", "Lashkargah", "Nawa"])
+    assert vectors.shape == (3, 16)
+    assert abs(float(vectors[0] @ vectors[0]) - 1.0) < 1e-5 and float(vectors[0] @ vectors[2]) > 0.999
+    (request,) = [r for r in server.requests if r.path.endswith("/embeddings")]
+    assert request.body["input"] == ["Nawa", "Lashkargah", "Nawa"]
