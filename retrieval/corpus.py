@@ -202,10 +202,15 @@ class Corpus:
 
     # -- search and reads -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 8, *, since: datetime | None = None, until: datetime | None = None,
-               max_per_doc: int | None = 2, recency: bool | None = None, mode: str = "hybrid") -> list[SearchHit]:
-        """Hybrid search over live chunks (``mode`` ``dense`` or ``lexical`` for evaluation)."""
+               max_per_doc: int | None = 2, recency: bool | None = None, mode: str = "hybrid",
+               query_vector: np.ndarray | None = None) -> list[SearchHit]:
+        """Hybrid search over live chunks (``mode`` ``dense`` or ``lexical`` for evaluation).
+
+        ``query_vector``: the query's embedding when the caller already has it (saves embedding it again).
+        """
         options = SearchOptions(k=k, since=since, until=until, max_per_doc=max_per_doc, recency=recency)
-        return hybrid_search(query, self.state, self.store, self.embedder, options, mode)  # type: ignore[arg-type]
+        return hybrid_search(query, self.state, self.store, self.embedder, options, mode,  # type: ignore[arg-type]
+                             query_vector=query_vector)
 
     def ranked_documents(self, query: str, k: int = 10, mode: str = "hybrid") -> list[set[str]]:
         """The top ``k`` documents for ``query``, each as the set of its id and every URL that carries it."""

@@ -104,6 +104,7 @@ def hybrid_search(
     embedder: Embedder,
     options: SearchOptions,
     mode: str = "hybrid",
+    query_vector: np.ndarray | None = None,
 ) -> list[SearchHit]:
     """Search live chunks. ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (the latter two for evaluation)."""
     query = check_query(query)
@@ -112,7 +113,7 @@ def hybrid_search(
     if since_ts is not None and until_ts is not None and since_ts > until_ts:
         raise QueryError("--since is later than --until; nothing can match.")
 
-    qvec = embedder.embed([query])[0]
+    qvec = embedder.embed([query])[0] if query_vector is None else query_vector
     dense: list[tuple[str, float]] = []
     if mode in ("hybrid", "dense"):
         raw = store.query(qvec, options.candidates, _date_where(since_ts, until_ts))
