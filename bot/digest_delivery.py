@@ -19,8 +19,7 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -32,7 +31,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.digest import Digest, DigestCorpus, StorySummarizer, build_digest
 from bot.settings import Settings
-from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+from retrieval.sqlitedb import STATE_DB_NAME, connection, with_retry
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -153,23 +152,15 @@ class DeliveryStore:
     def __init__(self, path: Path, *, stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
         self.path = path
         self.stale_after = stale_after
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             with_retry(lambda: conn.executescript(_SCHEMA))
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        # A connection per operation: the scheduler thread and Slack listener threads never share one.
-        conn = connect(self.path)
-        try:
-            yield conn
-        finally:
-            conn.close()
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one BEGIN IMMEDIATE transaction (retried while the database is busy)."""
 
         def attempt() -> T:
-            with self._connection() as conn:
+            with connection(self.path) as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(conn)
@@ -183,7 +174,7 @@ class DeliveryStore:
 
     def get(self, channel: str, slot: str) -> DeliveryRecord | None:
         """The row for (channel, slot), if any."""
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             row = conn.execute(
                 "SELECT * FROM digest_deliveries WHERE channel = ? AND slot = ?", (channel, slot)
             ).fetchone()
@@ -191,7 +182,7 @@ class DeliveryStore:
 
     def previous(self, channel: str) -> DeliveryRecord | None:
         """The most recently posted digest of ``channel``."""
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             row = conn.execute(
                 "SELECT * FROM digest_deliveries WHERE channel = ? AND status = 'posted' "
                 "ORDER BY posted_at DESC LIMIT 1",

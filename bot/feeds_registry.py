@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from bot.settings import Settings
 from retrieval.errors import SourceError
-from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+from retrieval.sqlitedb import STATE_DB_NAME, connection, with_retry
 
 MAX_BACKOFF = timedelta(hours=6)
 KNOWN_LINKS_PER_FEED = 5000
@@ -96,7 +95,7 @@ class FeedRegistry:
         self.path = path
         self.env_feeds = tuple(dict.fromkeys(u.strip() for u in env_feeds if u.strip()))
         self.poll_interval = poll_interval
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             with_retry(lambda: conn.executescript(_SCHEMA))
 
     @classmethod
@@ -105,16 +104,9 @@ class FeedRegistry:
         return cls(settings.data_dir / STATE_DB_NAME, env_feeds=settings.feeds,
                    poll_interval=timedelta(minutes=settings.feed_poll_minutes))
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = connect(self.path)
-        try:
-            yield conn
-        finally:
-            conn.close()
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             return with_retry(lambda: conn.execute(sql, params).rowcount)
 
     def add(self, url: str, now: datetime) -> bool:
@@ -142,7 +134,7 @@ class FeedRegistry:
 
     def feeds(self) -> list[FeedState]:
         """Every active feed (SITREP_FEEDS first, then those added on the command line)."""
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             rows = {row["url"]: row for row in conn.execute("SELECT * FROM feeds_registry")}
         states = []
         for url in self.env_feeds:
@@ -176,7 +168,7 @@ class FeedRegistry:
     def record_failure(self, url: str, now: datetime, error: str) -> datetime:
         """A fetch failed: count it and back off exponentially. Returns the next attempt's time."""
         self._upsert(url, now)
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             row = conn.execute("SELECT failures FROM feeds_registry WHERE url = ?", (url,)).fetchone()
         failures = (row["failures"] if row else 0) + 1
         delay = min(self.poll_interval * 2 ** (failures - 1), max(MAX_BACKOFF, self.poll_interval))
@@ -190,7 +182,7 @@ class FeedRegistry:
 
     def known_links(self, url: str) -> set[str]:
         """Article links already ingested from feed ``url``."""
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             return {r["link"] for r in conn.execute("SELECT link FROM feeds_seen_links WHERE feed_url = ?", (url,))}
 
     def remember_links(self, url: str, links: Iterable[str], now: datetime) -> None:
@@ -198,7 +190,7 @@ class FeedRegistry:
         rows = [(url, link, _iso(now)) for link in links if link]
         if not rows:
             return
-        with self._connection() as conn:
+        with connection(self.path) as conn:
             # Autocommit per statement: an interrupted call leaves at worst links to fetch again.
             with_retry(lambda: conn.executemany(
                 "INSERT INTO feeds_seen_links (feed_url, link, seen_at) VALUES (?, ?, ?) "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +33,16 @@ def connect(path: Path) -> sqlite3.Connection:
         raise StoreError(f"Cannot open the state database {path}: {exc}. Check SITREP_DATA_DIR.") from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+@contextmanager
+def connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection for one operation, closed after it: for code used from several threads at once."""
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def with_retry(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
