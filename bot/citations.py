@@ -267,13 +267,19 @@ _STOPWORDS = frozenset(
         "he", "she", "his", "her", "our", "your", "i", "me", "my", "us", "many", "much"
     }
 )
-# Number words up to twenty, index = value: figures are compared as digits.
-NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-    "twenty"
-)
-_NUMBER_VALUE = {w: str(i) for i, w in enumerate(NUMBER_WORDS)}
+# Number words up to twenty and their values: figures are compared as digits (the one list the answer
+# engine and the digest share).
+NUMBER_WORDS: dict[str, int] = {
+    w: i for i, w in enumerate((
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ))
+}
+
+
+def digits(word: str) -> str:
+    """A lower-case number word as digits ("nine" -> "9"); any other word unchanged."""
+    return str(NUMBER_WORDS[word]) if word in NUMBER_WORDS else word
 
 
 def terms(text: str) -> set[str]:
@@ -283,7 +289,7 @@ def terms(text: str) -> set[str]:
         word = word.replace("’", "'").removesuffix("'s")
         if word in _STOPWORDS:
             continue
-        out.add(stem(_NUMBER_VALUE.get(word, word)))
+        out.add(stem(digits(word)))
     return out
 
 

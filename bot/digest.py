@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from bot.citations import MARKER, answer_spans, marker_ids, newest_published
+from bot.citations import MARKER, NUMBER_WORDS, answer_spans, digits, marker_ids, newest_published
 from bot.context import looks_like_injection
 from bot.results import Answer, Citation
 from bot.slack_render import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
@@ -70,14 +70,8 @@ class DigestCorpus(Protocol):
 
 # -- facts ---------------------------------------------------------------------------------------------
 
-_NUMBER_WORDS = {
-    w: i for i, w in enumerate((
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
-    ))
-}
 # Longest words first, so "nineteen" is not read as "nine".
-_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
 # What a figure counts: the noun (after up to two words such as "Afghan", "more") decides the key.
 _NOUNS = {
     "people": "people", "persons": "people", "individuals": "people", "residents": "people",
@@ -119,13 +113,6 @@ class Fact:
                 "published": self.hit.published}
 
 
-def _number(text: str) -> str:
-    word = text.lower()
-    if word in _NUMBER_WORDS:
-        return str(_NUMBER_WORDS[word])
-    return text.replace(",", "")
-
-
 def _display(value: str) -> str:
     """``5600`` as ``5,600``; ranges ``8–15`` part by part."""
     return "–".join(f"{int(p):,}" if p.isdigit() else p for p in value.split("–"))
@@ -142,7 +129,7 @@ def extract_facts(hit: SearchHit) -> list[Fact]:
             noun = _NOUNS[noun_word]
             at = len(re.findall(r"[A-Za-z]+", sentence[: match.start("noun")]))
             event = _EVENTS.get(noun_word) or _nearest_event(words, at)
-            parts = [_number(p) for p in re.findall(_NUM, match.group("num"), re.IGNORECASE)]
+            parts = [digits(p.lower()).replace(",", "") for p in re.findall(_NUM, match.group("num"), re.IGNORECASE)]
             if not event or any(not p.replace(".", "").isdigit() for p in parts):
                 continue  # a count of something with no event ("two districts") is not comparable
             facts.append(Fact(f"{noun} {event}", "–".join(parts), sentence, hit))

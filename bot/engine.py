@@ -10,12 +10,16 @@ replies with the abstain token, or cites nothing valid, it abstains too. Modes:
   decides: an extractive answer with a note, or the error.
 - ``extractive``: the most relevant, non-redundant sentences, each cited (:mod:`bot.extractive`).
 
-Follow-ups are rewritten into standalone questions (:mod:`bot.rewrite`) before retrieval.
+Before retrieval a question is read (:mod:`bot.rewrite`): a time phrase ("in the last 24 hours") becomes
+a date window on the engine's clock, a request for a summary ("Summarize the situation in Helmand", "What
+happened today?") is answered by :meth:`Engine.summarize`, and a follow-up is rewritten into a standalone
+question. A window that holds no article is said so, never silently widened.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +35,7 @@ from bot.extractive import Event, Ranked, VectorCache
 from bot.llm import LLMClient
 from bot.prompts import render
 from bot.results import Answer, Citation
-from bot.rewrite import standalone_question
+from bot.rewrite import Window, parse_question, search_queries, summary_topic
 from bot.settings import Settings
 from retrieval.documents import SearchHit
 from retrieval.errors import LLMError, QueryError
@@ -40,7 +44,7 @@ from retrieval.timeparse import check_not_future
 from retrieval.tokens import count_tokens, encoding_for_model
 
 if TYPE_CHECKING:
-    from retrieval.corpus import Corpus, DocumentInfo
+    from retrieval.corpus import Corpus
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +101,14 @@ class AnswerStream:
         return self._answer
 
 
-def check_window(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
-    """Validate a date window (naive datetimes are UTC): ``since`` not in the future, not after ``until``."""
+def check_window(
+    since: datetime | None, until: datetime | None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Validate a date window (naive datetimes are UTC): ``since`` not after ``now``, not after ``until``."""
     since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     until = until.replace(tzinfo=UTC) if until is not None and until.tzinfo is None else until
     if since is not None:
-        check_not_future(since, name="--since")
+        check_not_future(since, now, name="--since")
     if since is not None and until is not None and since > until:
         raise QueryError("--since is later than --until; nothing can match.")
     return since, until
@@ -124,15 +130,37 @@ def describe_window(since: datetime | None, until: datetime | None) -> str:
     return ""
 
 
-class Engine:
-    """Grounded answers and summaries over a corpus."""
+def narrow(
+    since: datetime | None, until: datetime | None, window: Window | None
+) -> tuple[datetime | None, datetime | None, str | None]:
+    """The given window narrowed by one named in the question, and how to describe it: the question's
+    words ("in the last 24 hours") when it is the only window, else None (dates, see describe_window)."""
+    if window is None:
+        return since, until, None
+    label = window.label if since is None and until is None else None
+    since = max(since, window.since) if since else window.since
+    until = min(until, window.until) if until and window.until else until or window.until
+    return since, until, label
 
-    def __init__(self, settings: Settings, corpus: Corpus, *, llm: LLMClient | None = None) -> None:
+
+class Engine:
+    """Grounded answers and summaries over a corpus. ``clock`` (UTC now) anchors "today" and "the last
+    24 hours"; tests inject one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        corpus: Corpus,
+        *,
+        llm: LLMClient | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._settings = settings
         self._corpus = corpus
         self._vectors = VectorCache(corpus.embed)
         self._llm = llm or (LLMClient(settings) if settings.use_llm else None)
         self._encoding = encoding_for_model(settings.llm_model)
+        self._clock = clock or partial(datetime.now, UTC)
 
     @property
     def mode(self) -> str:
@@ -160,25 +188,50 @@ class Engine:
         until: datetime | None = None,
         history: Sequence[Turn] = (),
     ) -> AnswerStream:
-        """Validate, rewrite a follow-up, retrieve and check relevance now; generate while iterated."""
+        """Validate and read the question (time window, summary request, follow-up); retrieve and check
+        relevance now; generate while iterated."""
         question = check_question(question)
-        since, until = check_window(since, until)
-        query = standalone_question(question, history, self._llm)
+        now = self._clock()
+        since, until = check_window(since, until, now)
+        text, window = parse_question(question, now)
+        since, until, label = narrow(since, until, window)
+        topic = summary_topic(text) if re.search(r"\w", text) else ""  # only a time phrase: what happened then
+        # A request for a summary stands alone, unless it is a bare "What happened?" in a conversation.
+        standalone = topic is not None and bool(topic or window or not history)
+        queries = [text] if standalone else search_queries(text, history, self._llm)
+        topic = topic if standalone else summary_topic(queries[0])
+        if topic is not None:
+            log.info("ask.summary topic_chars=%d window=%s", len(topic), label or describe_window(since, until))
+            return _answering(question, self._summary(topic, since, until, label))
+        query, hits, ranked = self._retrieve(queries, since, until)
         if query != question:
             log.info("ask.rewritten chars=%d", len(query))
-        hits = self._corpus.search(query, k=ASK_K, since=since, until=until)
-        ranked = extractive.rank(query, extractive.candidates(hits), self._vectors)
         log.info("ask.retrieved hits=%d best_cosine=%.3f mode=%s", len(hits), ranked.best_cosine, self.mode)
+        abstain = partial(self._abstained, question, since, until, label=label)
         if not ranked.answerable():
-            return AnswerStream.of(self._abstained(question, since, until))
+            return AnswerStream.of(abstain())
         if self._llm is None:
             return AnswerStream.of(self._extractive_answer(question, ranked))
         packed, messages = self._messages("answer", hits, question=query)
         return AnswerStream(self._generate(
-            question, packed, messages,
-            fallback=partial(self._extractive_answer, question, ranked),
-            abstain=partial(self._abstained, question, since, until),
+            question, packed, messages, fallback=partial(self._extractive_answer, question, ranked), abstain=abstain
         ))
+
+    def _retrieve(
+        self, queries: Sequence[str], since: datetime | None, until: datetime | None
+    ) -> tuple[str, list[SearchHit], Ranked]:
+        """Search the queries in turn until one passes the relevance gate (else the last one's results)."""
+        for query in queries:
+            hits = self._search(query, ASK_K, since, until)
+            ranked = extractive.rank(query, extractive.candidates(hits), self._vectors)
+            if ranked.answerable():
+                break
+        return query, hits, ranked
+
+    def _search(self, query: str, k: int, since: datetime | None, until: datetime | None) -> list[SearchHit]:
+        """Search with the query embedded through the cache: ranking its sentences needs the same vector."""
+        vector = self._vectors.embed([query])[0]
+        return self._corpus.search(query, k=k, since=since, until=until, query_vector=vector)
 
     def _extractive_answer(self, question: str, ranked: Ranked) -> Answer:
         text, citations = extractive.compose_answer(extractive.select(ranked))
@@ -196,20 +249,32 @@ class Engine:
     ) -> Answer:
         """A cited summary grouped by event: of ``topic``, or of the newest documents in the window."""
         subject = check_question(topic) if topic and topic.strip() else ""
-        since, until = check_window(since, until)
+        since, until = check_window(since, until, self._clock())
+        return self._summary(subject, since, until, max_events=max_events).result()
+
+    def _summary(
+        self,
+        subject: str,
+        since: datetime | None,
+        until: datetime | None,
+        label: str | None = None,
+        max_events: int = MAX_EVENTS,
+    ) -> AnswerStream:
+        """:meth:`summarize` as a stream; ``label`` describes the window in messages ("today")."""
+        abstain = partial(self._abstained, subject, since, until, topic=subject, label=label)
         if subject:
-            hits = self._corpus.search(subject, k=SUMMARY_K, since=since, until=until)
+            hits = self._search(subject, SUMMARY_K, since, until)
             wide = 2 * SUMMARY_K  # a summary ranges over more sentences than an answer
             pool = extractive.candidates(hits)
             ranked = extractive.rank(subject, pool, self._vectors, shortlist=wide, first_tier=wide)
             if not ranked.answerable():
-                return self._abstained(subject, since, until, topic=subject)
+                return AnswerStream.of(abstain())
         else:
             docs = self._corpus.documents(since=since, until=until)[:SUMMARY_DOCS]
             hits = [chunks[0] for chunks in (self._corpus.document_chunks(d.doc_id) for d in docs) if chunks]
             pool = extractive.candidates(hits, per_hit=SUMMARY_LEAD_SENTENCES)
             if not pool:
-                return self._abstained("", since, until, topic=subject)
+                return AnswerStream.of(abstain())
             ranked = extractive.in_order(pool, self._vectors)
         events = extractive.summary_events(ranked, max_events)
 
@@ -218,13 +283,12 @@ class Engine:
             return self._cited(subject, text, citations, mode="extractive", topic=subject)
 
         if self._llm is None:
-            return fallback()
+            return AnswerStream.of(fallback())
         ordered, groups = _grouped_hits(hits, events)
         scope = f"on “{subject}”" if subject else "of the latest coverage"
-        scope += describe_window(since, until)
+        scope += f" {label}" if label else describe_window(since, until)
         packed, messages = self._messages("summarize", ordered, groups=groups, scope=scope, max_events=max_events)
-        abstain = partial(self._abstained, subject, since, until, topic=subject)
-        return AnswerStream(self._generate(subject, packed, messages, fallback, abstain, topic=subject)).result()
+        return AnswerStream(self._generate(subject, packed, messages, fallback, abstain, topic=subject))
 
     def summarize_passages(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer:
         """A cited summary of given passages (one digest story) in at most ``max_sentences`` sentences."""
@@ -246,7 +310,7 @@ class Engine:
         self, template: str, hits: Sequence[SearchHit], *, groups: Sequence[int] | None = None, **values: object
     ) -> tuple[PackedContext, list[dict[str, str]]]:
         """System and user messages with as many sources as fit ``settings.context_tokens``."""
-        today = datetime.now(UTC).date().isoformat()
+        today = self._clock().date().isoformat()
         system = render("system")
         overhead = count_tokens(system, self._encoding) + count_tokens(
             render(template, today=today, sources="", **values), self._encoding
@@ -327,38 +391,60 @@ class Engine:
                       as_of=newest_published(citations), topic=topic)
 
     def _abstained(
-        self, subject: str, since: datetime | None, until: datetime | None, *, topic: str | None = None
+        self,
+        subject: str,
+        since: datetime | None,
+        until: datetime | None,
+        *,
+        topic: str | None = None,
+        label: str | None = None,
     ) -> Answer:
         """An abstention that says what the corpus does hold: its newest article's date and outlet."""
-        return Answer(question=subject, answer=self.abstention_message(subject, since, until), mode=self.mode,
-                      abstained=True, topic=topic)
+        return Answer(question=subject, answer=self.abstention_message(subject, since, until, label=label),
+                      mode=self.mode, abstained=True, topic=topic)
 
-    def abstention_message(self, subject: str, since: datetime | None, until: datetime | None) -> str:
-        """"The ingested articles don't cover …; the newest article is from <date> (<outlet>)." """
-        newest = self._newest_document()
-        if newest is None:
+    def abstention_message(
+        self, subject: str, since: datetime | None, until: datetime | None, *, label: str | None = None
+    ) -> str:
+        """"The ingested articles don't cover …; the newest article is from <date> (<outlet>).", or, when the
+        window (described by ``label``, else by its dates) holds no article, "No ingested article was
+        published in the last 24 hours; the newest is from …"."""
+        stats = self._corpus.stats()
+        if not stats.documents:
             return (
                 "No articles have been ingested yet, so there is nothing to answer from; "
                 "add some with `sitrep ingest`."
             )
-        tail = f"the newest article is from {published_date(newest.published)} ({newest.source or 'unknown outlet'})."
-        window = describe_window(since, until)
+        window = f" {label}" if label else describe_window(since, until)
         if window and not self._corpus.documents(since=since, until=until)[:1]:
-            return f"No ingested article was published{window}; {tail}"
+            return f"No ingested article was published{window}; {self._newest(stats.newest_published, '')}"
         shown = subject if len(subject) <= 120 else subject[:117] + "…"
         what = f"“{shown}”" if shown else "this"
-        return f"The ingested articles{window} don't cover {what}; {tail}"
+        return f"The ingested articles{window} don't cover {what}; {self._newest(stats.newest_published, 'article')}"
 
-    def _newest_document(self) -> DocumentInfo | None:
-        """The most recently published document, read without listing the whole corpus when possible."""
-        stats = self._corpus.stats()
-        if not stats.documents:
-            return None
-        newest = datetime.fromisoformat(stats.newest_published) if stats.newest_published else None
-        if newest is not None and newest.tzinfo is None:
-            newest = newest.replace(tzinfo=UTC)
-        docs = self._corpus.documents(since=newest) or self._corpus.documents()
-        return docs[0] if docs else None
+    def _newest(self, newest_published: str | None, noun: str) -> str:
+        """"the newest <noun> is from <date> (<outlet>).", naming it the newest *dated* one when an undated
+        article was ingested after it, and leaving out an unknown outlet. Reads the newest documents only."""
+        newest = datetime.fromisoformat(newest_published) if newest_published else None
+        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC)) if newest else []
+        dated = next((d for d in docs if d.published), None)
+        if dated is None:
+            return "none of the ingested articles carries a publication date."
+        what = " ".join(w for w in ("newest", "dated" if any(not d.published for d in docs) else "", noun) if w)
+        outlet = f" ({dated.source})" if dated.source else ""
+        return f"the {what} is from {published_date(dated.published)}{outlet}."
+
+
+def _answering(question: str, summary: AnswerStream) -> AnswerStream:
+    """A summary given in answer to ``question``: its Answer carries the question, not a topic."""
+
+    def deltas() -> Generator[str, None, Answer]:
+        yield from summary
+        answer = summary.result()
+        answer.question, answer.topic = question, None
+        return answer
+
+    return AnswerStream(deltas())
 
 
 def _grouped_hits(hits: Sequence[SearchHit], events: Sequence[Event]) -> tuple[list[SearchHit], list[int]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.citations import NUMBER_WORDS, terms
+from bot.citations import NUMBER_WORDS, digits, terms
 from bot.context import looks_like_injection, published_date
 from bot.results import Citation
 from retrieval.documents import SearchHit
@@ -45,7 +45,7 @@ COVERAGE = 0.5
 FULL_COVERAGE = 0.8
 MAX_SENTENCES = 5
 SHORTLIST = 12  # sentences embedded per question at most: MiniLM costs 8-15 ms a sentence on a small CPU
-FIRST_TIER = 6  # ... of which these first; the rest only if these don't pass the relevance gate
+FIRST_TIER = 4  # ... of which these first (most answers use 1-3); the rest only if these fail the relevance gate
 _EMBED_WORDS = 48  # a long sentence (or a quotation kept whole) is embedded by its opening words
 _MMR_LAMBDA = 0.7
 _KEEP_RATIO = 0.75  # a sentence joins the answer only if its relevance is near the best one's
@@ -61,12 +61,27 @@ _CALENDAR = frozenset(
     "i january february march april may june july august september october november december monday tuesday "
     "wednesday thursday friday saturday sunday".split(" ")
 )
+_HEADING = re.compile(r"#{1,6}[ \t]+")
 _MAX_QUOTE_SPANS = 4  # sentences one quotation may span before we stop looking for its end
 
 _COUNT_QUESTION = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\btoll\b|\bcasualt|\bfigures?\b", re.IGNORECASE)
-_GENERIC = frozenset({"many", "much", "happen", "latest", "news", "tell", "know", "number", "new"})
-_WORD_VALUE = {w: str(i) for i, w in enumerate(NUMBER_WORDS)}
-_LONGEST_FIRST = "|".join(sorted(NUMBER_WORDS[1:], key=len, reverse=True))  # "nineteen" before "nine"
+# Words that say what kind of answer is wanted, not what it is about: no sentence has to contain them.
+_GENERIC = frozenset(terms(
+    "happened happening latest news new tell know number figure figures situation update updates overview summary"
+))
+# Inflections and everyday synonyms of news reports, merged for word coverage: "How many people died in the
+# crash?" is answered by "... collided, killing nine people". Words for killing or wounding also count as
+# "casualty".
+_SYNONYMS = {
+    "die": "die died dies dying dead death deaths kill killed killing kills killings fatalities toll",
+    "wound": "wound wounded wounding wounds injure injured injuring injuries injury hurt",
+    "crash": "crash crashed crashes crashing collide collided collides colliding collision collisions",
+    "flee": "flee fled flees fleeing displace displaced displacing displacement",
+    "casualty": "casualty casualties",
+}
+_CONCEPT = {t: key for key, words in _SYNONYMS.items() for t in terms(words)}
+_BROADER = {"die": "casualty", "wound": "casualty"}
+_LONGEST_FIRST = "|".join(sorted(list(NUMBER_WORDS)[1:], key=len, reverse=True))  # "nineteen" before "nine"
 _NUMBER = (
     rf"(?:\d[\d,.]*|{_LONGEST_FIRST}|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|dozens?)"
 )
@@ -217,7 +232,7 @@ def figures(sentence: str) -> frozenset[str]:
     """Counted figures in a sentence ("nine people", "8 to 15 civilians"), number words as digits."""
     found = set()
     for match in _FIGURE.finditer(sentence):
-        numbers = [_WORD_VALUE.get(w, w) for w in re.findall(r"[\w,.]+", match.group(1).lower())]
+        numbers = [digits(w) for w in re.findall(r"[\w,.]+", match.group(1).lower())]
         found.add("-".join(n.strip(",.") for n in numbers if n not in ("to", "and")))
     return frozenset(found)
 
@@ -247,11 +262,13 @@ def _open_quotes(text: str) -> bool:
 
 def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Sentence]:
     """Usable sentences of ``hits`` (the first ``per_hit`` of each): not too short, not instructions,
-    each text once per document."""
+    each text once per document, without a Markdown heading's leading ``#``."""
     seen: set[tuple[str, str]] = set()
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
         for start, end in quoted_spans(hit.text)[:per_hit]:
+            heading = _HEADING.match(hit.text, start, end)
+            start = heading.end() if heading else start
             text = hit.text[start:end]
             key = (hit.doc_id, text)
             if key in seen or len(text.split()) < _MIN_WORDS or looks_like_injection(text):
@@ -261,13 +278,21 @@ def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Se
     return out
 
 
+def concepts(text: str, *, broader: bool = False) -> set[str]:
+    """Content words of ``text`` with inflections and synonyms merged ("killing", "died" -> "die"); with
+    ``broader``, a word for killing or wounding also stands for "casualty"."""
+    found = {_CONCEPT.get(t, t) for t in terms(text)}
+    return found | {_BROADER[c] for c in found if c in _BROADER} if broader else found
+
+
 def coverage(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
-    """Share of the question's content words (weighted by rarity among candidates) in each sentence."""
-    wanted = terms(question) - _GENERIC
+    """Share of the question's content words (weighted by rarity among candidates) in each sentence, a
+    synonym counting as the word (see :func:`concepts`)."""
+    wanted = concepts(question) - _GENERIC
     scores = np.zeros(len(sentences))
     if not sentences or not wanted:
         return scores
-    sets = [terms(s.text) for s in sentences]
+    sets = [concepts(s.text, broader=True) for s in sentences]
     df = Counter(t for s in sets for t in s & wanted)
     weight = {t: math.log(1 + len(sets) / (1 + df[t])) for t in wanted}
     total = sum(weight.values())
@@ -285,7 +310,9 @@ def figure_bonus(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
 def rank(question: str, pool: Sequence[Sentence], vectors: VectorCache, shortlist: int = SHORTLIST,
          first_tier: int = FIRST_TIER) -> Ranked:
     """Shortlist ``pool`` lexically (with a small prior for better-ranked passages), then embed and score:
-    relevance = cosine + 0.25 x (word coverage + figure bonus).
+    relevance = cosine + 0.25 x (word coverage + figure bonus). A question asking for a count is answered
+    by sentences that give one: when any shortlisted sentence holds a counted figure, the others are left
+    out of the answer (they still count for the relevance gate).
 
     Embedding is the cost, so it goes in two tiers: the ``first_tier`` best sentences, and only when
     they don't pass the relevance gate, the rest of the ``shortlist`` (already embedded ones are cached).
@@ -296,7 +323,8 @@ def rank(question: str, pool: Sequence[Sentence], vectors: VectorCache, shortlis
     if not pool or missing:
         return Ranked([], empty, empty, empty, np.zeros((0, 0), dtype=np.float32), missing=missing)
     cover = coverage(question, pool)
-    lexical = cover + figure_bonus(question, pool)
+    bonus = figure_bonus(question, pool)
+    lexical = cover + bonus
     prior = np.array([0.05 / (1 + s.hit_index) for s in pool])
     order = np.argsort(-(lexical + prior), kind="stable")
     has_terms = bool(terms(question) - _GENERIC)
@@ -304,8 +332,11 @@ def rank(question: str, pool: Sequence[Sentence], vectors: VectorCache, shortlis
         chosen = order[:size]
         vecs = vectors.embed([question] + [pool[i].text for i in chosen])
         cosine = vecs[1:] @ vecs[0]
-        ranked = Ranked([pool[i] for i in chosen], cosine + 0.25 * lexical[chosen], cosine, cover[chosen], vecs[1:],
-                        has_terms)
+        relevance = cosine + 0.25 * lexical[chosen]
+        counted = bonus[chosen] > 0
+        if counted.any():
+            relevance = np.where(counted, relevance, -np.inf)
+        ranked = Ranked([pool[i] for i in chosen], relevance, cosine, cover[chosen], vecs[1:], has_terms)
         if ranked.answerable():
             break
     return ranked

@@ -1,9 +1,16 @@
-"""Turning a follow-up ("and what did NATO say?") into a standalone question from the conversation.
+"""Reading a message as a search: its time window, whether it asks for a summary, and follow-ups.
 
-Only follow-ups are rewritten: short messages, messages that start like a continuation ("and ...",
-"what about ...") or that lean on pronouns ("they", "there"). With a language model the rewrite prompt
-resolves the references; without one (or if it fails) a heuristic carries the previous question's names
-and places over, or, for "what about X?", asks the previous question again about X.
+- A time phrase ("in the last 24 hours", "past 3 days", "since yesterday", "today", "this week") becomes a
+  date window relative to the engine's clock and is taken out of the query, as are requests about the
+  form of the answer ("with sources"): no article contains them.
+- "Summarize ...", "What happened in ...", "What's the situation in ...", "Give me an update on ..." ask
+  for a summary; :func:`summary_topic` says of what.
+- Only follow-ups are rewritten: short messages, messages that start like a continuation ("and ...",
+  "what about ...") or that lean on pronouns ("they", "there"). With a language model the rewrite prompt
+  resolves the references; without one (or if it fails) a heuristic carries the previous question's names
+  and places over, or, for "what about X?", asks the previous question again about X. A follow-up that
+  names a subject of its own ("and what did NATO say?") is searched on its own first, so the previous
+  question's words don't drown the new subject.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from bot.citations import strip_markers, terms
+from bot.citations import NUMBER_WORDS, strip_markers, terms
 from bot.extractive import entities
 from bot.prompts import render
 from retrieval.errors import LLMError
@@ -33,12 +42,110 @@ _PRONOUNS = frozenset(
      "these", "this"}
 )
 _SHORT = 4  # words: "and NATO?", "why?", "how many?"
+_AMOUNTS = {"a": 1, "an": 1, "couple of": 2, "few": 3, **NUMBER_WORDS}
+_UNITS = {"m": "minute", "h": "hour", "d": "day", "w": "week"}
+_UNIT_LENGTH = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1),
+                "week": timedelta(weeks=1), "month": timedelta(days=30)}
+# "(in) the last 24 hours", "past 3 days", "last week", "(since) yesterday", "so far today", "this week".
+_WINDOW = re.compile(
+    r"(?:\b(?:in|over|during|within|for|from)\s+)?(?:\bthe\s+)?\b(?P<last>last|past|previous)\s+"
+    rf"(?:(?P<amount>\d+|{'|'.join(sorted(_AMOUNTS, key=len, reverse=True))})\s*)?"
+    r"(?P<unit>mo(?:nth)?s?|m(?:in(?:ute)?s?)?|h(?:(?:ou)?rs?)?|d(?:ays?)?|w(?:(?:ee)?ks?)?)\b"
+    r"|(?:\b(?P<since>since)\s+)?\b(?:so\s+far\s+)?"
+    r"(?P<day>today|tonight|yesterday|this\s+(?:morning|afternoon|evening))(?:['’]s)?\b"
+    r"|\bthis\s+(?P<this>week|month)\b",
+    re.IGNORECASE,
+)
+# Requests about the form of the answer, not its subject.
+_FORM = re.compile(r",?\s*\b(?:(?:with|and|including)\s+(?:the\s+)?(?:sources?|citations?|links?|references?)"
+                   r"|please)\b", re.IGNORECASE)
+_SUMMARY = re.compile(
+    r"^\s*(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?(?:"
+    r"summari[sz]e|sum\s+up|recap|brief\s+me|catch\s+me\s+up"
+    r"|(?:(?:give|send|show|get)\s+(?:me|us)\s+)?(?:an?\s+|the\s+)?(?:quick\s+|short\s+|brief\s+)?"
+    r"(?:overview|update|briefing|summary|recap|rundown|round-?up|sitrep)"
+    r"|(?P<what>what(?:'s|’s|\s+is)\s+(?:the\s+)?(?:latest|situation|state\s+of\s+play)"
+    r"|what(?:'s|’s|\s+is|\s+has)?\s+(?:been\s+)?(?:happened|happening|going\s+on))"
+    r")(?P<rest>\s.*|[?.!\s]*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# "What happened in X", "what's the latest on X" ask about X; "what happened at the hospital / to the pilots",
+# "what is the latest death toll" are questions.
+_WHAT_ABOUT = re.compile(r"\s*(?:in|inside|around|across|near|on|over|with|from|about|regarding|for)\b",
+                         re.IGNORECASE)
+_TOPIC_FILLER = re.compile(
+    r"^(?:\s*\b(?:of|on|about|in|inside|around|across|near|over|with|for|from|regarding|me|us"
+    r"|(?:the\s+)?(?:situation|latest|news|state\s+of\s+play))\b)+",
+    re.IGNORECASE,
+)
 _HISTORY_TURNS = 6
 _MAX_REWRITE_CHARS = 500
 
 
+@dataclass(frozen=True)
+class Window:
+    """A date window named in a question; ``label`` is how messages describe it ("in the last 24 hours")."""
+
+    since: datetime
+    until: datetime | None
+    label: str
+
+
 class Completer(Protocol):
     def complete(self, messages: Sequence[dict[str, str]], *, max_tokens: int = ...) -> str: ...
+
+
+def parse_question(question: str, now: datetime) -> tuple[str, Window | None]:
+    """``question`` as a search query, without its time phrase or requests about the answer's form, and the
+    window its time phrase names (relative to ``now``; days start at midnight UTC)."""
+    window = None
+    for match in _WINDOW.finditer(question):
+        window = _window(match, now)
+        if window:
+            question = question[: match.start()] + " " + question[match.end() :]
+            break
+    question = _FORM.sub(" ", question)
+    return re.sub(r"\s+([?.!,;:])", r"\1", " ".join(question.split())).strip(" ,;:"), window
+
+
+def _window(match: re.Match[str], now: datetime) -> Window | None:
+    """The window a phrase names; None for "the last days of the talks" (a plural with no number) and for
+    a span longer than the calendar (no window at all)."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if match.group("day"):
+        day = " ".join(match.group("day").lower().split())
+        label = f"since {day}" if match.group("since") else day
+        if day != "yesterday":
+            return Window(midnight, None, label)
+        return Window(midnight - timedelta(days=1), None if match.group("since") else midnight, label)
+    if match.group("this"):
+        this = match.group("this").lower()
+        start = midnight - timedelta(days=midnight.weekday()) if this == "week" else midnight.replace(day=1)
+        return Window(start, None, f"this {this}")
+    unit_text = match.group("unit").lower()
+    amount_text = " ".join((match.group("amount") or "").lower().split())
+    if not amount_text and len(unit_text) > 1 and unit_text.endswith("s"):
+        return None
+    unit = "month" if unit_text.startswith("mo") else _UNITS[unit_text[0]]
+    amount = int(amount_text) if amount_text.isdigit() else _AMOUNTS.get(amount_text, 1)
+    shown = f"{amount_text} {unit}s" if amount != 1 else unit
+    try:
+        since = now - amount * _UNIT_LENGTH[unit]
+    except OverflowError:
+        return None
+    return Window(since, None, f"in the {match.group('last').lower()} {shown}")
+
+
+def summary_topic(question: str) -> str | None:
+    """What a request for a summary is about ("Summarize the situation in Helmand" -> "Helmand"; "" for
+    everything), or None when ``question`` is not one."""
+    match = _SUMMARY.match(question)
+    if not match:
+        return None
+    rest = match.group("rest")
+    if match.group("what") and rest.strip(" ?.!") and not _WHAT_ABOUT.match(rest):
+        return None
+    return _TOPIC_FILLER.sub("", rest).strip(" ?.!,;:")
 
 
 def is_followup(question: str) -> bool:
@@ -66,19 +173,34 @@ def heuristic_rewrite(question: str, previous: str) -> str:
     return f"{core.rstrip(' ?.!')} ({' '.join(carried)})?"
 
 
-def standalone_question(question: str, history: Sequence[Turn], llm: Completer | None = None) -> str:
-    """The question to search for: ``question`` itself, or its rewrite when it is a follow-up."""
+def search_queries(question: str, history: Sequence[Turn], llm: Completer | None = None) -> list[str]:
+    """The queries to try in turn until one can be answered: ``question`` itself, or for a follow-up its
+    standalone rewrite, preceded (heuristic rewrites only) by the follow-up alone when it names a subject
+    of its own."""
     user_turns = [t.text for t in history if t.role == "user"]
     if not user_turns or not is_followup(question):
-        return question
+        return [question]
     previous = user_turns[0]
     for turn in user_turns[1:]:  # earlier follow-ups are resolved in order, so context chains
         previous = heuristic_rewrite(turn, previous) if is_followup(turn) else turn
     if llm is not None:
         rewritten = _model_rewrite(question, history, llm)
         if rewritten:
-            return rewritten
-    return heuristic_rewrite(question, previous)
+            return [rewritten]
+    rewritten = heuristic_rewrite(question, previous)
+    own = _own_subject(question, previous)
+    return [own, rewritten] if own else [rewritten]
+
+
+def _own_subject(question: str, previous: str) -> str | None:
+    """The follow-up without its lead-in ("what did NATO say?") when it names something the previous
+    question did not; None for "what about X?", which asks the previous question again."""
+    if _SWAP.match(question):
+        return None
+    known = terms(previous)
+    if all(terms(name) <= known for name in entities(question)):
+        return None
+    return _CONTINUATION.sub("", question, count=1).strip(" ,") or question
 
 
 def _model_rewrite(question: str, history: Sequence[Turn], llm: Completer) -> str | None:

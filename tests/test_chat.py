@@ -13,11 +13,13 @@ import pytest
 from bot.chat import run_chat
 from bot.engine import Engine, Turn
 from bot.llm import LLMClient
-from bot.rewrite import heuristic_rewrite, is_followup, standalone_question
+from bot.rewrite import heuristic_rewrite, is_followup, search_queries
+from bot.runtime import sample_corpus_path
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
 from tests.openai_server import OpenAIServer, Reply
+from tests.test_engine_windows import built_corpus
 from tests.test_extractive import CRASH_QUESTION, helmand_corpus
 
 
@@ -50,6 +52,17 @@ def test_chat_answers_with_sources_and_keeps_follow_up_context(corpus: Corpus, t
     assert "ask.rewritten" in caplog.text  # the follow-up was searched with the first question's words
     assert re.search(r"^\[1\] .+ — .+, 2020-10-1\d", transcript, re.M)
     assert "never read" not in transcript
+
+
+def test_a_follow_up_with_its_own_subject_is_answered_about_it(tmp_path_factory: pytest.TempPathFactory,
+                                                                embedder: MiniLMEmbedding, tmp_path: Path) -> None:
+    with built_corpus(tmp_path_factory.mktemp("sample"), embedder, files=[sample_corpus_path()]) as sample:
+        transcript = chat(Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), sample),
+                          [CRASH_QUESTION, "and what did NATO say?"])
+    first, second = answers(transcript)
+    assert "nine people were killed" in first
+    assert "Stoltenberg" in second and "NATO remains committed" in second
+    assert "nine people were killed" not in second
 
 
 def test_chat_reports_bad_input_and_carries_on(corpus: Corpus, tmp_path: Path) -> None:
@@ -93,9 +106,9 @@ def test_model_rewrite_failure_falls_back_to_the_heuristic(tmp_path: Path) -> No
         llm = LLMClient(Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=server.base_url,
                                  llm_max_retries=0))
         history = [Turn("user", "What did Khalilzad say about the violence in Helmand?"), Turn("assistant", "…")]
-        assert standalone_question("and what did NATO say?", history, llm) == (
-            "what did NATO say (Khalilzad Helmand)?"
-        )
+        assert search_queries("and what did NATO say?", history, llm) == [
+            "what did NATO say?", "what did NATO say (Khalilzad Helmand)?"
+        ]
 
 
 @pytest.mark.parametrize(
@@ -121,8 +134,19 @@ def test_heuristic_rewrite(previous: str, question: str, expected: str) -> None:
     assert heuristic_rewrite(question, previous) == expected
 
 
+def test_a_follow_up_naming_a_new_subject_is_searched_on_its_own_first() -> None:
+    history = [Turn("user", CRASH_QUESTION), Turn("assistant", "At least nine people were killed … [1]")]
+    assert search_queries("and what did NATO say?", history) == [
+        "what did NATO say?", "what did NATO say (people died helicopters crashed)?"
+    ]
+    assert search_queries("why did they crash?", history) == ["why did they crash (people died helicopters)?"]
+    assert search_queries("what about Nawa?", [Turn("user", "How many people died in Lashkargah?")]) == [
+        "How many people died in Nawa?"
+    ]
+
+
 def test_standalone_questions_are_left_alone() -> None:
     history = [Turn("user", "What did NATO say?"), Turn("assistant", "NATO said … [1]")]
     question = "How many families were displaced from Lashkargah by the fighting?"
-    assert standalone_question(question, history) == question
-    assert standalone_question("and why?", []) == "and why?"
+    assert search_queries(question, history) == [question]
+    assert search_queries("and why?", []) == ["and why?"]
