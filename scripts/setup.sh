@@ -11,7 +11,13 @@ fi
 stamp=.venv/.sitrep-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "sitrep: installing into ./.venv (first run takes about a minute)…" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  # pip's build chatter goes to a log; on failure the log is shown.
+  if ! .venv/bin/python -m pip install --quiet -e '.[test]' > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "sitrep: installation failed (log above, also in .venv/install.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
