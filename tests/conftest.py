@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval.corpus import Corpus, CorpusConfig
@@ -80,10 +81,27 @@ def fixture_articles() -> list[Article]:
     ]
 
 
+class MemoEmbedder(MiniLMEmbedding):
+    """The real model, remembering each text's vector: most tests ingest the same fixture articles, and
+    embedding them again in every test would dominate the suite's run time on two cores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            self._memo.update(zip(missing, super().embed(missing), strict=True))
+        if not texts:
+            return super().embed(texts)
+        return np.stack([self._memo[t] for t in texts])
+
+
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbedding:
     """One loaded embedding model for the whole session."""
-    return MiniLMEmbedding()
+    return MemoEmbedder()
 
 
 @pytest.fixture
