@@ -12,6 +12,7 @@ retry handlers for rate limits and connection errors, and ``auth.test`` runs onc
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -49,7 +50,7 @@ from bot.slack_render import (
 )
 from bot.slack_state import FEEDBACK_REASONS, SlackState
 from bot.workers import RateLimiter, WorkerPool, describe_failure
-from retrieval.errors import QueryError, SitrepError, SlackSetupError
+from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
 from retrieval.timeparse import check_not_future, parse_when
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ EMPTY_QUESTION = "Ask me a question about the ingested news, for example: what h
 OVER_CAPACITY = "Sorry, I'm over capacity right now; please ask again in a minute."
 MAX_HISTORY_TURNS = 12
 STREAM_BUFFER_CHARS = 120  # chat.appendStream calls are rate limited: send text in modest pieces
+STREAM_PIECE_CHARS = 4000  # one chat.appendStream call carries at most 12,000 characters
 UPDATE_INTERVAL_SECONDS = 1.0  # chat.update fallback: at most one edit per second
 _SINCE_TOKEN = re.compile(
     r"\d+(?:\.\d+)?(?:m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)|\d{4}-\d{2}-\d{2}(?:[T ][\d:.+Z-]*)?"
@@ -343,14 +345,29 @@ class SlackBot:
     def _drop_repeated_events(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         """Acknowledge a repeated ``event_id`` (Slack's retry) without running any listener."""
         event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id and not self.state.claim_event(str(event_id)):
-            log.info("slack.event.duplicate event_id=%s", event_id)
-            return BoltResponse(status=200, body="")
+        if body.get("type") == "event_callback" and event_id:
+            try:
+                first = self.state.claim_event(str(event_id))
+            except StoreError:
+                # The message claim in _incoming still prevents a second answer, and reports the failure in
+                # the thread when it cannot be made either; dropping the event here would be silent.
+                log.warning("slack.event.claim_failed event_id=%s", event_id)
+                first = True
+            if not first:
+                log.info("slack.event.duplicate event_id=%s", event_id)
+                return BoltResponse(status=200, body="")
         next()
         return None
 
-    def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+    def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """Log an unexpected listener failure; a slash command still gets one sentence (Slack would otherwise
+        show the person a bare "failed with the error" line), never the exception itself."""
         log.error("slack.listener.error type=%s error=%s", body.get("type"), type(error).__name__, exc_info=error)
+        if not body.get("command"):
+            return None
+        reply = {"response_type": "ephemeral", "text": escape(describe_failure(error))}
+        return BoltResponse(status=200, body=json.dumps(reply),
+                            headers={"content-type": "application/json;charset=utf-8"})
 
     # -- messages -------------------------------------------------------------------------------------
 
@@ -378,9 +395,6 @@ class SlackBot:
             return
         if kind == "message" and _addressed_to_someone_else(text, context.bot_user_id):
             return  # "@bob can you check this?" in the bot's thread is for Bob
-        if not self.state.claim_message(channel, ts):
-            log.info("slack.message.already_claimed channel=%s ts=%s kind=%s", channel, ts, kind)
-            return
         target = Target(
             channel=channel,
             thread_ts=thread_ts or ts,
@@ -391,6 +405,14 @@ class SlackBot:
             bot_user_id=context.bot_user_id,
             bot_id=context.bot_id,
         )
+        try:
+            first = self.state.claim_message(channel, ts)
+        except StoreError as exc:
+            self.notify(target, describe_failure(exc))
+            return
+        if not first:
+            log.info("slack.message.already_claimed channel=%s ts=%s kind=%s", channel, ts, kind)
+            return
         if not is_dm and not self._channel_allowed(channel):
             self.notify(target, NOT_ALLOWED)
             return
@@ -456,13 +478,21 @@ class SlackBot:
     def deliver(self, target: Target, answer: Answer, update_ts: str | None = None) -> str | None:
         """Post an answer (with Sources and feedback buttons) in the target thread; with ``update_ts``, the
         first message replaces that one. Returns the first message's ts."""
-        answer_id = uuid.uuid4().hex[:16]
-        self.state.save_answer(answer_id, answer, channel=target.channel, thread_ts=target.thread_ts,
-                               user=target.user)
+        answer_id: str | None = uuid.uuid4().hex[:16]
+        try:
+            self.state.save_answer(answer_id, answer, channel=target.channel, thread_ts=target.thread_ts,
+                                   user=target.user)
+        except StoreError:
+            # The answer matters more than the buttons: post it without feedback buttons (nothing to rate).
+            log.warning("slack.answer.not_saved channel=%s", target.channel)
+            answer_id = None
         first_ts = self.post(target, render_answer(answer, answer_id), update_ts=update_ts)
         thread = target.thread_ts or first_ts
         if thread and not target.response_url:
-            self.state.mark_thread(target.channel, thread)
+            try:
+                self.state.mark_thread(target.channel, thread)
+            except StoreError:
+                log.warning("slack.thread.not_marked channel=%s thread=%s", target.channel, thread)
         log.info("slack.answer.posted channel=%s mode=%s abstained=%s citations=%d", target.channel,
                  answer.mode, answer.abstained, len(answer.citations))
         return first_ts
@@ -669,26 +699,37 @@ class SlackBot:
         channel = str((body.get("channel") or {}).get("id") or "")
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or message.get("ts")
-        if not self.state.record_rating(answer_id, user, rating):
-            reply = SlackMessage(text="Sorry, I can't find that answer any more, so the rating was not saved.")
-        elif rating == "down":
-            reply = feedback_reason_message(answer_id)
+        try:
+            stored = self.state.record_rating(answer_id, user, rating)
+        except StoreError as exc:
+            reply = SlackMessage(text=escape(f"Sorry, your rating was not saved: {describe_failure(exc)}"))
         else:
-            reply = SlackMessage(text="Thanks for the feedback!")
+            reply = self._rating_reply(stored, rating, answer_id)
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=reply.text,
                                            blocks=reply.blocks or None)
         except SlackClientError as exc:
             log.warning("slack.feedback.reply_failed error=%s", type(exc).__name__)
 
+    @staticmethod
+    def _rating_reply(stored: bool, rating: str, answer_id: str) -> SlackMessage:
+        if not stored:
+            return SlackMessage(text="Sorry, I can't find that answer any more, so the rating was not saved.")
+        if rating == "down":
+            return feedback_reason_message(answer_id)
+        return SlackMessage(text="Thanks for the feedback!")
+
     def _on_feedback_reason(self, body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]) -> None:
         value = str((action.get("selected_option") or {}).get("value") or "")
         answer_id, _, reason = value.rpartition(":")
         user = str((body.get("user") or {}).get("id") or "")
-        if reason not in FEEDBACK_REASONS or not self.state.record_reason(answer_id, user, reason):
-            text = "Sorry, that feedback could not be saved; please rate the answer again."
+        try:
+            stored = reason in FEEDBACK_REASONS and self.state.record_reason(answer_id, user, reason)
+        except StoreError as exc:
+            text = escape(f"Sorry, that feedback was not saved: {describe_failure(exc)}")
         else:
-            text = f"Thanks, noted: {FEEDBACK_REASONS[reason].lower()}."
+            text = (f"Thanks, noted: {FEEDBACK_REASONS[reason].lower()}." if stored
+                    else "Sorry, that feedback could not be saved; please rate the answer again.")
         try:
             respond(text=text, replace_original=True, response_type="ephemeral")
         except (SlackClientError, OSError) as exc:
@@ -743,8 +784,9 @@ class LiveReply:
                 channel=target.channel, thread_ts=target.thread_ts, recipient_team_id=target.team,
                 recipient_user_id=target.user, buffer_size=STREAM_BUFFER_CHARS,
             )
-        self._stream.append(markdown_text=text)
-        self._ts = self._stream.ts or self._ts
+        for start in range(0, len(text), STREAM_PIECE_CHARS):
+            self._stream.append(markdown_text=text[start : start + STREAM_PIECE_CHARS])
+            self._ts = self._stream.ts or self._ts
 
     def _stop_stream(self, tail: str | None = None) -> None:
         if self._stream is None or self._stream.ts is None:

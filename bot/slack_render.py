@@ -2,10 +2,12 @@
 
 Everything that reaches Slack from an article or a model passes through :func:`escape` (or
 :func:`markdown_to_mrkdwn`, which escapes first): ``&``, ``<`` and ``>`` become entities, so
-``<!channel>``, ``<!here>``, ``<@U123>`` and ``<javascript:…|x>`` in article text render as inert text, and
-plain ``@channel``/``@here``/``@everyone`` get a word joiner so they cannot notify anyone. The only links
-sitrep emits are built by :func:`link`, which accepts http(s) URLs only. Text objects carry
-``verbatim: true`` so Slack does not auto-link or auto-mention anything in them either.
+``<!channel>``, ``<!here>``, ``<@U123>`` and ``<javascript:…|x>`` in article text render as inert text,
+plain ``@channel``/``@here``/``@everyone`` get a word joiner so they cannot notify anyone, and bidi override
+characters (which could make a Sources line read backwards) are dropped. The only links sitrep emits are
+built by :func:`link`, which accepts http(s) URLs only. Text objects carry ``verbatim: true`` so Slack does
+not auto-link or auto-mention anything in them either. A message's fallback ``text`` (notifications, screen
+readers) is plain text: :func:`markdown_to_plain`, escaped the same way.
 
 Slack's limits: a section's text < 3,000 characters, < 50 blocks per message. A long answer is split at
 paragraph/line/sentence boundaries (never inside a link or an entity) and continues in further messages.
@@ -33,6 +35,8 @@ FEEDBACK_DOWN = "sitrep_feedback_down"
 FEEDBACK_REASON = "sitrep_feedback_reason"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Bidi embeddings, overrides and isolates: an unbalanced one reorders everything after it on the line.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _BROADCAST = re.compile(r"(?<!\w)@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 
@@ -57,7 +61,7 @@ class SlackMessage:
 
 def escape(text: str) -> str:
     """Make untrusted text inert in Slack: entities for ``& < >``, no broadcast mentions, no control chars."""
-    text = _CONTROL.sub("", text)
+    text = _BIDI.sub("", _CONTROL.sub("", text))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub("@" + _WORD_JOINER, text)
 
@@ -69,7 +73,8 @@ def _unescape(text: str) -> str:
 def safe_url(url: str) -> str | None:
     """The URL ready for a Slack link, or None unless it is a plain http(s) URL with a host."""
     url = url.strip()
-    if not url or len(url) > MAX_URL_CHARS or any(ch.isspace() for ch in url) or _CONTROL.search(url):
+    if (not url or len(url) > MAX_URL_CHARS or any(ch.isspace() for ch in url) or _CONTROL.search(url)
+            or _BIDI.search(url)):
         return None
     try:
         parts = urlsplit(url)
@@ -97,7 +102,8 @@ def _one_line(text: str) -> str:
 
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _CODE = re.compile(r"`[^`\n]+`")
-_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})\)")
+# The URL may hold one level of balanced parentheses (Wikipedia-style links).
+_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(((?:[^()\s]|\([^()\s]*\)){1,2000})\)")
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+", re.MULTILINE)
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
@@ -131,6 +137,40 @@ def _md_link(label: str, escaped_url: str) -> str:
     # ``label`` is already escaped; the URL is checked after undoing the escaping.
     target = safe_url(_unescape(escaped_url))
     return f"<{target}|{label}>" if target else label
+
+
+_FENCE_MARK = re.compile(r"```[^\n`]*")
+_PLAIN_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (_FENCE_MARK, " "),
+    (_MD_LINK, r"\1"),
+    (_HEADING, r"\1:"),
+    (_BULLET, r"\1• "),
+    (_BOLD, r"\1\2"),
+    (_ITALIC, r"\1"),
+    (_STRIKE, r"\1"),
+    (re.compile(r"`([^`\n]+)`"), r"\1"),
+    (re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE), ""),
+)
+
+
+def markdown_to_plain(markdown: str) -> str:
+    """Markdown as plain text (no ``**``, ``#``, fences or link syntax) for a message's fallback ``text``.
+
+    The result is not escaped; pass it through :func:`escape` before it goes to Slack."""
+    text = markdown.replace("\r\n", "\n")
+    for pattern, replacement in _PLAIN_RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def truncate_mrkdwn(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters (with "…"), never inside a link or an entity."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    while cut > 0 and not _safe_cut(text, cut):
+        cut -= 1
+    return text[:cut].rstrip() + "…"
 
 
 # -- splitting ------------------------------------------------------------------------------------------
@@ -276,7 +316,7 @@ def pack_blocks(blocks: list[dict[str, object]], fallback: str) -> list[SlackMes
             size = 0
         messages[-1].append(block)
         size += chars
-    first_text = fallback[:SECTION_LIMIT]
+    first_text = truncate_mrkdwn(fallback, SECTION_LIMIT)
     return [
         SlackMessage(text=first_text if i == 0 else f"(continued, part {i + 1} of {len(messages)})", blocks=b)
         for i, b in enumerate(messages)
@@ -286,13 +326,15 @@ def pack_blocks(blocks: list[dict[str, object]], fallback: str) -> list[SlackMes
 def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMessage]:
     """An answer as Slack messages: answer text, an as-of line, Sources, and 👍/👎 buttons (when
     ``answer_id`` is given). Usually one message; a long answer continues in further messages."""
-    return pack_blocks(answer_blocks(answer, answer_id), escape(_one_line(answer.answer)) or "sitrep answer")
+    fallback = escape(_one_line(markdown_to_plain(answer.answer[:MAX_ANSWER_CHARS])))
+    return pack_blocks(answer_blocks(answer, answer_id), fallback or "sitrep answer")
 
 
 def render_notice(text: str) -> SlackMessage:
     """A short notice (refusal, error, busy) as one message; the text is treated as untrusted."""
     safe = escape(text)
-    return SlackMessage(text=safe, blocks=[_section(piece) for piece in split_mrkdwn(safe)][:MAX_BLOCKS])
+    return SlackMessage(text=truncate_mrkdwn(safe, SECTION_LIMIT),
+                        blocks=[_section(piece) for piece in split_mrkdwn(safe)][:MAX_BLOCKS])
 
 
 def feedback_reason_message(answer_id: str) -> SlackMessage:
@@ -324,13 +366,16 @@ def feedback_reason_message(answer_id: str) -> SlackMessage:
 # -- streaming -----------------------------------------------------------------------------------------
 
 _BROADCAST_WORDS = ("channel", "here", "everyone")
+# Streamed text is shown as markdown: "](" would start an inline link and "]:" a link definition, whatever
+# the URL's scheme. A word joiner between the two characters keeps the brackets and breaks the syntax.
+_MD_LINK_START = re.compile(r"\](?=[(:])")
 
 
 class StreamNeutralizer:
-    """:func:`escape` for text that arrives in pieces (a streamed model answer).
+    """:func:`escape` for text that arrives in pieces (a streamed model answer), plus no markdown links.
 
     Escaping ``& < >`` is per character, so it works piecewise; a broadcast word split across pieces
-    (``"@chan"`` + ``"nel"``) is held back until it is complete.
+    (``"@chan"`` + ``"nel"``) and a ``]`` that may be followed by ``(`` are held back until the next piece.
     """
 
     def __init__(self) -> None:
@@ -339,18 +384,24 @@ class StreamNeutralizer:
     def feed(self, delta: str) -> str:
         """The safe text that can be sent now."""
         text = self._pending + delta
+        hold = len(text)
         at = text.rfind("@")
         tail = text[at + 1 :].lower() if at != -1 else None
         if tail is not None and any(w.startswith(tail) and w != tail for w in _BROADCAST_WORDS):
-            self._pending, text = text[at:], text[:at]
-        else:
-            self._pending = ""
-        return escape(text)
+            hold = at
+        elif text.endswith("]"):
+            hold = len(text) - 1
+        self._pending, text = text[hold:], text[:hold]
+        return self._neutralize(text)
 
     def flush(self) -> str:
         """Whatever was held back, escaped."""
         text, self._pending = self._pending, ""
-        return escape(text)
+        return self._neutralize(text)
+
+    @staticmethod
+    def _neutralize(text: str) -> str:
+        return _MD_LINK_START.sub("]" + _WORD_JOINER, escape(text))
 
 
 # -- Slack markup to plain text (incoming messages) -------------------------------------------------------

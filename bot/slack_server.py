@@ -3,8 +3,9 @@
 HTTP mode has one endpoint, ``POST /slack/events``, for events, slash commands and interactivity, plus
 ``GET /healthz``. Every request to ``/slack/events`` must carry a valid Slack signature (v0 HMAC of
 ``v0:{timestamp}:{body}``, timestamp within 5 minutes) — checked here before Bolt, and again by Bolt's own
-``RequestVerification``. Bodies over the size cap get 413, unknown paths 404, and errors a plain 500 with no
-stack trace. Events are acknowledged as soon as their signature checks out and dispatched to Bolt afterwards; commands
+``RequestVerification``. There is no setting that turns the check off. Bodies over the size cap get 413,
+bodies that are not UTF-8 or not a Slack payload 400, unknown paths 404, and errors a plain 500 with no stack
+trace. Events are acknowledged as soon as their signature checks out and dispatched to Bolt afterwards; commands
 and interactivity are dispatched at once (their listeners only acknowledge and hand work on).
 """
 
@@ -76,18 +77,32 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
 
     async def events(request: Request) -> Response:
         try:
+            return await _events(request)
+        except Exception as exc:  # caught here so nothing of it reaches the client, and it is logged once
+            log.error("http.error path=%s error=%s", request.url.path, type(exc).__name__, exc_info=exc)
+            return PlainTextResponse("Internal Server Error", status_code=500)
+
+    async def _events(request: Request) -> Response:
+        try:
             body = await _read_body(request, max_body_bytes)
         except _TooLarge:
             log.warning("slack.request.rejected reason=too_large")
             return JSONResponse({"error": "request body too large"}, status_code=413)
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
-        if not timestamp.isdigit() or not verifier.is_valid(body, timestamp, signature):
+        try:
+            body.decode("utf-8")  # the verifier decodes the body; Slack only sends UTF-8
+        except UnicodeDecodeError:
+            log.warning("slack.request.rejected reason=not_utf8")
+            return JSONResponse({"error": "invalid request"}, status_code=400)
+        # isascii: "²".isdigit() is true, but int("²") fails.
+        if not (timestamp.isascii() and timestamp.isdigit()) or not verifier.is_valid(body, timestamp, signature):
             log.warning("slack.request.rejected reason=bad_signature")
             return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
             bolt_request = to_bolt_request(request, body)
-        except UnicodeDecodeError:
+        except (ValueError, AttributeError, TypeError):  # signed, but not a payload Bolt can read
+            log.warning("slack.request.rejected reason=unreadable_payload")
             return JSONResponse({"error": "invalid request"}, status_code=400)
         if _is_event_callback(body):
             # Slack wants events acknowledged within 3 s and learns nothing from the answer: acknowledge now,

@@ -8,6 +8,10 @@
 - ``slack_answers`` / ``slack_feedback``: what was answered, and the 👍/👎 and reasons people gave.
 
 Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads and processes.
+
+Another process (an ingest, a second ``sitrep serve``) may hold the database's write lock. A statement waits
+``busy_timeout`` seconds for it and is then retried (``retrieval.sqlitedb.with_retry``, ``retries`` attempts
+with backoff); past that budget it fails with a :class:`~retrieval.errors.StoreError` a user can act on.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bot.results import Answer
+from retrieval.errors import StoreError
 from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EVENT_TTL_SECONDS = 24 * 3600  # Slack retries within minutes; a day is plenty and keeps the table small
 THREAD_TTL_SECONDS = 30 * 24 * 3600  # follow-ups in a month-old thread are still answered
@@ -99,13 +106,26 @@ class FeedbackRow:
 class SlackState:
     """The Slack bot's tables in the state database. Safe to share between threads."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        busy_timeout: float = 30.0,
+        retries: int = 5,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self._path = path
         self._conn = connect(path)
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         self._lock = threading.Lock()
         self._clock = clock
+        self._retries = retries
+        self._retry_delay = retry_delay
+        # Roughly how long a statement may wait for another process's lock before giving up.
+        self._budget = busy_timeout * retries + retry_delay * (2 ** max(retries - 1, 0) - 1)
         self._last_purge = 0.0
-        with self._lock:
-            with_retry(lambda: self._conn.executescript(_SCHEMA))
+        self._run(lambda: self._conn.executescript(_SCHEMA))
 
     @classmethod
     def open(cls, data_dir: Path) -> SlackState:
@@ -116,14 +136,28 @@ class SlackState:
         with self._lock:
             self._conn.close()
 
+    def _run(self, statement: Callable[[], T]) -> T:
+        """Run a statement under the lock, retried while the database is locked; StoreError past the budget."""
+        with self._lock:
+            try:
+                return with_retry(statement, attempts=self._retries, delay=self._retry_delay)
+            except sqlite3.Error as exc:
+                log.error("slack.state.failed path=%s error=%s", self._path, exc)
+                raise StoreError(self._describe(exc)) from exc
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        message = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+            return (f"sitrep's state database stayed locked by another process for over {round(self._budget, 1):g} "
+                    "seconds; try again in a minute, and check for a stuck sitrep process.")
+        return f"sitrep's state database failed ({exc}); check the disk and SITREP_DATA_DIR."
+
     def _write(self, sql: str, params: Sequence[object]) -> int:
         """Run one write statement; return the number of rows it changed."""
-        with self._lock:
-            return with_retry(lambda: self._conn.execute(sql, params).rowcount)
+        return self._run(lambda: self._conn.execute(sql, params).rowcount)
 
     def _read(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-        with self._lock:
-            return with_retry(lambda: self._conn.execute(sql, params).fetchall())
+        return self._run(lambda: self._conn.execute(sql, params).fetchall())
 
     # -- de-duplication -------------------------------------------------------------------------------
 

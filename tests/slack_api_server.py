@@ -1,8 +1,10 @@
 """A local stand-in for Slack's Web API: real HTTP on 127.0.0.1, in a thread, for tests and benchmarks.
 
 It records every call (method, parameters from the query string, form or JSON body, and the token), keeps
-the messages posted so ``conversations.replies`` returns real thread history, and can be scripted to fail
-a method (HTTP 429 with ``Retry-After``, or ``ok: false`` with an error code) a number of times.
+the messages posted (with their ``metadata``) so ``conversations.replies`` returns real thread history and
+``conversations.history`` the channel's top-level messages (``oldest``, ``include_all_metadata``), and can be
+scripted to fail a method (HTTP 429 with ``Retry-After``, or ``ok: false`` with an error code) a number of
+times. Message timestamps are real ones (now), so ``oldest`` filtering behaves as on Slack.
 
     with SlackApiServer() as slack:
         client = WebClient(token=slack.token, base_url=slack.url)
@@ -55,6 +57,8 @@ class _Failure:
 
 class SlackApiServer:
     """The fake Web API. ``url`` ends with ``/`` like ``https://slack.com/api/``."""
+
+    echo_metadata = True  # False: history comes back without metadata, as through a proxy that drops it
 
     def __init__(
         self,
@@ -167,7 +171,8 @@ class SlackApiServer:
     # -- request handling -------------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        return f"{1_700_000_000 + next(self._ts)}.000100"
+        # Now, plus a millisecond per message so timestamps stay unique and increasing.
+        return f"{time.time() + next(self._ts) / 1000:.6f}"
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -209,6 +214,8 @@ class SlackApiServer:
                                    "bot_id": self.bot_id}
         if params.get("blocks"):
             message["blocks"] = params["blocks"]
+        if isinstance(params.get("metadata"), dict):
+            message["metadata"] = params["metadata"]
         thread_ts = params.get("thread_ts")
         if thread_ts:
             message["thread_ts"] = thread_ts
@@ -248,12 +255,25 @@ class SlackApiServer:
             if messages is None:
                 return {"ok": False, "error": "thread_not_found"}
             return {"ok": True, "messages": sorted(messages, key=lambda m: float(m["ts"])), "has_more": False}
+        if method == "conversations.history":
+            return self._history(channel, params)
         if method in ("views.open", "views.publish"):
             return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
         if method == "apps.connections.open":
             return {"ok": False, "error": "not_allowed_token_type"}
         # assistant.threads.*, reactions.add, response_url, and anything else: acknowledged.
         return {"ok": True}
+
+    def _history(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The channel's top-level messages newer than ``oldest``, newest first."""
+        oldest = float(params.get("oldest") or 0)
+        include = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        roots = [m for (c, root), messages in self._threads.items() if c == channel for m in messages
+                 if m["ts"] == root and float(m["ts"]) > oldest]
+        roots.sort(key=lambda m: -float(m["ts"]))
+        if not include or not self.echo_metadata:
+            roots = [{k: v for k, v in m.items() if k != "metadata"} for m in roots]
+        return {"ok": True, "messages": roots, "has_more": False}
 
     def _append_stream(self, channel: str, ts: str, params: dict[str, Any]) -> None:
         message = self._streams[(channel, ts)]
@@ -282,7 +302,7 @@ class SlackApiServer:
                     params.update(json.loads(body))
                 elif body:
                     params.update(parse_qsl(body.decode("utf-8")))
-                for key in ("blocks", "view", "prompts", "attachments"):
+                for key in ("blocks", "view", "prompts", "attachments", "metadata"):
                     if isinstance(params.get(key), str):
                         with contextlib.suppress(ValueError):
                             params[key] = json.loads(params[key])

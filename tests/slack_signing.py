@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ import uvicorn
 from bot.engine import Engine
 from bot.settings import Settings, load_settings
 from bot.slack_app import SlackBot
+from bot.slack_state import SlackState
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
 
@@ -259,11 +261,14 @@ def make_harness_fixture(tmp_path: Path, slack: SlackApiServer, shared_corpus: C
                  ) -> Iterator[Callable[..., BotHarness]]:
     harnesses: list[BotHarness] = []
 
-    def make(wrap: Callable[[Engine], Any] | None = None, corpus: Corpus | None = None, **env: str) -> BotHarness:
+    def make(wrap: Callable[[Engine], Any] | None = None, corpus: Corpus | None = None,
+             state: Callable[[Path], SlackState] | None = None, **env: str) -> BotHarness:
+        """``state`` opens the bot's SlackState from the state database path (default: the usual one)."""
         settings = settings_for(tmp_path, slack, **env)
         corpus = corpus or shared_corpus
         engine = Engine(settings, corpus)
-        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus)
+        bot_state = state(settings.data_dir / "state.db") if state else None
+        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state)
         harness = BotHarness(bot, slack).__enter__()
         harnesses.append(harness)
         return harness
@@ -319,3 +324,74 @@ def answer_id_of(call: Call) -> str:
         if block["type"] == "actions":
             return str(block["elements"][0]["value"])
     raise AssertionError("no feedback buttons")
+
+
+# -- what may reach Slack ---------------------------------------------------------------------------------
+
+# Methods whose parameters people see: messages, edits, streamed text, ephemeral and response_url replies.
+SHOWN_METHODS = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream",
+                 "chat.postEphemeral", "response_url")
+_SHOWN_KEYS = ("text", "blocks", "markdown_text", "chunks", "attachments")
+_LINK_TARGET = re.compile(r"<([^<>]*)>")
+_HTTP_LINK = re.compile(r"https?://[^\s|<>]+(?:\|[^<>]*)?")
+_BROADCAST_WORD = re.compile(r"(?<!\w)@(?:channel|here|everyone)\b", re.IGNORECASE)
+_MARKDOWN_LINK = re.compile(r"\]\((?!https?://)|^\s*\[[^\]]*\]:", re.MULTILINE)
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def shown_strings(value: object) -> list[str]:
+    """Every string inside a message's shown parameters, recursively (block ids and action ids included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in shown_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in shown_strings(item)]
+    return []
+
+
+def check_slack_limits(call: Call) -> list[str]:
+    """Slack's limits this call breaks (empty when none): text, block count, section and context text,
+    button text and value, streamed markdown."""
+    problems = []
+    params = call.params
+    if len(str(params.get("text") or "")) > 4000:
+        problems.append(f"text of {len(params['text'])} characters")
+    if len(str(params.get("markdown_text") or "")) > 12_000:
+        problems.append("markdown_text over 12,000 characters")
+    blocks = params.get("blocks") or []
+    if len(blocks) > 50:
+        problems.append(f"{len(blocks)} blocks")
+    for block in blocks:
+        texts = [block.get("text")] if isinstance(block.get("text"), dict) else []
+        texts += [e for e in block.get("elements") or [] if block.get("type") == "context"]
+        for text in texts:
+            if len(str(text.get("text", ""))) >= 3000:
+                problems.append(f"{block.get('type')} text of {len(text['text'])} characters")
+        for element in block.get("elements") or []:
+            if element.get("type") == "button" and (len(element["text"]["text"]) > 75
+                                                     or len(str(element.get("value", ""))) > 2000):
+                problems.append("button text or value too long")
+    return problems
+
+
+def assert_slack_safe(calls: list[Call], forbidden: tuple[str, ...] = ("PWNED", "Traceback")) -> int:
+    """Everything sitrep sent people (every message, edit, stream piece, ephemeral and response_url reply,
+    text and blocks, recursively) is inert and within Slack's limits: no mention or broadcast, no link but
+    http(s), no markdown link syntax in streamed text, no bidi override, none of ``forbidden``. Returns how
+    many calls were checked."""
+    shown = [c for c in calls if c.method in SHOWN_METHODS]
+    for call in shown:
+        where = f"{call.method} {json.dumps(call.params, ensure_ascii=False)[:300]}"
+        # Streamed text is rendered as markdown, where [x](javascript:…) would be a link.
+        for text in shown_strings([call.params.get("markdown_text"), call.params.get("chunks")]):
+            assert not _MARKDOWN_LINK.search(text), f"markdown link syntax in {where}"
+        for text in [s for key in _SHOWN_KEYS for s in shown_strings(call.params.get(key))]:
+            for target in _LINK_TARGET.findall(text):
+                assert _HTTP_LINK.fullmatch(target), f"live Slack control sequence <{target}> in {where}"
+            assert not _BROADCAST_WORD.search(text), f"broadcast word in {where}"
+            assert not _BIDI_CONTROL.search(text), f"bidi control character in {where}"
+            for word in forbidden:
+                assert word not in text, f"{word!r} in {where}"
+        assert not check_slack_limits(call), f"{check_slack_limits(call)} in {where}"
+    return len(shown)

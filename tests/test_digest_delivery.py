@@ -29,41 +29,18 @@ NOW = datetime(2020, 10, 16, 7, 0, tzinfo=UTC)
 Kind = DeliveryOutcome.Kind
 
 
-class HistorySlackServer(SlackApiServer):
-    """The local Slack API server, plus message metadata and ``conversations.history``."""
-
-    echo_metadata = True  # False: history comes back without metadata, as through a proxy that drops it
-
-    def _post(self, channel: str, params: dict[str, Any], text: str) -> dict[str, Any]:
-        message = super()._post(channel, params, text)
-        if isinstance(params.get("metadata"), dict):
-            message["metadata"] = params["metadata"]
-        return message
-
-    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if method != "conversations.history":
-            return super()._answer(method, params)
-        channel, oldest = str(params.get("channel")), float(params.get("oldest") or 0)
-        include = str(params.get("include_all_metadata")).lower() in ("1", "true")
-        roots = [m for (c, root), msgs in self._threads.items() if c == channel for m in msgs if m["ts"] == root]
-        found = sorted((m for m in roots if float(m["ts"]) > oldest), key=lambda m: -float(m["ts"]))
-        if not include or not self.echo_metadata:
-            found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
-        return {"ok": True, "messages": found, "has_more": False}
-
-    def _next_ts(self) -> str:
-        # Real-looking timestamps (now), so "oldest" filtering behaves as on Slack.
-        return f"{datetime.now(UTC).timestamp() + next(self._ts) / 1000:.6f}"
+# tests/test_scheduler.py imports the old name; the server itself now keeps metadata and serves history.
+HistorySlackServer = SlackApiServer
 
 
 @pytest.fixture
-def slack() -> Iterator[HistorySlackServer]:
-    with HistorySlackServer() as server:
+def slack() -> Iterator[SlackApiServer]:
+    with SlackApiServer() as server:
         yield server
 
 
 @pytest.fixture
-def client(slack: HistorySlackServer) -> WebClient:
+def client(slack: SlackApiServer) -> WebClient:
     return WebClient(token=slack.token, base_url=slack.url)
 
 
@@ -100,7 +77,7 @@ def test_claim_of_a_dead_local_owner_is_taken_over_at_once(tmp_path: Path) -> No
     assert store.claim("C1", "2020-10-16", new_owner(), NOW) is not None
 
 
-def test_posts_once_with_metadata_then_skips(tmp_path: Path, slack: HistorySlackServer, client: WebClient) -> None:
+def test_posts_once_with_metadata_then_skips(tmp_path: Path, slack: SlackApiServer, client: WebClient) -> None:
     store = DeliveryStore(tmp_path / "state.db")
     outcome = deliver(store, client, "C1", "2020-10-16", make_digest(), new_owner(), NOW)
     assert outcome.kind is Kind.POSTED and outcome.ts
@@ -115,7 +92,7 @@ def test_posts_once_with_metadata_then_skips(tmp_path: Path, slack: HistorySlack
 
 
 @pytest.mark.parametrize("echo_metadata", [True, False])
-def test_crash_after_posting_does_not_post_twice(tmp_path: Path, slack: HistorySlackServer, client: WebClient,
+def test_crash_after_posting_does_not_post_twice(tmp_path: Path, slack: SlackApiServer, client: WebClient,
                                                  monkeypatch: pytest.MonkeyPatch, echo_metadata: bool) -> None:
     slack.echo_metadata = echo_metadata
     crashing = DeliveryStore(tmp_path / "state.db")
@@ -139,7 +116,7 @@ def test_crash_after_posting_does_not_post_twice(tmp_path: Path, slack: HistoryS
     assert record is not None and record.status == "posted" and record.ts == outcome.ts
 
 
-def test_crash_before_posting_is_posted_by_the_restart(tmp_path: Path, slack: HistorySlackServer,
+def test_crash_before_posting_is_posted_by_the_restart(tmp_path: Path, slack: SlackApiServer,
                                                        client: WebClient) -> None:
     store = DeliveryStore(tmp_path / "state.db")
     owner = new_owner()
@@ -150,7 +127,7 @@ def test_crash_before_posting_is_posted_by_the_restart(tmp_path: Path, slack: Hi
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-def test_slack_failure_is_retried_with_backoff(tmp_path: Path, slack: HistorySlackServer, client: WebClient) -> None:
+def test_slack_failure_is_retried_with_backoff(tmp_path: Path, slack: SlackApiServer, client: WebClient) -> None:
     store = DeliveryStore(tmp_path / "state.db")
     slack.fail("chat.postMessage", error="channel_not_found")
     failed = deliver(store, client, "C1", "2020-10-16", make_digest(), new_owner(), NOW)
@@ -164,7 +141,7 @@ def test_slack_failure_is_retried_with_backoff(tmp_path: Path, slack: HistorySla
     assert len(slack.calls_to("chat.postMessage")) == 2
 
 
-def test_empty_digest_posted_or_recorded_as_skipped(tmp_path: Path, slack: HistorySlackServer,
+def test_empty_digest_posted_or_recorded_as_skipped(tmp_path: Path, slack: SlackApiServer,
                                                    client: WebClient) -> None:
     store = DeliveryStore(tmp_path / "state.db")
     quiet = deliver(store, client, "C1", "2020-10-16", make_digest(0), new_owner(), NOW, post_empty=False)

@@ -18,6 +18,7 @@ from bot.slack_render import (
     escape,
     link,
     markdown_to_mrkdwn,
+    markdown_to_plain,
     plain_text_from_slack,
     render_answer,
     render_notice,
@@ -168,6 +169,32 @@ def test_stream_neutralizer_holds_split_broadcast_words() -> None:
     assert_inert(out)
     assert "&lt;!here&gt;" in out
     assert out.replace("\u2060", "") == escape("Tell @channel and <!here> now @everyone! ok @").replace("\u2060", "")
+
+
+def test_fallback_text_is_plain_text() -> None:
+    body = ("**Daily digest — Fri 16 Oct 2020**\n- 15 Oct 2020 — Two army helicopters crashed in *Nawa* [1]\n"
+            "## Update\n> See [the report](https://a.test/r_(1)) and `the map` ~~old~~ <!channel>")
+    [message] = render_answer(Answer(question="q", answer=body, citations=[citation(1)]), "id")
+    assert message.text == ("Daily digest — Fri 16 Oct 2020 • 15 Oct 2020 — Two army helicopters crashed in Nawa [1] "
+                            "Update: See the report and the map old &lt;!channel&gt;")
+    assert markdown_to_plain("```python\nx = 1\n```").strip() == "x = 1"
+    long = render_answer(Answer(question="q", answer="a &amp; b " * 2000, citations=[citation(1)]), "id")[0].text
+    assert len(long) <= 2900 and long.endswith("…") and not re.search(r"&[a-z]{0,4}…$", long)
+
+
+def test_bidi_overrides_are_dropped_and_links_with_parentheses_kept() -> None:
+    assert escape("Tolo \u202eDari\u202c \u2067x\u2069") == "Tolo Dari x"
+    assert link("https://a.test/\u202egnp.exe", "t") == "t"
+    assert markdown_to_mrkdwn("[Lashkargah](https://en.wiki.test/wiki/Lashkar_Gah_(city))") == (
+        "<https://en.wiki.test/wiki/Lashkar_Gah_(city)|Lashkargah>")
+
+
+def test_stream_neutralizer_breaks_markdown_links() -> None:
+    n = StreamNeutralizer()
+    pieces = [n.feed(p) for p in ["see [the map]", "(javascript:alert(1)) and\n[1]", ": javascript:x\n"]]
+    out = "".join(pieces) + n.flush()
+    assert "](" not in out and "]:" not in out
+    assert out.replace("\u2060", "") == "see [the map](javascript:alert(1)) and\n[1]: javascript:x\n"
 
 
 def test_plain_text_from_slack() -> None:
