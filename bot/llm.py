@@ -104,7 +104,7 @@ class LLMClient:
 
     def _unreadable(self) -> str:
         return (
-            f"The language model server at {self.base_url} sent a reply sitrep could not read; "
+            "The language model server sent a reply sitrep could not read; "
             "check that OPENAI_BASE_URL points at an OpenAI-compatible API."
         )
 
@@ -136,8 +136,7 @@ class LLMClient:
             )
         if isinstance(exc, openai.APIConnectionError):
             return (
-                f"Could not reach the language model server at {self.base_url}; check OPENAI_BASE_URL and that "
-                "the server is running."
+                "Could not reach the language model server; check OPENAI_BASE_URL and that the server is running."
             )
         if isinstance(exc, openai.BadRequestError):
             return (

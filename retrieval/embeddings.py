@@ -8,6 +8,7 @@ queries cheap (Chroma's stock ONNX function pads everything to 256 word pieces).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -150,7 +151,9 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> MiniLMEmbedding:
-        return MiniLMEmbedding()
+        # Chroma calls this whenever it reloads the collection's configuration (on every upsert):
+        # one shared instance avoids loading the ONNX model again each time.
+        return shared_minilm()
 
     def get_config(self) -> dict[str, Any]:
         return {"model": "all-MiniLM-L6-v2", "weights": "int8", "sha256": _MODEL_SHA256}
@@ -161,6 +164,12 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         return None
+
+
+@functools.cache
+def shared_minilm() -> MiniLMEmbedding:
+    """The process's one MiniLM instance (the ONNX session is thread-safe behind its lock)."""
+    return MiniLMEmbedding()
 
 
 @register_embedding_function
@@ -245,7 +254,7 @@ def model_label(model: str) -> str:
 def make_embedder(model: str, api_key: str | None = None, base_url: str | None = None) -> Embedder:
     """Build the embedding function a setting names: ``minilm`` (default) or ``openai:<model>``."""
     if model in ("minilm", "all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8"):
-        return MiniLMEmbedding()
+        return shared_minilm()
     if model.startswith("openai:"):
         return OpenAIEmbedding(model=model.split(":", 1)[1], api_key=api_key, base_url=base_url)
     raise ConfigError(

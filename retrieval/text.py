@@ -6,8 +6,9 @@ import hashlib
 import re
 import unicodedata
 
-# Zero-width and bidi-control characters: invisible, but they break matching and hashing.
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+# Zero-width and bidi-control characters: invisible, but they break matching and hashing. The
+# zero-width non-joiner (U+200C) stays: it is part of Dari, Pashto and Persian spelling.
+_INVISIBLE = re.compile("[\u200b\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n{2,}")
 

@@ -30,7 +30,6 @@ Kind = DeliveryOutcome.Kind
 
 
 # tests/test_scheduler.py imports the old name; the server itself now keeps metadata and serves history.
-HistorySlackServer = SlackApiServer
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk import WebClient
-from test_digest_delivery import HistorySlackServer
 
 from bot.digest_delivery import DeliveryOutcome, DeliveryStore, DigestService
 from bot.digest_schedule import DigestSchedule
@@ -25,6 +24,7 @@ from retrieval.loaders import FetchOptions
 
 from conftest import fixture_articles
 from httpfixtures import LocalHTTPServer, Route, closed_port_url
+from slack_api_server import SlackApiServer
 
 LONDON = ZoneInfo("Europe/London")
 SCHEDULE = DigestSchedule("C1", time(8, 0), "Europe/London")
@@ -47,8 +47,8 @@ def news(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) ->
 
 
 @pytest.fixture
-def slack() -> Iterator[HistorySlackServer]:
-    with HistorySlackServer() as server:
+def slack() -> Iterator[SlackApiServer]:
+    with SlackApiServer() as server:
         yield server
 
 
@@ -56,7 +56,7 @@ def _engine(corpus: Corpus) -> Engine:
     return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
 
 
-def _runner(tmp_path: Path, corpus: Corpus, slack: HistorySlackServer, *, max_late_hours: float = 6.0,
+def _runner(tmp_path: Path, corpus: Corpus, slack: SlackApiServer, *, max_late_hours: float = 6.0,
             post_empty: bool = True, schedules: list[DigestSchedule] | None = None) -> DigestRunner:
     engine = _engine(corpus)
     service = DigestService(DeliveryStore(tmp_path / "state.db"), corpus, engine.summarize_passages, engine.mode)
@@ -75,7 +75,7 @@ def _run_clock(runner: DigestRunner, start: datetime, end: datetime, step: timed
 
 
 def test_fires_at_local_time_every_day_across_the_dst_change(tmp_path: Path, news: Corpus,
-                                                             slack: HistorySlackServer) -> None:
+                                                             slack: SlackApiServer) -> None:
     # London leaves BST on Sunday 25 Oct 2020: 08:00 local is 07:00 UTC before and 08:00 UTC after.
     runner = _runner(tmp_path, news, slack)
     start = london(2020, 10, 23, 7, 50)
@@ -87,7 +87,7 @@ def test_fires_at_local_time_every_day_across_the_dst_change(tmp_path: Path, new
 
 
 def test_digest_reaching_slack_has_citations_and_dates(tmp_path: Path, news: Corpus,
-                                                       slack: HistorySlackServer) -> None:
+                                                       slack: SlackApiServer) -> None:
     runner = _runner(tmp_path, news, slack)
     (outcome,) = runner.tick(london(2020, 10, 16, 8, 0))
     assert outcome.kind is Kind.POSTED
@@ -103,12 +103,12 @@ def test_digest_reaching_slack_has_citations_and_dates(tmp_path: Path, news: Cor
     assert record is not None and record.ts == call_ts(slack)
 
 
-def call_ts(slack: HistorySlackServer) -> str:
+def call_ts(slack: SlackApiServer) -> str:
     (message,) = [m for msgs in slack._threads.values() for m in msgs]
     return str(message["ts"])
 
 
-def test_catch_up_after_downtime_and_too_late(tmp_path: Path, news: Corpus, slack: HistorySlackServer) -> None:
+def test_catch_up_after_downtime_and_too_late(tmp_path: Path, news: Corpus, slack: SlackApiServer) -> None:
     runner = _runner(tmp_path, news, slack, max_late_hours=6)
     # Down over 08:00, back at 13:30: 5.5 hours late, within the limit, so it posts on start-up.
     (outcome,) = runner.tick(london(2020, 10, 16, 13, 30))
@@ -123,7 +123,7 @@ def test_catch_up_after_downtime_and_too_late(tmp_path: Path, news: Corpus, slac
 
 
 def test_restart_after_crash_mid_post_does_not_post_twice(tmp_path: Path, news: Corpus,
-                                                          slack: HistorySlackServer,
+                                                          slack: SlackApiServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first = _runner(tmp_path, news, slack)
 
@@ -143,7 +143,7 @@ def test_restart_after_crash_mid_post_does_not_post_twice(tmp_path: Path, news: 
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-def test_two_runners_on_one_state_db_post_once(tmp_path: Path, news: Corpus, slack: HistorySlackServer) -> None:
+def test_two_runners_on_one_state_db_post_once(tmp_path: Path, news: Corpus, slack: SlackApiServer) -> None:
     runners = [_runner(tmp_path, news, slack) for _ in range(2)]
     barrier = threading.Barrier(len(runners))
     outcomes: list[list[DeliveryOutcome]] = []
@@ -162,7 +162,7 @@ def test_two_runners_on_one_state_db_post_once(tmp_path: Path, news: Corpus, sla
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-def test_empty_day_posts_a_short_note_or_nothing(tmp_path: Path, news: Corpus, slack: HistorySlackServer) -> None:
+def test_empty_day_posts_a_short_note_or_nothing(tmp_path: Path, news: Corpus, slack: SlackApiServer) -> None:
     channels = [DigestSchedule("CPOST", time(8, 0), "UTC"), DigestSchedule("CQUIET", time(8, 0), "UTC")]
     noisy = _runner(tmp_path, news, slack, schedules=channels[:1], post_empty=True)
     quiet = _runner(tmp_path, news, slack, schedules=channels[1:], post_empty=False)
@@ -176,7 +176,7 @@ def test_empty_day_posts_a_short_note_or_nothing(tmp_path: Path, news: Corpus, s
 
 
 def test_one_failing_channel_does_not_stop_the_others(tmp_path: Path, news: Corpus,
-                                                      slack: HistorySlackServer) -> None:
+                                                      slack: SlackApiServer) -> None:
     schedules = [DigestSchedule("CGONE", time(8, 0), "UTC"), DigestSchedule("COK", time(8, 0), "UTC")]
     runner = _runner(tmp_path, news, slack, schedules=schedules)
     slack.fail("chat.postMessage", error="channel_not_found")
@@ -295,7 +295,7 @@ def test_broken_feeds_back_off_without_stopping_others(tmp_path: Path, corpus_fa
 # -- APScheduler wiring ----------------------------------------------------------------------------------
 
 def test_start_scheduler_posts_a_due_digest_and_polls_feeds(tmp_path: Path, corpus_factory: Callable[..., Corpus],
-                                                            slack: HistorySlackServer,
+                                                            slack: SlackApiServer,
                                                             feed_server: LocalHTTPServer) -> None:
     feed = feed_server.route("/feed.xml", Route(rss(feed_server.base_url, DISPLACED),
                                                 content_type="application/rss+xml"))
