@@ -55,12 +55,21 @@ def wants_recency(query: str) -> bool:
     return bool(_RECENCY.search(query))
 
 
-def fts_query(query: str) -> str:
-    """An FTS5 MATCH expression: the query's content words, OR-ed, each quoted (no FTS syntax leaks)."""
+def query_words(query: str) -> list[str]:
+    """The query's content words, lower-cased, de-duplicated (all its words when it has no content words)."""
     words = [w.lower() for w in _WORD.findall(query)]
     terms = [w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-    unique = list(dict.fromkeys(terms or words))
-    return " OR ".join(f'"{w}"' for w in unique[:32])
+    return list(dict.fromkeys(terms or words))[:32]
+
+
+def fts_match(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression: the words OR-ed, each quoted (no FTS syntax leaks)."""
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+def fts_query(query: str) -> str:
+    """The FTS5 MATCH expression for a query's content words."""
+    return fts_match(query_words(query))
 
 
 def _date_where(since_ts: float | None, until_ts: float | None) -> dict[str, object] | None:
@@ -121,7 +130,8 @@ def hybrid_search(
         dense = [(i, s) for i, s in raw if i in live]
     lexical: list[tuple[str, float]] = []
     if mode in ("hybrid", "lexical"):
-        lexical = state.lexical(fts_query(query), options.candidates, since_ts, until_ts)
+        words = state.prune_common(query_words(query))
+        lexical = state.lexical(fts_match(words), options.candidates, since_ts, until_ts)
 
     fused = rrf([[i for i, _ in dense], [i for i, _ in lexical]])
     rows = state.chunk_rows(list(fused))

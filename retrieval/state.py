@@ -64,6 +64,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     chunk_id UNINDEXED, date_ts UNINDEXED, title, body,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 -- Chroma ids written but not yet live ('writing') or no longer live ('retired'); see module docstring.
 CREATE TABLE IF NOT EXISTS vector_journal (
     chunk_ids TEXT NOT NULL,
@@ -91,6 +92,9 @@ CREATE TABLE IF NOT EXISTS run_failures (
 """
 
 
+TOKENIZE = "porter unicode61 remove_diacritics 2"  # must match chunks_fts above
+PRUNE_MAX_DF = 0.1
+PRUNE_MIN_CHUNKS = 5000
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
 _DELETE_FTS = "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)"
 
@@ -154,6 +158,9 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        self._df_cache: dict[str, int] = {}
+        self._df_total = 0
+        self._stemmer_ready = False
         with_retry(lambda: self.conn.executescript(SCHEMA))
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
@@ -353,6 +360,38 @@ class StateDB:
             ):
                 rows[r[0]] = ChunkRow(*r)
         return rows
+
+    def prune_common(self, words: Sequence[str], max_df: float = PRUNE_MAX_DF) -> list[str]:
+        """Drop query words whose stem occurs in more than ``max_df`` of all chunks, keeping the rarest.
+
+        BM25 gives such words little weight, but each adds every chunk it occurs in to the set FTS5 must
+        score and sort: at 100k chunks one common word costs tens of milliseconds. Small corpora are left
+        alone. Stems come from FTS5's own tokenizer (a temporary table), document frequencies from its
+        vocabulary, cached until the index has grown by a tenth.
+        """
+        total = self.conn.execute("SELECT MAX(rowid) FROM chunks_fts").fetchone()[0] or 0
+        if total < PRUNE_MIN_CHUNKS or len(words) < 2:
+            return list(words)
+        if total > self._df_total * 1.1:
+            self._df_cache.clear()
+            self._df_total = total
+        stems = self._stems(words)
+        for stem in set(stems.values()) - self._df_cache.keys():
+            row = self.conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (stem,)).fetchone()
+            self._df_cache[stem] = int(row[0]) if row else 0
+        df = {w: self._df_cache.get(stems.get(w, ""), 0) for w in words}
+        kept = [w for w in words if df[w] <= max_df * total]
+        return kept or [min(words, key=df.__getitem__)]
+
+    def _stems(self, words: Sequence[str]) -> dict[str, str]:
+        if not self._stemmer_ready:
+            for ddl in (f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5(w, tokenize = '{TOKENIZE}')",
+                        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_v USING fts5vocab(temp, stemmer, 'instance')"):
+                self.conn.execute(ddl)
+            self._stemmer_ready = True
+        self.conn.execute("DELETE FROM temp.stemmer")
+        self.conn.executemany("INSERT INTO temp.stemmer(rowid, w) VALUES (?, ?)", list(enumerate(words, start=1)))
+        return {words[doc - 1]: term for term, doc in self.conn.execute("SELECT term, doc FROM temp.stemmer_v")}
 
     def lexical(
         self, match: str, limit: int, since_ts: float | None, until_ts: float | None
