@@ -199,6 +199,12 @@ class BotHarness:
 # -- shared fixtures and helpers -----------------------------------------------------------------------
 
 CRASH_QUESTION = "How many people died when the helicopters crashed, and where?"
+# A scripted LLM reply whose sentences are each supported by one fixture article.
+MODEL_ANSWER = (
+    "A provincial council member said between eight and fifteen people died when two helicopters collided "
+    "in Nawa [1]. The Ministry of Defense said two army helicopters crashed in Nawa district of Helmand, "
+    "killing at least nine people [2]."
+)
 
 
 @pytest.fixture(name="slack")

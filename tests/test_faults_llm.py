@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from slack_signing import (
     CRASH_QUESTION,
+    MODEL_ANSWER,
     BotHarness,
     assert_slack_safe,
     in_thread,
@@ -24,11 +25,6 @@ from slack_signing import (
 from openai_server import OpenAIServer, Reply
 from slack_api_server import Call
 
-MODEL_ANSWER = (
-    "A provincial council member said between eight and fifteen people died when two helicopters collided "
-    "in Nawa [1]. The Ministry of Defense said two army helicopters crashed in Nawa district of Helmand, "
-    "killing at least nine people [2]."
-)
 TIMEOUT = "0.5"
 LEAKS = ("Traceback", "APITimeoutError", "ReadTimeout", "JSONDecodeError", "sk-test-not-real")
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from slack_signing import (
     CRASH_QUESTION,
+    MODEL_ANSWER,
     BotHarness,
     in_thread,
     make_harness_fixture,  # noqa: F401 - fixture "make_harness"
@@ -19,13 +20,6 @@ from slack_signing import (
 )
 
 from openai_server import OpenAIServer, Reply
-
-# Sentences each supported by one fixture article; the engine keeps those whose citation checks out.
-MODEL_ANSWER = (
-    "A provincial council member said between eight and fifteen people died when two helicopters collided "
-    "in Nawa [1]. The Ministry of Defense said two army helicopters crashed in Nawa district of Helmand, "
-    "killing at least nine people [2]."
-)
 
 
 @pytest.fixture
