@@ -8,7 +8,6 @@ the questions that have a gold article with text.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from retrieval.documents import Article
 from retrieval.errors import SourceError
+from retrieval.evaluate import read_jsonl
 
 _WEEK_FILE = re.compile(r"^(\d{8})_qa\.jsonl$")
 
@@ -74,19 +74,7 @@ def outlet(url: str) -> str:
 
 
 def _lines(path: Path) -> Iterator[dict[str, object]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(str(path), f"Cannot read {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise SourceError(str(path), f"{path} line {number}: not JSON ({exc})") from exc
-        if not isinstance(obj, dict):
-            raise SourceError(str(path), f"{path} line {number}: expected a JSON object")
+    for _, obj in read_jsonl(path):
         yield obj
 
 

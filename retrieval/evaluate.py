@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from retrieval.errors import SourceError
 
@@ -17,9 +18,8 @@ class EvalCase:
     by: str  # "url" | "doc_id"
 
 
-def load_cases(path: Path) -> list[EvalCase]:
-    """Read ``{"question", "gold_urls"|"gold_doc_ids"}`` lines; a bad line is an error naming it."""
-    cases: list[EvalCase] = []
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; an unreadable file or a bad line is an error naming it."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -29,12 +29,24 @@ def load_cases(path: Path) -> list[EvalCase]:
             continue
         try:
             obj = json.loads(line)
+        except ValueError as exc:
+            raise SourceError(str(path), f"{path} line {number}: not JSON ({exc})") from exc
+        if not isinstance(obj, dict):
+            raise SourceError(str(path), f"{path} line {number}: expected a JSON object")
+        yield number, obj
+
+
+def load_cases(path: Path) -> list[EvalCase]:
+    """Read ``{"question", "gold_urls"|"gold_doc_ids"}`` lines; a bad line is an error naming it."""
+    cases: list[EvalCase] = []
+    for number, obj in read_jsonl(path):
+        try:
             question = str(obj["question"])
             if "gold_urls" in obj:
                 cases.append(EvalCase(question, frozenset(map(str, obj["gold_urls"])), "url"))
             else:
                 cases.append(EvalCase(question, frozenset(map(str, obj["gold_doc_ids"])), "doc_id"))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise SourceError(
                 str(path), f"{path} line {number}: expected {{\"question\", \"gold_urls\" or \"gold_doc_ids\"}} ({exc})"
             ) from exc
