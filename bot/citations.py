@@ -203,18 +203,7 @@ class CitationChecker:
         for source_id, n in sorted(self._renumber.items(), key=lambda item: item[1]):
             source = self._sources[source_id]
             hit = source.hit
-            citations.append(
-                Citation(
-                    n=n,
-                    doc_id=hit.doc_id,
-                    chunk_id=hit.chunk_id,
-                    title=hit.title,
-                    source=hit.source,
-                    url=hit.url,
-                    published=hit.published,
-                    quote=choose(source, self._claims.get(n, [])),
-                )
-            )
+            citations.append(Citation.from_hit(n, hit, choose(source, self._claims.get(n, []))))
         text = "".join(self._parts).strip()
         return Verified(
             text=text,

@@ -413,18 +413,7 @@ class Composer:
         hit = sentence.hit
         if hit.chunk_id not in self._numbers:
             self._numbers[hit.chunk_id] = len(self._numbers) + 1
-            self.citations.append(
-                Citation(
-                    n=self._numbers[hit.chunk_id],
-                    doc_id=hit.doc_id,
-                    chunk_id=hit.chunk_id,
-                    title=hit.title,
-                    source=hit.source,
-                    url=hit.url,
-                    published=hit.published,
-                    quote=sentence.text,
-                )
-            )
+            self.citations.append(Citation.from_hit(self._numbers[hit.chunk_id], hit, sentence.text))
         return f"{sentence.text} [{self._numbers[hit.chunk_id]}]"
 
     def item(self, item: Item) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from retrieval.documents import SearchHit
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -17,6 +19,12 @@ class Citation:
     url: str
     published: str | None  # ISO 8601
     quote: str
+
+    @classmethod
+    def from_hit(cls, n: int, hit: SearchHit, quote: str) -> Citation:
+        """Citation ``n`` of a retrieved passage, with ``quote`` taken verbatim from it."""
+        return cls(n=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title, source=hit.source,
+                   url=hit.url, published=hit.published, quote=quote)
 
     def to_json(self) -> dict[str, object]:
         return {
