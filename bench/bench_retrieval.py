@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -40,7 +39,8 @@ from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
 from retrieval.errors import SitrepError  # noqa: E402
 from retrieval.evaluate import EvalCase, score  # noqa: E402
-from retrieval.search import _STOPWORDS, SearchOptions, fts_query  # noqa: E402
+from retrieval.search import SearchOptions, fts_match, query_words  # noqa: E402
+from retrieval.state import PRUNE_MAX_DF  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
 MODES = ("dense", "lexical", "hybrid")
@@ -178,10 +178,8 @@ class Latency:
     parts: dict[str, float]  # p50 ms of each step measured alone
 
 
-def latency(corpus: Corpus, queries: Sequence[str], rounds: int = 3, warmup: int = 5,
-            prototypes: bool = False) -> Latency:
-    """p50/p95 of ``Corpus.search(q, k=10)`` after warm-up, and the median cost of each step alone
-    (with ``prototypes``, also of the lexical search with frequent query terms dropped)."""
+def latency(corpus: Corpus, queries: Sequence[str], rounds: int = 3, warmup: int = 5) -> Latency:
+    """p50/p95 of ``Corpus.search(q, k=10)`` after warm-up, and the median cost of each step alone."""
     for q in queries[:warmup]:
         corpus.search(q, k=10)
     totals: list[float] = []
@@ -191,14 +189,12 @@ def latency(corpus: Corpus, queries: Sequence[str], rounds: int = 3, warmup: int
             corpus.search(q, k=10)
             totals.append(time.perf_counter() - start)
     candidates = SearchOptions().candidates
+    state = corpus.state
     steps: dict[str, Callable[[str, np.ndarray], object]] = {
         "embed": lambda q, v: corpus.embed([q]),
         "dense": lambda q, v: corpus.store.query(v, candidates, None),
-        "lexical": lambda q, v: corpus.state.lexical(fts_query(q), candidates, None, None),
+        "lexical": lambda q, v: state.lexical(fts_match(state.prune_common(query_words(q))), candidates, None, None),
     }
-    if prototypes:
-        steps["lexical, terms in ≤5% of chunks"] = lambda q, v: corpus.state.lexical(
-            pruned_match(corpus.state.conn, fts_query(q), 0.05), candidates, None, None)
     parts: dict[str, list[float]] = {name: [] for name in steps}
     for q in queries:
         vec = corpus.embed([q])[0]
@@ -282,7 +278,7 @@ class Synthetic:
 
 
 def synthetic_store(data_dir: Path, n_chunks: int, real: Sequence[Article], base: np.ndarray,
-                    queries: Sequence[str], seed: int = 7, prototypes: bool = False) -> Synthetic:
+                    queries: Sequence[str], seed: int = 7) -> Synthetic:
     """Build a store of about ``n_chunks`` chunks through ``Corpus.ingest_articles`` and time real queries."""
     corpus = Corpus.open(CorpusConfig(data_dir=data_dir))
     try:
@@ -300,8 +296,7 @@ def synthetic_store(data_dir: Path, n_chunks: int, real: Sequence[Article], base
         if fake.n_texts != before or again.unchanged != stats.documents:
             raise SystemExit(f"re-ingesting the synthetic store changed it: {again.to_json()}")
         install(corpus, real_embed)
-        return Synthetic(stats.chunks, stats.documents, build_s, reingest_s,
-                         latency(corpus, queries, prototypes=prototypes))
+        return Synthetic(stats.chunks, stats.documents, build_s, reingest_s, latency(corpus, queries))
     finally:
         corpus.close()
 
@@ -327,54 +322,42 @@ class Variant:
     doc_level: bool = False  # fuse document ranks instead of chunk ranks
 
 
-def _match(query: str, stopwords: frozenset[str] | None) -> str:
-    if stopwords is None:
-        return fts_query(query)
-    words = [w.lower() for w in re.findall(r"\w+", query)]
-    kept = [w for w in words if w not in stopwords and (len(w) > 1 or w.isdigit())] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
+def _all_words(query: str) -> list[str]:
+    return list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", query)))
 
 
-def pruned_match(conn: sqlite3.Connection, match: str, max_df: float, keep: int = 2) -> str:
-    """Drop the terms of an OR-ed FTS match that occur in more than ``max_df`` of all chunks (keeping at
-    least the ``keep`` rarest): BM25 gives them little weight anyway, but each adds every chunk it occurs
-    in to the set that has to be scored and sorted. Document frequencies come from one count per term."""
-    terms = match.split(" OR ")
-    total = conn.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0] or 1
-    df = {t: conn.execute("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (t,)).fetchone()[0]
-          for t in terms}
-    kept = [t for t in terms if df[t] <= max_df * total] or sorted(terms, key=df.__getitem__)[:keep]
-    return " OR ".join(kept)
+def _without_quiz_words(query: str) -> list[str]:
+    words = query_words(query)
+    return [w for w in words if w not in QUIZ_STOPWORDS] or words
 
 
-LEXICAL_CHOICES: dict[str, tuple[frozenset[str] | None, float, float]] = {
-    # name: (stopwords (None: fts_query's), title column weight, max document frequency of a query term)
-    "current": (None, 0.4, 1.0),
-    "title weight 0": (None, 0.0, 1.0),
-    "title weight 1": (None, 1.0, 1.0),
-    "title weight 2": (None, 2.0, 1.0),
-    "no stopwords": (frozenset(), 0.4, 1.0),
-    "+quiz stopwords": (_STOPWORDS | QUIZ_STOPWORDS, 0.4, 1.0),
-    "terms in ≤20% of chunks": (None, 0.4, 0.2),
-    "terms in ≤10% of chunks": (None, 0.4, 0.1),
-    "terms in ≤5% of chunks": (None, 0.4, 0.05),
-    "terms in ≤2% of chunks": (None, 0.4, 0.02),
+LEXICAL_CHOICES: dict[str, tuple[Callable[[str], list[str]], float, float]] = {
+    # name: (query words, title column weight, drop words found in more than this share of chunks)
+    "current": (query_words, 0.4, PRUNE_MAX_DF),
+    "title weight 0": (query_words, 0.0, PRUNE_MAX_DF),
+    "title weight 1": (query_words, 1.0, PRUNE_MAX_DF),
+    "title weight 2": (query_words, 2.0, PRUNE_MAX_DF),
+    "no stopwords": (_all_words, 0.4, PRUNE_MAX_DF),
+    "+quiz stopwords": (_without_quiz_words, 0.4, PRUNE_MAX_DF),
+    "no pruning": (query_words, 0.4, 1.0),
+    "prune words in >20% of chunks": (query_words, 0.4, 0.2),
+    "prune words in >5% of chunks": (query_words, 0.4, 0.05),
+    "prune words in >3% of chunks": (query_words, 0.4, 0.03),
+    "prune words in >2% of chunks": (query_words, 0.4, 0.02),
 }
 
 
 def lexical_runs(corpus: Corpus, queries: Sequence[str], depth: int) -> dict[str, list[list[str]]]:
     """BM25 chunk rankings under several query/column-weight choices (``current`` is what search does)."""
-    conn = corpus.state.conn
+    state = corpus.state
     runs: dict[str, list[list[str]]] = {}
-    for name, (stopwords, title_weight, max_df) in LEXICAL_CHOICES.items():
+    for name, (words, title_weight, max_df) in LEXICAL_CHOICES.items():
         sql = (f"SELECT chunk_id, bm25(chunks_fts, 0.0, 0.0, {title_weight}, 1.0) AS s FROM chunks_fts "
                "WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?")
-        runs[name] = []
-        for q in queries:
-            match = _match(q, stopwords)
-            if max_df < 1.0:
-                match = pruned_match(conn, match, max_df)
-            runs[name].append([r[0] for r in conn.execute(sql, (match, depth))])
+        runs[name] = [
+            [r[0] for r in state.conn.execute(sql, (fts_match(state.prune_common(words(q), max_df)), depth))]
+            for q in queries
+        ]
     return runs
 
 
@@ -587,15 +570,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             docs = corpus.stats().documents
             q = quality(corpus, bench)
             queries = [x.question for x in bench.questions]
-            lat = latency(corpus, queries, prototypes=args.diagnose)
+            lat = latency(corpus, queries)
             variants = diagnose(corpus, bench, untitled=True) if args.diagnose else None
         finally:
             corpus.close()
         syn = None
         if args.synthetic > 0:
             print(f"building a synthetic store of {args.synthetic:,} chunks ...", file=sys.stderr)
-            syn = synthetic_store(Path(tmp) / "synthetic", args.synthetic, bench.articles, vectors, queries,
-                                  prototypes=args.diagnose)
+            syn = synthetic_store(Path(tmp) / "synthetic", args.synthetic, bench.articles, vectors, queries)
     table = render(bench, docs, q, through, lat, syn, peak_rss_mb(), time.perf_counter() - began)
     if variants:
         table += "\n\n" + render_diagnosis(variants, q)
