@@ -72,6 +72,9 @@ class SearchHit:
     # Cosine similarity of the chunk to the query (computed for every hit, dense-ranked or not):
     # the engine's relevance signal for abstaining, since fused RRF scores are only ranks.
     similarity: float | None = None
+    # "published" when the date came from the source; "ingested" when the ingestion time stands in
+    # for a date the source did not give or that could not be parsed (shown as such in citations).
+    date_source: str = "published"
 
     def to_json(self) -> dict[str, object]:
         """The contract's JSON shape for one search result."""
