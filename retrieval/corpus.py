@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.chunking import embedding_text
+from retrieval.date_repair import DateRepair, repair_dates
+from retrieval.date_store import OutletDates, date_counts
 from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.loaders.dates import check_date_order
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
@@ -67,6 +70,9 @@ class CorpusStats:
     newest_published: str | None
     embedding_model: str
     store: str
+    published_dates: int = 0  # documents dated by their publication date
+    ingested_dates: int = 0  # documents whose ingestion time stands in for an unknown date
+    lacking_dates: list[OutletDates] = field(default_factory=list)  # outlets with the most undated documents
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,6 +82,9 @@ class CorpusStats:
             "newest_published": self.newest_published,
             "embedding_model": self.embedding_model,
             "store": self.store,
+            "dated_by_publication": self.published_dates,
+            "dated_by_ingestion": self.ingested_dates,
+            "outlets_lacking_dates": [o.to_json() for o in self.lacking_dates],
         }
 
 
@@ -140,23 +149,34 @@ class Corpus:
             self._local.state = None
 
     # -- ingest -----------------------------------------------------------------------------------------
-    def _ingestor(self) -> Ingestor:
+    def _ingestor(self, date_order: str | None) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
         counter = self._wordpieces.count if self._wordpieces else None
-        return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
+        return Ingestor(self.state, self.store, self.embedder, counter, date_order=date_order)  # type: ignore[arg-type]
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False) -> IngestReport:
-        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report."""
+               progress: bool = False, date_order: str | None = None) -> IngestReport:
+        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
+
+        ``date_order`` (``dmy``/``mdy``) says how these sources write numeric dates such as 04/10/2022.
+        """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        return self._run(items, [str(s) for s in sources], progress)
+        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order))
 
-    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False) -> IngestReport:
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False,
+                        date_order: str | None = None) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
-        return self._run(articles, ["<articles>"], progress)
+        return self._run(articles, ["<articles>"], progress, check_date_order(date_order))
 
-    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool) -> IngestReport:
+    def repair_dates(self) -> DateRepair:
+        """Read every stored date again from its raw value (``sitrep reindex --dates``); nothing is re-embedded."""
+        with ingest_lock(self.config.data_dir):
+            recover(self.state, self.store)
+            return repair_dates(self.state, self.store, every=True)
+
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool,
+             date_order: str | None) -> IngestReport:
         with ingest_lock(self.config.data_dir):
             state = self.state
             recover(state, self.store)
@@ -167,7 +187,9 @@ class Corpus:
 
                 bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
-                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+                # The first run after an upgrade of the date parser reads the stored dates again.
+                repaired = repair_dates(state, self.store)
+                report = self._ingestor(date_order).run(items, on_item=bar.update if bar else None)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
@@ -179,6 +201,7 @@ class Corpus:
             finally:
                 if bar is not None:
                     bar.close()
+            report.add_repair(repaired)
             counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "duplicates")}
             state.finish_run(run_id, counts, [(f.source, f.error) for f in report.failed])
             log.info("ingest.done run=%d %s failed=%d", run_id,
@@ -228,7 +251,9 @@ class Corpus:
 
     def stats(self) -> CorpusStats:
         docs, chunks, sources, newest = self.state.counts()
-        return CorpusStats(docs, chunks, sources, newest, self.model, self.store.description)
+        published, ingested, lacking = date_counts(self.state.conn)
+        return CorpusStats(docs, chunks, sources, newest, self.model, self.store.description, published, ingested,
+                           lacking)
 
     def documents(self, *, since: datetime | None = None, until: datetime | None = None,
                   by: str = "published") -> list[DocumentInfo]:
@@ -248,6 +273,7 @@ class Corpus:
         return [
             SearchHit(rank=n, score=0.0, chunk_id=i, doc_id=rows[i].doc_id, title=rows[i].title,
                       source=rows[i].source, url=rows[i].url, published=rows[i].published, text=rows[i].text,
-                      chunk_index=rows[i].idx, char_start=rows[i].char_start, char_end=rows[i].char_end)
+                      chunk_index=rows[i].idx, char_start=rows[i].char_start, char_end=rows[i].char_end,
+                      date_source=rows[i].date_source)
             for n, i in enumerate(ids, start=1)
         ]

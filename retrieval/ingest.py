@@ -23,8 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
-from retrieval.documents import Article, LoadFailure
+from retrieval.date_repair import DateChange, DateRepair, Redated, apply_changes, recheck_source
+from retrieval.dating import date_article
+from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
+from retrieval.loaders.dates import PARSER_VERSION
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
 from retrieval.text import content_hash, normalize
@@ -45,6 +48,13 @@ class IngestReport:
     duplicates: int = 0
     failed: list[LoadFailure] = field(default_factory=list)
     doc_ids: list[str] = field(default_factory=list)
+    warnings: list[LoadWarning] = field(default_factory=list)  # e.g. a date that could not be read
+    redated: list[Redated] = field(default_factory=list)  # stored documents whose date was read again
+
+    def add_repair(self, repair: DateRepair) -> None:
+        """Include what a pass over stored dates changed."""
+        self.redated += repair.redated
+        self.warnings += repair.warnings
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -53,6 +63,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
             "failed": [{"source": f.source, "error": f.error} for f in self.failed],
+            "warnings": [{"source": w.source, "warning": w.warning} for w in self.warnings],
+            "redated": len(self.redated),
+            "redated_documents": [r.to_json() for r in self.redated],
         }
 
 
@@ -91,24 +104,19 @@ def recover(state: StateDB, store: VectorStore) -> int:
     return removed
 
 
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
-
-
 class Ingestor:
     """Turns a stream of articles into committed document versions."""
 
     def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
-                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None) -> None:
+                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None,
+                 date_order: str | None = None) -> None:
         self.state = state
         self.store = store
         self.embedder = embedder
         self.wordpieces = wordpieces
         self.chunking = chunking or ChunkingConfig()
+        self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
+        self._date_changes: list[DateChange] = []
 
     def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
         report = IngestReport()
@@ -137,6 +145,10 @@ class Ingestor:
                 on_item()
         self._flush(batch, report)
         self.state.touch_sources(touched)
+        redated, warnings = apply_changes(self.state, self.store, self._date_changes)
+        report.redated += redated
+        report.warnings += warnings
+        self._date_changes = []
         return report
 
     def _plan(self, art: Article, batch_hashes: dict[str, str], batch_keys: set[str],
@@ -150,14 +162,19 @@ class Ingestor:
             report.unchanged += 1
             return None
         digest = content_hash(text)
-        published = _iso(art.published)
+        dated = date_article(art, self.date_order, datetime.now(UTC))
+        published = dated.iso
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
         if current and (current.content_hash == digest or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
-            # time: it must never replace the full text ingested earlier.
+            # time: it must never replace the full text ingested earlier. Its date may be read anew.
             report.unchanged += 1
+            if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
+                self._date_changes.append(change)
             return None
+        if dated.published is None:
+            report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
         same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
         if same_text:
@@ -174,11 +191,12 @@ class Ingestor:
             retire = current.doc_id if current else None
         version = digest[:12] + CHUNKER_VERSION
         spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
-        date_ts = (art.published.timestamp() if art.published else datetime.now(UTC).timestamp())
+        date_ts = (dated.published.timestamp() if dated.published else datetime.now(UTC).timestamp())
         new = NewVersion(
             doc_id=doc_id, content_hash=digest, version=version, title=art.title, source=art.source, url=art.url,
             published=published, date_ts=date_ts, text=text,
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
+            published_raw=dated.raw, date_order=self.date_order, date_parser=PARSER_VERSION,
         )
         pending = _Pending(new, _relink(link, doc_id), retire, outcome)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
 from retrieval.sqlitedb import connect, with_retry
 
 SCHEMA = """
@@ -96,6 +97,9 @@ TOKENIZE = "porter unicode61 remove_diacritics 2"  # must match chunks_fts above
 PRUNE_MAX_DF = 0.1
 PRUNE_MIN_CHUNKS = 5000
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
+# A hit's date: the publication date, or the ingestion time (date_ts) standing in, and which of the two it is.
+_HIT_DATE = ("COALESCE(d.published, strftime('%Y-%m-%dT%H:%M:%S+00:00', d.date_ts, 'unixepoch')),"
+             " CASE WHEN d.published IS NULL THEN 'ingested' ELSE 'published' END")
 _DELETE_FTS = "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)"
 
 
@@ -122,7 +126,8 @@ class ChunkRow:
     title: str
     source: str
     url: str
-    published: str | None
+    published: str | None  # the ingestion time when the publication date is unknown (see date_source)
+    date_source: str = "published"  # or "ingested"
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,9 @@ class NewVersion:
     date_ts: float
     text: str
     chunks: Sequence[tuple[str, int, int, int]]  # (chunk_id, idx, char_start, char_end)
+    published_raw: str | None = None  # the date as the source gave it (see retrieval.date_store)
+    date_order: str | None = None
+    date_parser: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ class StateDB:
         self._df_total = 0
         self._stemmer_ready = False
         with_retry(lambda: self.conn.executescript(SCHEMA))
+        ensure_date_columns(self.conn)
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
 
@@ -282,6 +291,7 @@ class StateDB:
                         (v.doc_id, v.content_hash, v.version, v.title, v.source, v.url, v.published, v.date_ts,
                          stamp, stamp_ts, stamp, v.text, len(v.chunks)),
                     )
+                    c.execute(RECORD_DATE_SQL, (v.published_raw, v.date_order, v.date_parser, v.doc_id))
                     c.executemany(
                         "INSERT INTO chunks(chunk_id, doc_id, idx, char_start, char_end, text, date_ts)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -355,7 +365,7 @@ class StateDB:
             marks = ",".join("?" * len(part))
             for r in self.conn.execute(
                 "SELECT c.chunk_id, c.doc_id, c.idx, c.char_start, c.char_end, c.text, d.title, d.source, d.url,"
-                f" d.published FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                f" {_HIT_DATE} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
                 part,
             ):
                 rows[r[0]] = ChunkRow(*r)

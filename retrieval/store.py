@@ -113,6 +113,16 @@ class VectorStore:
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
 
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Change some metadata keys of stored chunks (the others and the vectors are kept; unknown ids are
+        ignored)."""
+        try:
+            for start in range(0, len(ids), MAX_BATCH):
+                end = start + MAX_BATCH
+                self.collection.update(ids=list(ids[start:end]), metadatas=list(metadatas[start:end]))
+        except Exception as exc:
+            raise _unreachable(self.host, self.port, exc) from exc
+
     def delete(self, ids: Sequence[str]) -> None:
         try:
             for start in range(0, len(ids), MAX_BATCH):

@@ -198,7 +198,7 @@ def test_json_single_record_and_all_fields(tmp_path: Path) -> None:
     assert article == Article(text="Taliban fighters attacked checkpoints.\nOfficials confirmed.",
                               source_key=f"{(tmp_path / 'one.json').resolve()}#17", title="Taliban attack checkpoints",
                               url="https://tolo.example/n/1", source="TOLOnews",
-                              published=datetime(2020, 10, 12, tzinfo=UTC), kind="json")
+                              published=datetime(2020, 10, 12, tzinfo=UTC), kind="json", published_raw="2020-10-12")
 
 
 def test_sample_corpus_loads() -> None:

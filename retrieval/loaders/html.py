@@ -53,6 +53,7 @@ def article_from_html(content: str | bytes, origin: Origin) -> Article:
         source=origin.outlet or (doc.sitename or "").strip(),
         published=parse_published(doc.date),
         kind=origin.kind,
+        published_raw=(doc.date or "").strip(),
     )
 
 
