@@ -67,6 +67,7 @@ def test_feed_entries_fetched_and_summary_kept_when_the_link_fails(server: Local
         text="Two army helicopters collided in Nawa district, killing nine.\nThe ministry said it was an accident.",
         source_key=f"{base}/news/nawa-crash", title="Helicopters collide in Nawa", url=f"{base}/news/nawa-crash",
         source="Helmand Herald: Afghanistan", published=datetime(2020, 10, 14, 5, 0, tzinfo=UTC), kind="feed",
+        published_raw="Wed, 14 Oct 2020 09:30:00 +0430",
     )
     assert len(server.requests_to("/news/nawa-crash")) == 1
 
