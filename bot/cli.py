@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot import cli_answer, cli_digest, cli_slack
+from bot import cli_answer, cli_dates, cli_digest, cli_slack
 from bot.logs import setup_logging
 from bot.runtime import ensure_sample, open_corpus
 from bot.settings import Settings, load_settings
@@ -30,7 +30,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
         report = corpus.ingest(args.sources, feed=True if args.feed else None, source_name=args.source_name,
-                               progress=not args.json and sys.stderr.isatty())
+                               progress=not args.json and sys.stderr.isatty(), date_order=args.date_order)
     finally:
         corpus.close()
     if args.json:
@@ -40,6 +40,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
               f"duplicates {report.duplicates}, failed {len(report.failed)}")
         for failure in report.failed:
             print(f"  failed: {failure.error}", file=sys.stderr)
+        cli_dates.print_date_notes(report.warnings, report.redated)
     return 1 if report.failed else 0
 
 
@@ -58,6 +59,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         print("No matching passages.")
     for hit in hits:
         date = (hit.published or "date unknown")[:10]
+        date = f"date unknown, ingested {date}" if hit.date_source == "ingested" else date
         print(f"{hit.rank}. {hit.title or '(untitled)'} — {hit.source or 'unknown outlet'}, {date}  {hit.url}")
         print(f"   {hit.text[:300]}{'…' if len(hit.text) > 300 else ''}")
     return 0
@@ -73,7 +75,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(stats.to_json())
     else:
         for key, value in stats.to_json().items():
-            print(f"{key:>17}: {value}")
+            if key not in cli_dates.STAT_KEYS:
+                print(f"{key:>17}: {value}")
+        cli_dates.print_date_stats(stats)
     return 0
 
 
@@ -94,6 +98,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dates:
+        return cli_dates.cmd_reindex_dates(args, settings)
     corpus = open_corpus(settings, reindexing=True)
     try:
         total = corpus.reindex(progress=not args.json)
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--feed", action="store_true", help="treat URLs as RSS/Atom feeds")
     p.add_argument("--source-name", help="the outlet name to record for these sources")
+    cli_dates.add_date_order(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ingest)
 
@@ -164,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("reindex", help="re-embed every chunk with the configured embedding model")
+    p.add_argument("--dates", action="store_true",
+                   help="only read every stored publication date again from its raw value (no re-embedding)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_reindex)
 

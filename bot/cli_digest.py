@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.cli_dates import add_date_order
 from bot.digest_delivery import DeliveryOutcome, DigestService, close_owner, deliver, new_owner
 from bot.digest_schedule import load_schedules
 from bot.feeds_registry import FeedRegistry
@@ -31,6 +32,7 @@ def add_commands(subparsers: Any) -> None:
     actions = p.add_subparsers(dest="feeds_action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="register a feed URL")
     add.add_argument("url", metavar="URL")
+    add_date_order(add)
     add.set_defaults(handler=cmd_feeds_add)
     remove = actions.add_parser("remove", help="unregister a feed URL")
     remove.add_argument("url", metavar="URL")
@@ -92,11 +94,16 @@ def _describe(outcome: DeliveryOutcome, channel: str) -> str:
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    added = FeedRegistry.for_settings(settings).add(args.url, datetime.now(UTC))
+    registry = FeedRegistry.for_settings(settings)
+    added = registry.add(args.url, datetime.now(UTC))
+    if args.date_order:
+        registry.set_date_order(args.url, args.date_order)
+    order = f" (numeric dates read {args.date_order})" if args.date_order else ""
     if added:
-        print(f"Added {args.url.strip()}; `sitrep serve` polls it every {settings.feed_poll_minutes:g} minutes.")
+        print(f"Added {args.url.strip()}{order}; `sitrep serve` polls it every {settings.feed_poll_minutes:g} "
+              "minutes.")
     else:
-        print(f"Already registered: {args.url.strip()}")
+        print(f"Already registered: {args.url.strip()}{order}")
     return 0
 
 
@@ -119,5 +126,6 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         status = feed.last_status or "not polled yet"
         if feed.failures:
             status += f", {feed.failures} failure(s) in a row: {feed.last_error}; next try {feed.next_check}"
-        print(f"{feed.url}  [{feed.origin}]  {status}")
+        order = f"  dates {feed.date_order}" if feed.date_order else ""
+        print(f"{feed.url}  [{feed.origin}]{order}  {status}")
     return 0

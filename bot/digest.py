@@ -454,8 +454,14 @@ def _changes(facts: list[Fact], before: list[dict[str, Any]], citations: list[Ci
         n = _cite_sentence(fact, citations)
         was = " / ".join(_display(v) for v in old[key])
         lines.append(f"*What changed:* {key}: {was} → **{_display(fact.value)}** "
-                     f"({fact.hit.source or 'unknown outlet'}, {format_date(fact.hit.published)}) [{n}]")
+                     f"({fact.hit.source or 'unknown outlet'}, {_hit_date(fact.hit)}) [{n}]")
     return lines
+
+
+def _hit_date(hit: SearchHit) -> str:
+    """A passage's date; an ingestion time standing in for an unknown publication date says so."""
+    shown = format_date(hit.published)
+    return f"date unknown, ingested {shown}" if hit.date_source == "ingested" else shown
 
 
 def _cite_sentence(fact: Fact, citations: list[Citation]) -> int:

@@ -596,6 +596,7 @@ class SlackBot:
         ]
         lines += [f"• {link(d.url, d.title or d.url)} — {escape(d.source or 'unknown outlet')}" for d in docs[:10]]
         lines += [f"• failed: {escape(f.source)} — {escape(f.error)}" for f in report.failed[:10]]
+        lines += [f"• warning: {escape(w.source)} — {escape(w.warning)}" for w in report.warnings[:10]]
         text = "\n".join(lines)
         self.post(target, [SlackMessage(text=lines[0], blocks=[
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900], "verbatim": True}}

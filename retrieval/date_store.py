@@ -22,15 +22,19 @@ RECORD_DATE_SQL = "UPDATE documents SET published_raw = ?, date_order = ?, date_
 
 def ensure_date_columns(conn: sqlite3.Connection) -> None:
     """Add the date columns to a ``documents`` table that lacks them (a store from before they existed)."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
     for name, kind in _COLUMNS:
-        if name in have:
-            continue
-        try:
-            with_retry(lambda name=name, kind=kind: conn.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}"))
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc).lower():  # another process added it first
-                raise
+        add_column(conn, "documents", name, kind)
+
+
+def add_column(conn: sqlite3.Connection, table: str, name: str, kind: str) -> None:
+    """``ALTER TABLE table ADD COLUMN name kind`` unless the column exists (an additive, nullable change)."""
+    if any(row[1] == name for row in conn.execute(f"PRAGMA table_info({table})")):
+        return
+    try:
+        with_retry(lambda: conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc).lower():  # another process added it first
+            raise
 
 
 @dataclass(frozen=True)
