@@ -25,6 +25,8 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 SKEW_ZONED = timedelta(minutes=10)
 SKEW_NAIVE = timedelta(hours=14)
 MAX_RAW_CHARS = 200
+# The zero values of date types in databases and exports: a missing date, not 1 January.
+_PLACEHOLDERS = frozenset({datetime(1900, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)})
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ def parse_date(value: object, *, date_order: str | None = None, now: datetime | 
     moment = now or datetime.now(UTC)
     if when > moment + (SKEW_NAIVE if naive else SKEW_ZONED):
         return ParsedDate(None, raw, f"is after the time it was ingested ({when.isoformat(timespec='minutes')})")
+    if when in _PLACEHOLDERS:
+        return ParsedDate(None, raw, "is the zero value of a date type (a missing date), not a publication date")
     if when < EARLIEST:
         return ParsedDate(None, raw, f"is before 1900 ({when.date().isoformat()})")
     return ParsedDate(when, raw)

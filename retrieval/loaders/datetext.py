@@ -2,7 +2,8 @@
 
 Tried in order on the folded text (see :func:`~retrieval.loaders.date_words.fold`):
 
-1. Unix timestamps: 9–10 digits (seconds), 12–13 digits (milliseconds), ``/Date(ms)/``.
+1. Unix timestamps written out: 9–13 digits or negative (seconds, or milliseconds from 10^10 up),
+   ``/Date(ms)/``. Eight digits or fewer are an ISO basic date (``20221004``), never seconds.
 2. PDF dates: ``D:YYYYMMDDHHmmSS+HH'mm'``.
 3. ISO 8601: calendar, week and ordinal dates, basic or extended, with optional time and offset.
 4. Everything else word by word: a numeric date (year first; day or month first only when unambiguous
@@ -46,8 +47,9 @@ class DateProblem(ValueError):
 
 
 def epoch_datetime(value: float) -> datetime:
-    """A Unix timestamp in seconds, or in milliseconds when it is too large to be seconds (≥ 10^11)."""
-    seconds = value / 1000 if abs(value) >= 1e11 else value
+    """A Unix timestamp in seconds, or in milliseconds when it is too large to be seconds of a plausible date
+    (≥ 10^10, after the year 2286; as milliseconds that is any moment after 26 April 1970)."""
+    seconds = value / 1000 if abs(value) >= 1e10 else value
     try:
         return _EPOCH + timedelta(seconds=seconds)
     except OverflowError:
@@ -68,7 +70,7 @@ def read_date_text(text: str, order: str | None = None) -> datetime:
 
 
 # ---------------------------------------------------------------------------------------- numbers only
-_EPOCH_DIGITS = re.compile(r"-?(\d+)(?:\.\d+)?")
+_EPOCH_DIGITS = re.compile(r"(-?)(\d+)(?:\.\d+)?")
 _MS_JSON = re.compile(r"/?date\((-?\d+)(?:[+-]\d{4})?\)/?")
 
 
@@ -76,10 +78,10 @@ def _timestamp(folded: str) -> datetime | None:
     if m := _MS_JSON.fullmatch(folded):
         return epoch_datetime(int(m.group(1)) / 1000)
     m = _EPOCH_DIGITS.fullmatch(folded)
-    if not m or len(m.group(1)) <= 8:  # eight digits are an ISO basic date (20221004)
+    if not m or (not m.group(1) and len(m.group(2)) <= 8):  # up to eight digits: an ISO basic date (20221004)
         return None
-    if len(m.group(1)) not in (9, 10, 12, 13):
-        raise DateProblem(f"is a {len(m.group(1))}-digit number, neither a timestamp in seconds nor milliseconds")
+    if len(m.group(2)) > 13:
+        raise DateProblem(f"is a {len(m.group(2))}-digit number, too long for a timestamp in seconds or milliseconds")
     return epoch_datetime(float(folded))
 
 
@@ -139,6 +141,7 @@ _TOKEN = re.compile(
     r"""(?P<numdate>\d{1,4}(?P<sep>[/.-])\d{1,2}(?P=sep)\d{1,4})(?!\d)
     | (?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)(?![\d:])
     | (?P<hour>\d{1,2}(?:\.\d{2})?)(?=\s*(?:a\.?m|p\.?m)\.?(?![^\W\d_]))
+    | (?P<dotclock>\d{1,2}\.\d{2})(?=\s*(?:[^\W\d_]|$))
     | (?P<gmt>(?:gmt|utc|ut)\s*[+-]\s*\d{1,2}(?::?\d{2})?)(?!\d)
     | (?:(?<=\s)|(?<=:\d\d))(?P<offset>[+-]\d{2}:?\d{2})(?!\d)
     | (?P<number>\d+)(?P<ordinal>st|nd|rd|th)?
@@ -183,8 +186,8 @@ def _tokens(folded: str) -> _Found:
         at = m.end()
         if m.group("numdate"):
             found.numdates.append(m.group("numdate"))
-        elif m.group("clock") or m.group("hour"):
-            found.clocks.append((m.group("clock") or m.group("hour"), position))
+        elif m.group("clock") or m.group("hour") or m.group("dotclock"):
+            found.clocks.append((m.group("clock") or m.group("hour") or m.group("dotclock"), position))
         elif m.group("gmt"):
             found.offsets.append((re.sub(r"^(gmt|utc|ut)|\s+", "", m.group("gmt")), -1))
         elif m.group("offset"):
@@ -276,11 +279,11 @@ def _numeric_date(text: str, order: str | None, calendars: set[Calendar]) -> tup
             month, day = first, second
         else:
             raise DateProblem(
-                f"could be {_day_name(first, second)} or {_day_name(second, first)}: its day and month order is "
-                "ambiguous; declare the source's order with --date-order dmy or mdy"
+                f"could be {_day_name(first, second)} or {_day_name(second, first)} (declare how the source writes "
+                "dates with --date-order dmy or mdy)"
             )
         if len(c) == 2 and order is None:
-            raise DateProblem("has a two-digit year; declare the source's order with --date-order dmy or mdy")
+            raise DateProblem("has a two-digit year (declare how the source writes dates with --date-order dmy or mdy)")
         year = int(c) if len(c) == 4 else _two_digit_year(int(c))
     else:
         raise DateProblem("is not a numeric date sitrep reads (year first, or day and month first)")
@@ -325,7 +328,7 @@ def _clock(found: _Found) -> _Clock:
     if not found.clocks:
         return _Clock(0, 0, 0)
     text = found.clocks[0][0]
-    parts = re.split(r"[:.]", text, maxsplit=2) if ":" in text or found.meridiem else [text]
+    parts = re.split(r"[:.]", text, maxsplit=2)
     hour, minute = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     second, fraction = 0, ""
     if len(parts) > 2:
