@@ -174,3 +174,18 @@ def test_undeclared_day_month_order_is_right_or_unknown(separator: str) -> None:
             assert parsed.when == (day if unambiguous else None), text
             read += parsed.when is not None
     assert read > SAMPLES  # most random days (13th–31st) have only one reading
+
+
+def test_no_value_crashes_the_parser() -> None:
+    """Random runs of date-like pieces: always a date within bounds or a reason, never an exception."""
+    pieces = ["2022", "9999", "0000", "1399", "10", "04", "31", "366", "24", "-", "/", ".", ":", " ", "T", "Z",
+              "+04:30", "-0500", "Oct", "October", "Mizan", "میزان", "۱۳۹۹", "۲۴", "am", "PM", "ET", "GMT", "gmt+",
+              "W53", "W", "D:", "(", ")", "th", "Tue", "sept.", "1664893800", "99999999999999", "24:00", "60", "12",
+              "00", "ه.ش", "ق", ",", "nan", "\u200f", "\u200c", "٫"]
+    rng = random.Random(7)
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        parsed = parse_date(text, date_order=rng.choice([None, "dmy", "mdy"]), now=NOW)
+        assert parsed.absent or (parsed.when is None) != (parsed.problem is None), text
+        if parsed.when is not None:
+            assert datetime(1900, 1, 1, tzinfo=UTC) <= parsed.when <= NOW + timedelta(hours=14), text

@@ -122,9 +122,10 @@ def _iso(folded: str) -> datetime | None:
         except ValueError:
             raise DateProblem(f"names week {g['week']}, which {year} does not have") from None
     elif g["yday"]:
-        day = date(year, 1, 1) + timedelta(days=int(g["yday"]) - 1)
-        if int(g["yday"]) == 0 or day.year != year:
-            raise DateProblem(f"names day {g['yday']} of {year}, which does not exist")
+        yday = int(g["yday"])
+        if not 1 <= yday <= (date_of(year, 12, 31) - date(year, 1, 1)).days + 1:
+            raise DateProblem(f"names day {yday} of {year}, which does not exist")
+        day = date(year, 1, 1) + timedelta(days=yday - 1)
     else:
         day = date_of(year, int(g["month"]), int(g["day"]))
     clock = _Clock(int(g["hour"] or 0), int(g["minute"] or 0), int(g["second"] or 0), g["frac"] or "")
@@ -367,6 +368,8 @@ def date_of(year: int, month: int, day: int) -> date:
     """A Gregorian date, or DateProblem naming the impossible part."""
     if not 1 <= month <= 12:
         raise DateProblem(f"has the month {month}, which does not exist")
+    if year < 1:
+        raise DateProblem("has the year 0")
     try:
         return date(year, month, day)
     except ValueError:
