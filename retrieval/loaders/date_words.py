@@ -22,6 +22,8 @@ _PUNCT = str.maketrans({"−": "-", "،": ",", "؛": ";", "٫": ".", "٬": ",", 
 def fold(text: str) -> str:
     """``text`` for matching: compatibility forms, ASCII digits, no diacritics or bidi marks, one letter
     per Arabic-script letter family, lower case."""
+    if text.isascii():
+        return text.lower()
     text = _INVISIBLE.sub("", text)
     decomposed = unicodedata.normalize("NFKD", text)
     chars = []
@@ -123,6 +125,8 @@ _JOINED = [
 
 def join_phrases(folded: str) -> str:
     """Multi-word names of folded text as single words."""
+    if folded.isascii():
+        return folded
     for pattern, replacement in _JOINED:
         folded = pattern.sub(replacement, folded)
     return folded
