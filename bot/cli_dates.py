@@ -4,6 +4,7 @@ ingest, ``sitrep reindex --dates``, and the date lines of ``sitrep stats``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -44,11 +45,8 @@ def cmd_reindex_dates(args: argparse.Namespace, settings: Settings) -> int:
     """``sitrep reindex --dates``: read every stored date again from its raw value; nothing is re-embedded."""
     from bot.runtime import open_corpus
 
-    corpus = open_corpus(settings)
-    try:
+    with contextlib.closing(open_corpus(settings)) as corpus:
         repair = corpus.repair_dates()
-    finally:
-        corpus.close()
     if args.json:
         print(json.dumps({"checked": repair.checked, "redated": len(repair.redated),
                           "redated_documents": [r.to_json() for r in repair.redated],

@@ -189,7 +189,7 @@ class Corpus:
             try:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
-                report = self._ingestor(date_order).run(items, on_item=bar.update if bar else None)
+                report = self._ingestor(date_order).run(items, on_item=bar.update if bar is not None else None)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)

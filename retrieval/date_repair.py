@@ -108,11 +108,18 @@ def repair_dates(state: StateDB, store: VectorStore, *, every: bool = False) -> 
 def recheck_source(state: StateDB, doc_id: str, n_sources: int, article: Article, dated: DocDate) -> DateChange | None:
     """The change to a document's date when its source arrives again with unchanged text.
 
-    A document shared by several sources takes the date only from the source whose raw value it holds
-    (or, stored by an old version, from any of them).
+    The same raw value is read again (with the order now declared, by the parser now running). Another raw
+    value for the same text (a feed's date where the page gave one before) may only make an unknown date
+    known, never the reverse. A document stored by an old version takes any raw value its source now gives.
+    A document shared by several sources takes the date only from the source whose raw value it holds.
     """
     stored = stored_date(state.conn, doc_id)
-    if stored is None or (n_sources > 1 and stored.raw not in (None, dated.raw)):
+    if stored is None:
+        return None
+    if stored.raw is None:
+        if not dated.raw:
+            return None
+    elif dated.raw != stored.raw and (n_sources > 1 or dated.published is None or stored.published is not None):
         return None
     return _change(stored, dated, article.source_key)
 

@@ -173,13 +173,16 @@ class Ingestor:
             if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
                 self._date_changes.append(change)
             return None
-        if dated.published is None:
-            report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
         same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
         if same_text:
+            if dated.published is None:
+                report.warnings.append(LoadWarning(art.source_key, f"{dated.problem}; the document it duplicates "
+                                                                   "keeps its own date"))
             retire = current.doc_id if current and current.doc_id != same_text else None
             return _Pending(None, _relink(link, same_text), retire, "duplicates")
+        if dated.published is None:
+            report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
         if current and current.n_sources == 1:
             doc_id, outcome, retire = current.doc_id, "updated", None

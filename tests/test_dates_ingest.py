@@ -295,3 +295,29 @@ def test_records_may_name_their_date_as_exports_do(tmp_path: Path, corpus_factor
     corpus.ingest([str(path)])
     assert sorted(d.published for d in corpus.documents()) == ["2022-10-04T00:00:00+00:00",
                                                                "2022-10-04T14:30:00+00:00"]
+
+
+def test_another_raw_date_for_unchanged_text_never_erases_a_known_date(
+        corpus_factory: Callable[..., Corpus]) -> None:
+    text = "Officials in Ghazni said the road to Kabul reopened after repairs to two bridges."
+    page = Article(text=text, source_key="https://ghazni.test/road", kind="url", published_raw="2022-10-04T10:00:00Z")
+    corpus = corpus_factory()
+    corpus.ingest_articles([page])
+    # Next poll the page cannot be fetched: the feed's summary arrives, with a date that cannot be read.
+    summary = Article(text="Road reopened.", source_key=page.source_key, kind="feed", published_raw="04/10/2022")
+    report = corpus.ingest_articles([summary])
+    assert (report.unchanged, report.redated) == (1, [])
+    assert corpus.documents()[0].published == "2022-10-04T10:00:00+00:00"
+    assert corpus.ingest_articles([summary], date_order="dmy").redated == []  # another value: kept as it was
+
+    undated = Article(text=text.replace("Ghazni", "Wardak"), source_key="https://wardak.test/road",
+                      published_raw="04/10/2022")
+    corpus.ingest_articles([undated])
+    later = corpus.ingest_articles([Article(text=undated.text, source_key=undated.source_key,
+                                            published_raw="2022-10-04T08:00:00Z")])
+    assert [(r.before, r.after) for r in later.redated] == [(None, "2022-10-04T08:00:00+00:00")]
+
+    copy = corpus.ingest_articles([Article(text=text, source_key="https://mirror.test/road", published_raw="N/A")])
+    assert copy.duplicates == 1
+    assert copy.warnings[0].warning == ("publication date 'N/A' has the word 'n', which is not part of a date; "
+                                        "the document it duplicates keeps its own date")

@@ -220,7 +220,7 @@ def _word(word: str, position: int, found: _Found) -> bool:
     elif is_zone_word(bare):
         found.zones.append(zone_named(bare))  # type: ignore[arg-type]
     elif key in RELATIVE:
-        raise DateProblem("is relative to when it was read; sitrep never takes a date from today")
+        raise DateProblem("is relative to when it was read (sitrep never takes a date from today)")
     elif key in FILLER:
         return False
     else:
