@@ -24,6 +24,7 @@ from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedde
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
@@ -140,23 +141,36 @@ class Corpus:
             self._local.state = None
 
     # -- ingest -----------------------------------------------------------------------------------------
-    def _ingestor(self) -> Ingestor:
+    def _ingestor(self, force: bool) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
         counter = self._wordpieces.count if self._wordpieces else None
-        return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
+        return Ingestor(self.state, self.store, self.embedder, counter, force=force)  # type: ignore[arg-type]
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False) -> IngestReport:
-        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report."""
+               progress: bool = False, force: bool = False) -> IngestReport:
+        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
+
+        Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
+        """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        return self._run(items, [str(s) for s in sources], progress)
+        return self._run(items, [str(s) for s in sources], progress, force)
 
-    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False) -> IngestReport:
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False,
+                        force: bool = False) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
-        return self._run(articles, ["<articles>"], progress)
+        return self._run(articles, ["<articles>"], progress, force)
 
-    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool) -> IngestReport:
+    def remove(self, request: RemovalRequest, *, dry_run: bool = False) -> RemovalReport:
+        """Take the articles ``request`` matches out for good (see :mod:`retrieval.removal`)."""
+        if dry_run:  # reads only: no need to wait for a running ingest
+            return remove(self.state, self.store, request, dry_run=True)
+        with ingest_lock(self.config.data_dir):
+            recover(self.state, self.store)
+            return remove(self.state, self.store, request)
+
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool,
+             force: bool = False) -> IngestReport:
         with ingest_lock(self.config.data_dir):
             state = self.state
             recover(state, self.store)
@@ -167,7 +181,7 @@ class Corpus:
 
                 bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
-                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+                report = self._ingestor(force).run(items, on_item=bar.update if bar else None)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)

@@ -28,6 +28,7 @@ from retrieval.embeddings import Embedder
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
 from retrieval.text import content_hash, normalize
+from retrieval.tombstones import article_keys
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class IngestReport:
     duplicates: int = 0
     failed: list[LoadFailure] = field(default_factory=list)
     doc_ids: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # source keys refused as removed (also in ``failed``)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -63,6 +65,7 @@ class _Pending:
     retire_doc: str | None
     outcome: str  # added | updated | duplicates
     embed_texts: list[str] = field(default_factory=list)
+    unblock: list[str] = field(default_factory=list)  # tombstones a forced ingest lifts
 
 
 @contextmanager
@@ -103,8 +106,10 @@ class Ingestor:
     """Turns a stream of articles into committed document versions."""
 
     def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
-                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None) -> None:
+                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None,
+                 force: bool = False) -> None:
         self.state = state
+        self.force = force  # ingest removed articles again (lifting their tombstones)
         self.store = store
         self.embedder = embedder
         self.wordpieces = wordpieces
@@ -150,6 +155,13 @@ class Ingestor:
             report.unchanged += 1
             return None
         digest = content_hash(text)
+        keys = article_keys(art.source_key, art.url, digest)
+        removed = self.state.tombstone(keys)
+        if removed and not self.force:
+            report.failed.append(LoadFailure(art.source_key, removed.refusal(art.source_key)))
+            report.refused.append(art.source_key)
+            return None
+        unblock = keys if removed else []
         published = _iso(art.published)
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
@@ -162,7 +174,7 @@ class Ingestor:
         same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
         if same_text:
             retire = current.doc_id if current and current.doc_id != same_text else None
-            return _Pending(None, _relink(link, same_text), retire, "duplicates")
+            return _Pending(None, _relink(link, same_text), retire, "duplicates", unblock=unblock)
 
         if current and current.n_sources == 1:
             doc_id, outcome, retire = current.doc_id, "updated", None
@@ -180,7 +192,7 @@ class Ingestor:
             published=published, date_ts=date_ts, text=text,
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
         )
-        pending = _Pending(new, _relink(link, doc_id), retire, outcome)
+        pending = _Pending(new, _relink(link, doc_id), retire, outcome, unblock=unblock)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
@@ -201,7 +213,8 @@ class Ingestor:
             ]
             self.store.upsert(ids, vectors, metadatas)
         retired = self.state.commit_batch(
-            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows
+            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
+            unblock=[k for p in batch for k in p.unblock],
         )
         for p in batch:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)
