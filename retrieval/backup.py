@@ -27,7 +27,6 @@ SQLite backup API again), and compares the counts with the manifest.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.chunking import embedding_text
-from retrieval.corpus import Corpus, CorpusConfig
+from retrieval.corpus import Corpus, CorpusConfig, disk_full
 from retrieval.embeddings import model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import chunk_metadata, ingest_lock
@@ -104,15 +103,16 @@ def _work_folder(dest: Path) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise StoreError(f"Cannot write the backup to {dest}: {exc.filename or dest.parent} is not a folder.") from exc
     except OSError as exc:
         raise StoreError(_write_failure(dest, exc)) from exc
 
 
 def _write_failure(dest: Path, exc: BaseException) -> str:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)) or any(
-        w in str(exc).lower() for w in ("full", "too large", "no space", "quota"))
-    hint = "free some space or choose another disk" if full else "choose a folder you can write to"
+    hint = "the disk looks full: free some space or choose another disk" if disk_full(exc) else (
+        "choose a folder you can write to")
     return f"Cannot write the backup to {dest} ({reason}); nothing was written: {hint}, then run it again."
 
 

@@ -80,9 +80,10 @@ class CorpusStats:
         }
 
 
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return True
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error from a write means the disk is full (or a file-size limit was reached)."""
+    if isinstance(exc, OSError) and exc.errno is not None:  # its message names a path, which may say "full"
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
     message = str(exc).lower()
     return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
 
@@ -185,7 +186,7 @@ class Corpus:
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
-                hint = " The disk looks full or failing: free space, then" if _disk_full(exc) else " Fix that, then"
+                hint = " The disk looks full or failing: free space, then" if disk_full(exc) else " Fix that, then"
                 raise StoreError(
                     f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
                     "everything committed before is intact."
