@@ -251,11 +251,14 @@ def _sync_folder(path: Path) -> None:
 
 
 def _write_last(path: Path, text: str) -> None:
-    """Write the manifest, after making the files before it durable, and sync the folder."""
+    """Write the manifest, after making the files before it durable; leave every file readable by the owner
+    only (the state holds people's questions) and sync the folder."""
     _sync_file(path.parent / STATE_FILE)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
         _sync(fh)
+    for written in path.parent.iterdir():
+        written.chmod(0o600)
     _sync_folder(path.parent)
 
 

@@ -96,6 +96,8 @@ def test_backup_during_an_ingest_restores_into_an_empty_folder(
     assert len(ids) == len(stored) == vectors.shape[0]
     assert np.allclose(vectors, np.stack([stored[i] for i in ids]), atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")) == []
+    assert folder.stat().st_mode & 0o777 == 0o700  # the state holds people's questions
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o600}
 
     # Restore into an empty folder and use it (in this process: the model is already loaded).
     restored = tmp_path / "restored"
