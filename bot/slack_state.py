@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from bot.results import Answer
 from retrieval.errors import StoreError
-from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+from retrieval.sqlitedb import STATE_DB_NAME, connect, transaction, with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -192,15 +192,8 @@ class SlackState:
         """Run ``(name, DELETE statement, params)`` in one transaction; rows deleted by name."""
 
         def txn() -> dict[str, int]:
-            c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                counts = {name: c.execute(sql, params).rowcount for name, sql, params in statements}
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            return counts
+            with transaction(self._conn) as c:
+                return {name: c.execute(sql, params).rowcount for name, sql, params in statements}
 
         return self._run(txn)
 

@@ -45,6 +45,18 @@ def connection(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def with_retry(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
     """Run ``fn``, retrying when SQLite reports the database busy or locked."""
     for attempt in range(attempts):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from retrieval.sqlitedb import connect, with_retry
+from retrieval.sqlitedb import connect, transaction, with_retry
 from retrieval.tombstones import Tombstone
 
 SCHEMA = """
@@ -329,11 +329,7 @@ class StateDB:
                         continue  # another source still carries this text
                     retired.extend(_drop_document(c, doc_id))
                 c.executemany("DELETE FROM tombstones WHERE key = ?", [(k,) for k in unblock])
-                if retired:
-                    c.execute(
-                        "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
-                        (json.dumps(retired), os.getpid(), stamp_ts),
-                    )
+                _journal_retired(c, retired)
                 c.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in written_journal])
                 c.execute("COMMIT")
             except BaseException:
@@ -505,9 +501,7 @@ class StateDB:
     def docs_named(self, refs: Sequence[str]) -> set[str]:
         """Documents that any of ``refs`` names: a document id, a source key, or a URL that carried it."""
         found: set[str] = set()
-        for start in range(0, len(refs), 200):
-            part = list(refs[start : start + 200])
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_batches(refs, 200):
             found.update(r[0] for r in self.conn.execute(
                 f"SELECT doc_id FROM documents WHERE doc_id IN ({marks}) OR url IN ({marks})"
                 f" UNION SELECT doc_id FROM sources WHERE source_key IN ({marks}) OR url IN ({marks})",
@@ -547,9 +541,7 @@ class StateDB:
     def stored_documents(self, doc_ids: Sequence[str]) -> list[StoredDocument]:
         """The documents with these ids (unknown ids are left out), newest first, with their sources."""
         docs: list[StoredDocument] = []
-        for start in range(0, len(doc_ids), 500):
-            part = list(doc_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_batches(doc_ids, 500):
             rows = self.conn.execute(
                 "SELECT doc_id, content_hash, title, source, url, published, date_ts, n_chunks FROM documents"
                 f" WHERE doc_id IN ({marks})", part,
@@ -570,11 +562,9 @@ class StateDB:
         """
 
         def txn() -> list[str]:
-            c = self.conn
             stamp = now_iso()
             retired: list[str] = []
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn) as c:
                 for doc, keys in removals:
                     retired.extend(_drop_document(c, doc.doc_id))
                     c.executemany(
@@ -583,21 +573,28 @@ class StateDB:
                         " removed_at = excluded.removed_at",
                         [(k, doc.doc_id, doc.title, stamp) for k in keys],
                     )
-                if retired:
-                    c.execute(
-                        "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
-                        (json.dumps(retired), os.getpid(), time.time()),
-                    )
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+                _journal_retired(c, retired)
             return retired
 
         return with_retry(txn)
 
     def tombstone_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0])
+
+
+def _in_batches(values: Sequence[str], size: int) -> Iterable[tuple[list[str], str]]:
+    """``values`` in parts small enough for one ``IN (...)``, each with its placeholders."""
+    for start in range(0, len(values), size):
+        part = list(values[start : start + size])
+        yield part, ",".join("?" * len(part))
+
+
+def _journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
+    """Journal Chroma ids that are no longer live, inside the caller's transaction (``ingest.recover`` deletes
+    them from the vector store)."""
+    if chunk_ids:
+        c.execute("INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
+                  (json.dumps(chunk_ids), os.getpid(), time.time()))
 
 
 def _drop_document(c: sqlite3.Connection, doc_id: str) -> list[str]:

@@ -139,19 +139,9 @@ def test_vectors_replaced_after_the_snapshot_are_embedded_again(tmp_path: Path,
         assert float(vectors[ids.index(chunk_id)] @ original[chunk_id]) > 0.999
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("SITREP_DATA_DIR", str(data))
-    monkeypatch.chdir(tmp_path)
-    for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    return data
-
-
-def test_restore_refusals(env: Path, tmp_path: Path, corpus_factory: Callable[..., Corpus],
+def test_restore_refusals(cli_env: Path, tmp_path: Path, corpus_factory: Callable[..., Corpus],
                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    corpus_factory(data_dir=env, articles=fixture_articles()).close()
+    corpus_factory(data_dir=cli_env, articles=fixture_articles()).close()
     folder = tmp_path / "backup"
     assert main(["backup", str(folder)]) == 0
     assert "Backed up 4 articles" in capsys.readouterr().out
@@ -195,13 +185,13 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_backup_to_a_full_disk_or_an_unwritable_folder(env: Path, tmp_path: Path,
+def test_backup_to_a_full_disk_or_an_unwritable_folder(cli_env: Path, tmp_path: Path,
                                                         corpus_factory: Callable[..., Corpus],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    corpus_factory(data_dir=env, articles=fixture_articles()).close()
-    size = (env / "state.db").stat().st_size
+    corpus_factory(data_dir=cli_env, articles=fixture_articles()).close()
+    size = (cli_env / "state.db").stat().st_size
     full = subprocess.run([sys.executable, "-c", LIMITED, str(size // 2), "backup", str(tmp_path / "full")],
-                          env=_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                          env=_env(cli_env), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-2000:]
     assert [line for line in full.stderr.splitlines() if line.strip()] == [
         f"sitrep: Cannot write the backup to {tmp_path / 'full'} (disk I/O error); nothing was written: the disk "

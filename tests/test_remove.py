@@ -132,18 +132,8 @@ def test_text_shared_by_two_sources_goes_for_both(corpus: Corpus) -> None:
     assert corpus.ingest_articles([crash]).refused == [CRASH_URL]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("SITREP_DATA_DIR", str(data))
-    monkeypatch.chdir(tmp_path)
-    for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    return data
-
-
-def test_cli_remove(env: Path, corpus_factory: Callable[..., Corpus], capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = corpus_factory(data_dir=env, articles=fixture_articles())
+def test_cli_remove(cli_env: Path, corpus_factory: Callable[..., Corpus], capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = corpus_factory(data_dir=cli_env, articles=fixture_articles())
     crash_id = _doc_id(corpus, CRASH_URL)
 
     assert main(["remove", "https://nowhere.test/story"]) == 0
@@ -191,8 +181,8 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_kill_9_mid_removal_is_rolled_back_or_finished(env: Path, corpus_factory: Callable[..., Corpus]) -> None:
-    corpus = corpus_factory(data_dir=env, articles=fixture_articles())
+def test_kill_9_mid_removal_is_rolled_back_or_finished(cli_env: Path, corpus_factory: Callable[..., Corpus]) -> None:
+    corpus = corpus_factory(data_dir=cli_env, articles=fixture_articles())
     chunks = corpus.stats().chunks
     other = "https://relief.test/displacement-update"
 

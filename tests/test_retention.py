@@ -13,7 +13,7 @@ import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_signing import free_port, slack_fixture  # noqa: F401 - fixture "slack"
-from test_slack_serve import serve_env, sitrep
+from test_slack_serve import serve_env, sitrep, wait_serving
 
 from bot.cli import main
 from bot.results import Answer, Citation
@@ -152,17 +152,8 @@ def test_serve_purges_expired_records_at_start(tmp_path: Path, slack: SlackApiSe
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     proc = sitrep("serve", env=env, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
         with httpx.Client(timeout=5) as http:
-            while True:
-                try:
-                    if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "sitrep serve did not start"
-                time.sleep(0.2)
+            wait_serving(proc, http, f"http://127.0.0.1:{port}", timeout=120)
         with sqlite3.connect(data / "state.db") as conn:
             assert [r[0] for r in conn.execute("SELECT answer_id FROM slack_answers")] == ["recent"]
     finally:
