@@ -174,6 +174,7 @@ class StoredDocument:
     n_chunks: int
     sources: list[tuple[str, str]]  # (source_key, url) of every source carrying it
 
+
 class StateDB:
     """Typed access to the state database. One instance per thread of use."""
 
@@ -485,7 +486,6 @@ class StateDB:
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
-
 
     # -- removal (`sitrep remove`) and tombstones ------------------------------------------------------
     def tombstone(self, keys: Sequence[str]) -> Tombstone | None:

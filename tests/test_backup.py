@@ -10,7 +10,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,26 @@ def test_vectors_replaced_after_the_snapshot_are_embedded_again(tmp_path: Path,
     vectors = np.load(work / "vectors.npy")
     for chunk_id in gone:
         assert float(vectors[ids.index(chunk_id)] @ original[chunk_id]) > 0.999
+
+
+def test_backup_and_restore_with_a_chroma_server(tmp_path: Path, corpus_factory: Callable[..., Corpus],
+                                                 chroma_server: tuple[str, int]) -> None:
+    from retrieval.backup import backup, restore
+
+    host, port = chroma_server
+    corpus = corpus_factory(articles=fixture_articles(), chroma_host=host, chroma_port=port,
+                            collection=f"backup-{uuid.uuid4().hex[:8]}")
+    manifest = backup(corpus.config, tmp_path / "backup")
+    assert manifest["store"] == f"chroma-server {host}:{port}" and manifest["counts"]["vectors"] == 4
+    assert any("Chroma server's own files" in note for note in manifest["not_included"])
+
+    target = replace(corpus.config, data_dir=tmp_path / "restored", collection=f"restored-{uuid.uuid4().hex[:8]}")
+    assert restore(target, tmp_path / "backup")["counts"] == manifest["counts"]
+    restored = corpus_factory(data_dir=target.data_dir, chroma_host=host, chroma_port=port,
+                              collection=target.collection)
+    assert restored.store.count() == restored.stats().chunks == corpus.stats().chunks
+    hits = restored.search("MI-17 helicopters crashed in Nawa", k=1, mode="dense")
+    assert hits[0].url == "https://example-news.test/helmand-helicopters"
 
 
 def test_restore_refusals(cli_env: Path, tmp_path: Path, corpus_factory: Callable[..., Corpus],

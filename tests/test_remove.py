@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,28 @@ def test_removed_article_is_never_retrieved_cited_summarised_or_counted(corpus: 
     assert digest.article_count == 3
     assert all(d.doc_id != removed_id for s in digest.stories for d in s.docs)
     assert all(c.doc_id != removed_id for c in digest.citations)
+
+
+def test_a_removed_articles_figures_are_not_compared_in_the_next_digest(
+    corpus_factory: Callable[..., Corpus],
+) -> None:
+    from test_digest import DAY1, DAY2, SINCE1, UNTIL1, UNTIL2, articles
+
+    corpus = corpus_factory(articles=articles(DAY1 + DAY2))
+    engine = _engine(corpus)
+
+    def build(since: datetime, until: datetime, previous: dict[str, Any] | None) -> Any:
+        return build_digest(corpus, engine.summarize_passages, since=since, until=until, timezone="UTC",
+                            previous_state=previous, channel="C1")
+
+    first = build(SINCE1, UNTIL1, None)
+    changes = [c for s in build(UNTIL1, UNTIL2, first.state()).stories for c in s.changes]
+    assert any("people killed: 9 →" in c for c in changes), changes
+    # Both articles that reported nine dead are retracted: the next digest has nothing to compare 15 with.
+    corpus.remove(RemovalRequest(targets=[url for url, *_ in DAY1 if "crash" in url]))
+    changes = [c for s in build(UNTIL1, UNTIL2, first.state()).stories for c in s.changes]
+    assert not any("people killed" in c for c in changes), changes
+    assert any("families displaced: 4,000 →" in c for c in changes), changes
 
 
 def test_reingest_is_refused_unless_forced(corpus: Corpus) -> None:
