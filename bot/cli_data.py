@@ -10,6 +10,7 @@ from typing import Any
 from bot.runtime import corpus_config, open_corpus
 from bot.settings import Settings
 from bot.slack_state import SlackState
+from retrieval.errors import QueryError
 from retrieval.removal import RemovalReport, RemovalRequest
 from retrieval.timeparse import parse_when
 
@@ -65,7 +66,7 @@ def describe_removal(report: RemovalReport) -> str:
     n = len(report.documents)
     lines = []
     if n:
-        what = f"{n} article{'s' if n != 1 else ''} ({report.chunks} passages)"
+        what = f"{n} article{'s' if n != 1 else ''} ({report.chunks} passage{'s' if report.chunks != 1 else ''})"
         lines.append(f"Would remove {what}; nothing was changed (--dry-run):" if report.dry_run
                      else f"Removed {what}; ingesting them again is refused unless --force:")
         for doc in report.documents:
@@ -80,6 +81,8 @@ def describe_removal(report: RemovalReport) -> str:
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     user = args.user.strip()
+    if not user:
+        raise QueryError("--user needs a Slack user id, such as U0123ABCD.")
     state = SlackState.open(settings.data_dir, settings.retention_days)
     try:
         counts = state.forget_user(user)

@@ -92,7 +92,8 @@ def outcome_message(report: RemovalReport, user: str) -> SlackMessage:
     """What a confirmed removal did, replacing the preview."""
     if not report.documents:
         return _plain("Nothing was removed: those articles are no longer in the corpus.")
-    head = f"Removed {_articles(len(report.documents))} ({report.chunks} passages), confirmed by {_mention(user)}."
+    passages = f"{report.chunks} passage{'s' if report.chunks != 1 else ''}"
+    head = f"Removed {_articles(len(report.documents))} ({passages}), confirmed by {_mention(user)}."
     body = "\n".join([head, *_doc_lines(report.documents)])[:2900]
     return SlackMessage(text=head, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": body,
                                                                          "verbatim": True}}])
