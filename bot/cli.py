@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot import cli_answer, cli_dates, cli_digest, cli_slack
+from bot import cli_answer, cli_data, cli_dates, cli_digest, cli_slack
 from bot.logs import setup_logging
 from bot.runtime import ensure_sample, open_corpus
 from bot.settings import Settings, load_settings
@@ -30,7 +30,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
         report = corpus.ingest(args.sources, feed=True if args.feed else None, source_name=args.source_name,
-                               progress=not args.json and sys.stderr.isatty(), date_order=args.date_order)
+                               progress=not args.json and sys.stderr.isatty(), date_order=args.date_order,
+                               force=args.force)
     finally:
         corpus.close()
     if args.json:
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", action="store_true", help="treat URLs as RSS/Atom feeds")
     p.add_argument("--source-name", help="the outlet name to record for these sources")
     cli_dates.add_date_order(p)
+    p.add_argument("--force", action="store_true", help="ingest again articles taken out with `sitrep remove`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ingest)
 
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_answer.add_commands(sub)
     cli_digest.add_commands(sub)
     cli_slack.add_commands(sub)
+    cli_data.add_commands(sub)
 
     p = sub.add_parser("start", help="the Slack bot if Slack tokens are set, else a local chat over the sample corpus")
     p.set_defaults(handler=cmd_start)

@@ -110,7 +110,7 @@ class Fact:
 
     def to_state(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value, "source": self.hit.source,
-                "published": self.hit.published}
+                "published": self.hit.published, "doc_id": self.hit.doc_id}
 
 
 def _display(value: str) -> str:
@@ -268,7 +268,7 @@ def build_digest(
         match = _match_previous(story, previous)
         if match is not None:
             story.continued = True
-            story.changes = _changes(story.facts, match.get("facts", []), citations)
+            story.changes = _changes(story.facts, _not_removed(corpus, match.get("facts", [])), citations)
     omitted = sum(len(s.docs) for s in rest)
     outlets = _outlets(docs)
     log.info("digest.built channel=%s articles=%d stories=%d shown=%d changes=%d", channel, len(docs),
@@ -435,6 +435,11 @@ def _match_previous(story: Story, previous: list[dict[str, Any]]) -> dict[str, A
         if sim >= best_sim:
             best, best_sim = candidate, sim
     return best
+
+
+def _not_removed(corpus: DigestCorpus, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The previous digest's facts, without those of articles removed since (`sitrep remove`)."""
+    return [f for f in facts if not f.get("doc_id") or corpus.document_chunks(str(f["doc_id"]))]
 
 
 def _changes(facts: list[Fact], before: list[dict[str, Any]], citations: list[Citation]) -> list[str]:

@@ -102,8 +102,9 @@ class FeedPoller:
         report = self.corpus.ingest_articles([*result.articles, *result.failures], date_order=date_order)
         for warning in report.warnings:
             log.warning("feed entry warning feed=%s source=%s warning=%s", url, warning.source, warning.warning)
-        failed = {f.source for f in report.failed}
-        # Entries that failed are not remembered, so the next poll tries them again.
+        # Entries that failed are not remembered, so the next poll tries them again; entries refused because
+        # they were removed (`sitrep remove`) are, so they are not fetched again.
+        failed = {f.source for f in report.failed} - set(report.refused)
         self.registry.remember_links(
             url, [link for a in result.articles if a.source_key not in failed for link in (a.url, a.source_key)],
             now,

@@ -52,6 +52,7 @@ class Settings:
     workers: int = 4
     queue_size: int = 64
     user_rate_per_minute: int = 10
+    retention_days: int = 90  # stored questions, answers, thread marks and feedback
 
     digest_channel: str | None = None
     digest_time: time = time(8, 0)
@@ -213,6 +214,7 @@ def load_settings(env: Mapping[str, str | None] | None = None, dotenv_path: Path
         workers=_int(merged, "SITREP_WORKERS", 4, 1, 64),
         queue_size=_int(merged, "SITREP_QUEUE_SIZE", 64, 1, 10_000),
         user_rate_per_minute=_int(merged, "SITREP_USER_RATE_PER_MINUTE", 10, 1, 10_000),
+        retention_days=_int(merged, "SITREP_RETENTION_DAYS", 90, 1, 36_500),
         digest_channel=_get(merged, "SITREP_DIGEST_CHANNEL"),
         digest_time=parse_hhmm(_get(merged, "SITREP_DIGEST_TIME") or "08:00", "SITREP_DIGEST_TIME"),
         timezone=timezone,

@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.results import Answer
 from bot.settings import Settings
+from bot.slack_remove import REMOVE_CANCEL, REMOVE_CONFIRM, SlackRemovals
 from bot.slack_render import (
     FEEDBACK_DOWN,
     FEEDBACK_REASON,
@@ -75,7 +76,8 @@ HELP_TEXT = (
     "• Send me a DM, or use the assistant panel.\n"
     "• `/summarize [topic] [since]` — a cited summary, e.g. `/summarize Helmand 24h` or `/summarize 7d`.\n"
     "• `/sitrep stats` — what the corpus holds.\n"
-    "• Admins: `@sitrep ingest <url>` adds an article or a feed.\n"
+    "• Admins: `@sitrep ingest <url>` adds an article or a feed; `@sitrep remove <url>` takes an article out "
+    "for good (you confirm first).\n"
     "Rate answers with 👍/👎 so the team can see what needs fixing."
 )
 SUMMARIZE_USAGE = (
@@ -269,13 +271,14 @@ class SlackBot:
                 "(xoxb-…) into .env."
             )
         self.identity = identity or BotIdentity(self.client)
-        self.state = state or SlackState.open(settings.data_dir)
+        self.state = state or SlackState.open(settings.data_dir, settings.retention_days)
         self.pool = pool or WorkerPool(settings.workers, settings.queue_size)
         self.limiter = RateLimiter(settings.user_rate_per_minute)
         # Listener threads mostly wait on Slack (notices); more of them only fight the event loop for the CPU.
         self._listener_executor = _CountingExecutor(max_workers=8, thread_name_prefix="sitrep-listener")
         self._article_count: tuple[float, int] | None = None
         self._count_lock = threading.Lock()
+        self.removals = SlackRemovals(self)
         self.app = self._build_app()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -325,6 +328,8 @@ class SlackBot:
         app.action(FEEDBACK_UP)(ack=_ack, lazy=[self._on_feedback_up])
         app.action(FEEDBACK_DOWN)(ack=_ack, lazy=[self._on_feedback_down])
         app.action(FEEDBACK_REASON)(ack=_ack, lazy=[self._on_feedback_reason])
+        app.action(REMOVE_CONFIRM)(ack=_ack, lazy=[self.removals.on_confirm])
+        app.action(REMOVE_CANCEL)(ack=_ack, lazy=[self.removals.on_cancel])
         app.error(self._on_error)
         return app
 
@@ -419,6 +424,9 @@ class SlackBot:
         question = plain_text_from_slack(text, context.bot_user_id)
         if re.match(r"ingest\b", question, re.IGNORECASE):
             self._ingest_request(target, text)
+            return
+        if re.match(r"remove\b", question, re.IGNORECASE):
+            self.removals.request(target, text, question)
             return
         if not question:
             self.notify(target, EMPTY_QUESTION)
@@ -538,6 +546,11 @@ class SlackBot:
         except SlackClientError as exc:
             log.warning("slack.status.failed error=%s", type(exc).__name__)
 
+    def forget_article_count(self) -> None:
+        """The corpus changed: count its articles afresh next time."""
+        with self._count_lock:
+            self._article_count = None
+
     def _articles(self) -> int:
         """The number of ingested articles, refreshed at most once a minute."""
         with self._count_lock:
@@ -586,8 +599,7 @@ class SlackBot:
     def _ingest(self, target: Target, urls: list[str]) -> None:
         started = datetime.now(UTC) - timedelta(seconds=5)
         report = self.corpus.ingest(urls)
-        with self._count_lock:
-            self._article_count = None
+        self.forget_article_count()
         new_ids = set(report.doc_ids)
         docs = [d for d in self.corpus.documents(since=started, by="first_seen") if d.doc_id in new_ids]
         lines = [

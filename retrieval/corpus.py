@@ -27,6 +27,7 @@ from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
 from retrieval.loaders.dates import check_date_order
+from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
@@ -88,9 +89,10 @@ class CorpusStats:
         }
 
 
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return True
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error from a write means the disk is full (or a file-size limit was reached)."""
+    if isinstance(exc, OSError) and exc.errno is not None:  # its message names a path, which may say "full"
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
     message = str(exc).lower()
     return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
 
@@ -149,25 +151,27 @@ class Corpus:
             self._local.state = None
 
     # -- ingest -----------------------------------------------------------------------------------------
-    def _ingestor(self, date_order: str | None) -> Ingestor:
+    def _ingestor(self, date_order: str | None, force: bool) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
         counter = self._wordpieces.count if self._wordpieces else None
-        return Ingestor(self.state, self.store, self.embedder, counter, date_order=date_order)  # type: ignore[arg-type]
+        return Ingestor(self.state, self.store, self.embedder, counter,  # type: ignore[arg-type]
+                        date_order=date_order, force=force)
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False, date_order: str | None = None) -> IngestReport:
+               progress: bool = False, date_order: str | None = None, force: bool = False) -> IngestReport:
         """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
 
         ``date_order`` (``dmy``/``mdy``) says how these sources write numeric dates such as 04/10/2022.
+        Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order))
+        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order), force)
 
     def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False,
-                        date_order: str | None = None) -> IngestReport:
+                        date_order: str | None = None, force: bool = False) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
-        return self._run(articles, ["<articles>"], progress, check_date_order(date_order))
+        return self._run(articles, ["<articles>"], progress, check_date_order(date_order), force)
 
     def repair_dates(self) -> DateRepair:
         """Read every stored date again from its raw value (``sitrep reindex --dates``); nothing is re-embedded."""
@@ -175,8 +179,16 @@ class Corpus:
             recover(self.state, self.store)
             return repair_dates(self.state, self.store, every=True)
 
+    def remove(self, request: RemovalRequest, *, dry_run: bool = False) -> RemovalReport:
+        """Take the articles ``request`` matches out for good (see :mod:`retrieval.removal`)."""
+        if dry_run:  # reads only: no need to wait for a running ingest
+            return remove(self.state, self.store, request, dry_run=True)
+        with ingest_lock(self.config.data_dir):
+            recover(self.state, self.store)
+            return remove(self.state, self.store, request)
+
     def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool,
-             date_order: str | None) -> IngestReport:
+             date_order: str | None, force: bool = False) -> IngestReport:
         with ingest_lock(self.config.data_dir):
             state = self.state
             recover(state, self.store)
@@ -189,11 +201,11 @@ class Corpus:
             try:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
-                report = self._ingestor(date_order).run(items, on_item=bar.update if bar is not None else None)
+                report = self._ingestor(date_order, force).run(items, on_item=bar.update if bar is not None else None)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
-                hint = " The disk looks full or failing: free space, then" if _disk_full(exc) else " Fix that, then"
+                hint = " The disk looks full or failing: free space, then" if disk_full(exc) else " Fix that, then"
                 raise StoreError(
                     f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
                     "everything committed before is intact."

@@ -31,6 +31,7 @@ from retrieval.loaders.dates import PARSER_VERSION
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
 from retrieval.text import content_hash, normalize
+from retrieval.tombstones import article_keys
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class IngestReport:
         """Include what a pass over stored dates changed."""
         self.redated += repair.redated
         self.warnings += repair.warnings
+    refused: list[str] = field(default_factory=list)  # source keys refused as removed (also in ``failed``)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,6 +78,7 @@ class _Pending:
     retire_doc: str | None
     outcome: str  # added | updated | duplicates
     embed_texts: list[str] = field(default_factory=list)
+    unblock: list[str] = field(default_factory=list)  # tombstones a forced ingest lifts
 
 
 @contextmanager
@@ -109,8 +112,9 @@ class Ingestor:
 
     def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
                  wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None,
-                 date_order: str | None = None) -> None:
+                 date_order: str | None = None, force: bool = False) -> None:
         self.state = state
+        self.force = force  # ingest removed articles again (lifting their tombstones)
         self.store = store
         self.embedder = embedder
         self.wordpieces = wordpieces
@@ -162,6 +166,13 @@ class Ingestor:
             report.unchanged += 1
             return None
         digest = content_hash(text)
+        keys = article_keys(art.source_key, art.url, digest)
+        removed = self.state.tombstone(keys)
+        if removed and not self.force:
+            report.failed.append(LoadFailure(art.source_key, removed.refusal(art.source_key)))
+            report.refused.append(art.source_key)
+            return None
+        unblock = keys if removed else []
         dated = date_article(art, self.date_order, datetime.now(UTC))
         published = dated.iso
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
@@ -180,7 +191,7 @@ class Ingestor:
                 report.warnings.append(LoadWarning(art.source_key, f"{dated.problem}; the document it duplicates "
                                                                    "keeps its own date"))
             retire = current.doc_id if current and current.doc_id != same_text else None
-            return _Pending(None, _relink(link, same_text), retire, "duplicates")
+            return _Pending(None, _relink(link, same_text), retire, "duplicates", unblock=unblock)
         if dated.published is None:
             report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
@@ -201,7 +212,7 @@ class Ingestor:
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
             published_raw=dated.raw, date_order=self.date_order, date_parser=PARSER_VERSION,
         )
-        pending = _Pending(new, _relink(link, doc_id), retire, outcome)
+        pending = _Pending(new, _relink(link, doc_id), retire, outcome, unblock=unblock)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
@@ -222,7 +233,8 @@ class Ingestor:
             ]
             self.store.upsert(ids, vectors, metadatas)
         retired = self.state.commit_batch(
-            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows
+            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
+            unblock=[k for p in batch for k in p.unblock],
         )
         for p in batch:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)
