@@ -24,6 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from retrieval.fetchguard import parse_allow
+from retrieval.loaders.options import FetchOptions
+
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -248,3 +251,9 @@ def closed_port_url(path: str = "/") -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+# The server listens on loopback, which sitrep's fetch guard refuses unless it is allowed, the way an
+# operator allows an intranet host: tests pass these options (or set SITREP_FETCH_ALLOW=ALLOW_LOCAL).
+ALLOW_LOCAL = "127.0.0.1"
+LOCAL_FETCH = FetchOptions(allow=parse_allow([ALLOW_LOCAL]))

@@ -46,7 +46,8 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.errors import SlackSetupError
 
-from httpfixtures import LocalHTTPServer, Route
+from conftest import fixture_articles
+from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 from slack_api_server import SlackApiServer
 
 
@@ -350,7 +351,9 @@ def test_busy_queue_position_and_capacity(make_harness: Callable[..., BotHarness
     h.slack.wait_for("chat.postMessage", where=in_thread(events[0]["ts"]))
 
 
-def test_admin_ingest_from_slack(make_harness: Callable[..., BotHarness], corpus: Corpus) -> None:
+def test_admin_ingest_from_slack(make_harness: Callable[..., BotHarness], corpus_factory: Callable[..., Corpus]
+                                 ) -> None:
+    corpus = corpus_factory(articles=fixture_articles(), fetch=LOCAL_FETCH)
     page = ("<html><head><title>Aid convoy reaches Lashkargah</title></head><body><article><h1>Aid convoy "
             "reaches Lashkargah</h1><p>A convoy of twelve trucks carrying food and medicine reached Lashkargah "
             "on Saturday, the World Food Programme said.</p><p>The agency said it plans to reach 40,000 people "
