@@ -119,5 +119,7 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         status = feed.last_status or "not polled yet"
         if feed.failures:
             status += f", {feed.failures} failure(s) in a row: {feed.last_error}; next try {feed.next_check}"
+        elif feed.last_error:
+            status += f"; {feed.last_error}"
         print(f"{feed.url}  [{feed.origin}]  {status}")
     return 0

@@ -78,9 +78,12 @@ Handler = Callable[[RecordedRequest], Route]
 
 
 class LocalHTTPServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 with a free port, serving :class:`Route` objects."""
+    """A threaded HTTP/1.1 server on 127.0.0.1 (or ``host``) with a free port (or ``port``), serving
+    :class:`Route` objects."""
 
-    def __init__(self, routes: Mapping[str, Route | Handler] | None = None) -> None:
+    def __init__(self, routes: Mapping[str, Route | Handler] | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self._address = (host, port)
         self._routes: dict[str, Route | Handler] = dict(routes or {})
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -96,7 +99,7 @@ class LocalHTTPServer:
         self.stop()
 
     def start(self) -> LocalHTTPServer:
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        server = _Server(self._address, _make_handler(self))
         self._server = server
         # A short poll interval keeps stop() (and so each test's teardown) fast.
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -120,6 +123,12 @@ class LocalHTTPServer:
             raise RuntimeError("the server is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return int(self._server.server_address[1])
 
     def url(self, path: str) -> str:
         """The full URL of ``path`` on this server."""
