@@ -19,6 +19,7 @@ from retrieval.loaders.common import Origin, readable_title
 from retrieval.loaders.html import article_from_html
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
 from retrieval.loaders.pdf import article_from_pdf
+from retrieval.loaders.plaintext import article_from_text
 from retrieval.loaders.text import decode_text, looks_binary
 from retrieval.loaders.urls import canonical_url, require_http_url, url_stem
 
@@ -218,8 +219,7 @@ def article_from_response(resp: Response, *, outlet: str = "", kind: str = "url"
     if resp.kind == "pdf":
         return article_from_pdf(resp.body, origin)
     if resp.kind == "text":
-        return Article(text=resp.text(), source_key=origin.source_key, title=origin.fallback_title,
-                       url=origin.url, source=outlet, kind=kind)
+        return article_from_text(resp.text(), origin)
     if looks_binary(resp.body) and not resp.charset:
         raise SourceError(where, f"{where} returned binary data ({resp.media_type or 'no content type'}), not a page")
     # Without a declared charset, trafilatura reads the page's own <meta charset>.
