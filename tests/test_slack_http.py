@@ -205,6 +205,16 @@ def test_summarize_acks_fast_then_posts_summary(make_harness: Callable[..., BotH
     assert "5,600" in texts_of(answer)
 
 
+def test_summarize_reads_a_span_anywhere_in_the_text(make_harness: Callable[..., BotHarness]) -> None:
+    h = make_harness(SITREP_TIMEZONE="Asia/Kabul")
+    response = h.send_command("/summarize", "since 2020-10-16 fighting around Lashkargah")
+    assert "Working on a summary of fighting around Lashkargah since 2020-10-15 19:30 UTC" in response.text
+    [summary] = h.slack.wait_for("chat.postMessage", where=lambda call: not call.params.get("thread_ts"))
+    shown = texts_of(summary)
+    # Only the 16 October article is in the window; the 14 October crash reports are not.
+    assert "Relief Monitor" in shown and "Kabul Ledger" not in shown and "Frontier Wire" not in shown
+
+
 def test_summarize_privately(make_harness: Callable[..., BotHarness]) -> None:
     h = make_harness(SITREP_SUMMARIZE_VISIBILITY="private")
     response = h.send_command("/summarize", "")
