@@ -167,7 +167,7 @@ class Corpus:
 
                 bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
-                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+                report = self._ingestor().run(items, on_item=bar.update if bar is not None else None)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
