@@ -146,7 +146,7 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
             article = article_from_response(fetcher.get(link), outlet=outlet)
         except FetchRefusedError as exc:
             # Not a dead link but one pointing inside the network: reported, and nothing of it kept.
-            log.warning("feed entry refused feed=%s link=%s error=%s", feed_url, link, exc.message)
+            log.info("feed entry refused feed=%s link=%s error=%s", feed_url, link, exc.message)
             return LoadFailure(link, exc.message)
         except SourceError as exc:
             problem = exc.message
