@@ -238,7 +238,7 @@ def guarded_transport(guard: FetchGuard) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(trust_env=False)
     limits = httpx.Limits()
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=httpx.create_ssl_context(),  # SSL_CERT_FILE and SSL_CERT_DIR still count
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

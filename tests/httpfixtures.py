@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,8 +83,9 @@ class LocalHTTPServer:
     :class:`Route` objects."""
 
     def __init__(self, routes: Mapping[str, Route | Handler] | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self._address = (host, port)
+        self._tls = tls  # a server-side context: serve https
         self._routes: dict[str, Route | Handler] = dict(routes or {})
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -100,6 +102,8 @@ class LocalHTTPServer:
 
     def start(self) -> LocalHTTPServer:
         server = _Server(self._address, _make_handler(self))
+        if self._tls is not None:
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         # A short poll interval keeps stop() (and so each test's teardown) fast.
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -122,7 +126,7 @@ class LocalHTTPServer:
         if self._server is None:
             raise RuntimeError("the server is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     @property
     def port(self) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from bot.feeds_registry import FeedRegistry
 from bot.scheduler import FeedPoller
 from bot.settings import load_settings
 from retrieval.documents import Article, LoadFailure
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, SourceError
 from retrieval.fetchguard import (
     FetchGuard,
     FetchRefusedError,
@@ -228,6 +230,37 @@ def test_redirects_to_forbidden_targets_are_refused(outside: LocalHTTPServer, lo
     url = outside.route("/r", Route.redirect(location))
     with pytest.raises(FetchRefusedError, match=expected):
         HttpFetcher(LOCAL_FETCH).get(url)
+
+
+def _certificate(folder: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (made with the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=DNS:{host}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_https_keeps_the_host_name_for_sni_and_certificate_checks(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard picks the address; TLS still sends the URL's host name (SNI) and verifies the certificate
+    against it, not against the address connected to."""
+    cert, key = _certificate(tmp_path, "news.test")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)  # type: ignore[assignment,misc]
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate, as an operator's CA bundle
+    resolver = lambda host, port: ["127.0.0.1"]  # noqa: E731 - every name points at the test server
+    with LocalHTTPServer({"/story": Route(PAGE)}, tls=context) as server:
+        resp = HttpFetcher(LOCAL_FETCH, resolver=resolver).get(f"https://news.test:{server.port}/story")
+        assert resp.status == 200 and b"twelve trucks" in resp.body
+        assert server_names == ["news.test"]
+        assert server.requests[0].headers["host"] == f"news.test:{server.port}"
+        with pytest.raises(SourceError, match="certificate"):  # the certificate is not for other.test
+            HttpFetcher(LOCAL_FETCH, resolver=resolver).get(f"https://other.test:{server.port}/story")
 
 
 def test_allowed_name_may_be_private(outside: LocalHTTPServer) -> None:
