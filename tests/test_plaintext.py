@@ -60,6 +60,8 @@ def test_pasted_article_with_a_machine_file_name_gets_a_headline_from_its_lead(t
     ("Nine people died in Nawa.\nThe ministry said so.", ""),
     ("Fighting continued on the outskirts of Lashkargah on Tuesday as Taliban\nfighters attacked checkpoints.", ""),
     ("UPDATE\n\nNine people died.", ""),
+    ("Helmand Clashes (Update 2)\n\nNine people died.", "Helmand Clashes (Update 2)"),
+    ("Helmand Clashes (Live)\n\nNine people died.", "Helmand Clashes (Live)"),
     ("Two helicopters collide in Nawa", ""),
     ("Intro paragraph that is a sentence.\n\n## Background\n\nMore.", ""),
 ])
@@ -120,6 +122,8 @@ def test_a_headline_in_the_text_beats_the_file_name(tmp_path: Path) -> None:
     ("KABUL, 14 October 2020 (Reuters) - Two helicopters collided in Nawa.", "Reuters",
      datetime(2020, 10, 14, tzinfo=UTC)),
     ("LASHKARGAH (AP) — Fighting continued on Tuesday.", "AP", None),
+    ("BERLIN (dpa) - Talks resumed.", "dpa", None),
+    ("Helmand Clashes (Live)\n\nNine died.", "", None),
     ("Lashkar Gah, Afghanistan, 2020-10-13 — Fighting continued on Tuesday.", "", datetime(2020, 10, 13, tzinfo=UTC)),
     ("# Nine dead in Nawa\n\n*Lashkargah, 14 October 2020*\n\nNine died.", "", datetime(2020, 10, 14, tzinfo=UTC)),
     ("Nine dead in Nawa\n14 October 2020\nBy Jane Doe\n\nNine died.", "", datetime(2020, 10, 14, tzinfo=UTC)),

@@ -60,7 +60,7 @@ _EMPHASIS = re.compile(r"^[*_]+|[*_]+$")
 _DATELINE = re.compile(
     r"^[*_]*(?P<place>[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,3}(?:, ?[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,2})?)"
     r"(?:, ?(?P<date>\d{4}-\d{2}-\d{2}|[^()\n–—]{0,30}?\b(?:19|20)\d\d\b))?"
-    r"(?: ?\((?P<agency>[^()\n]{2,40})\))?"
+    r"(?: ?\((?P<agency>[A-Za-z][A-Za-z&.'’ -]{1,39})\))?"
     r"[*_]*(?P<end>\s*[–—]\s*|\s+--?\s+|\s*$)"
 )
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
@@ -252,7 +252,8 @@ def _dateline(line: str) -> _Dateline | None:
     when = parse_published(match.group("date")) if match.group("date") else None
     if match.group("date") and when is None:
         return None
-    whole = match.end() == len(line) and not match.group("end").strip()
+    # Alone on a line, only a place and a date is a dateline: "Helmand clashes (Update)" is a title.
+    whole = match.end() == len(line) and not match.group("end").strip() and when is not None
     return _Dateline(when, (match.group("agency") or "").strip(), whole, match.end())
 
 
