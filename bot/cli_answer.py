@@ -18,6 +18,8 @@ from bot.render_text import render_sources
 from bot.results import Answer
 from bot.runtime import open_corpus
 from bot.settings import Settings
+from bot.topic_span import parse_topic_span
+from retrieval.errors import QueryError
 from retrieval.timeparse import parse_when
 
 
@@ -31,7 +33,8 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_ask)
 
     p = sub.add_parser("summarize", help="a cited summary, grouped by event, of a topic or of the latest articles")
-    p.add_argument("topic", nargs="*", metavar="TOPIC")
+    p.add_argument("topic", nargs="*", metavar="TOPIC",
+                   help="free text, which may name the span too: Helmand this week, last 3 days Kandahar")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
     p.add_argument("--json", action="store_true")
@@ -59,11 +62,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
-    since = parse_when(args.since, name="--since") if args.since else None
+    # The topic is free text and may carry its span: `sitrep summarize Helmand this week`.
+    parsed = parse_topic_span(" ".join(args.topic), tz=settings.tz)
+    if args.since and parsed.since:
+        raise QueryError(f"Give the time span once: --since {args.since} and '{parsed.span}' in the topic.")
+    since = parse_when(args.since, name="--since") if args.since else parsed.since
     until = parse_when(args.until, name="--until") if args.until else None
     corpus = open_corpus(settings)
     try:
-        answer = Engine(settings, corpus).summarize(" ".join(args.topic) or None, since=since, until=until)
+        answer = Engine(settings, corpus).summarize(parsed.topic, since=since, until=until)
     finally:
         corpus.close()
     if args.json:

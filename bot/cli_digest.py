@@ -126,6 +126,8 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         status = feed.last_status or "not polled yet"
         if feed.failures:
             status += f", {feed.failures} failure(s) in a row: {feed.last_error}; next try {feed.next_check}"
+        elif feed.last_error:
+            status += f"; {feed.last_error}"
         order = f"  dates {feed.date_order}" if feed.date_order else ""
         print(f"{feed.url}  [{feed.origin}]{order}  {status}")
     return 0

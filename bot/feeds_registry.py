@@ -163,15 +163,20 @@ class FeedRegistry:
 
     def record_success(
         self, url: str, now: datetime, *, status: str, etag: str | None, last_modified: str | None,
-        title: str | None,
+        title: str | None, entry_problems: str | None = None,
     ) -> None:
-        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll."""
+        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll.
+
+        ``entry_problems`` says which entries could not be ingested (e.g. links the fetch guard refused);
+        it is kept as the feed's ``last_error`` while the feed itself counts as working.
+        """
         self._upsert(url, now)
         self._execute(
             "UPDATE feeds_registry SET etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified), "
-            "title = COALESCE(?, title), last_status = ?, last_error = NULL, last_checked = ?, failures = 0, "
+            "title = COALESCE(?, title), last_status = ?, last_error = ?, last_checked = ?, failures = 0, "
             "next_check = ? WHERE url = ?",
-            (etag, last_modified, title or None, status, _iso(now), _iso(now + self.poll_interval), url),
+            (etag, last_modified, title or None, status, entry_problems and entry_problems[:500], _iso(now),
+             _iso(now + self.poll_interval), url),
         )
 
     def record_failure(self, url: str, now: datetime, error: str) -> datetime:

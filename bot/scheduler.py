@@ -91,7 +91,8 @@ class FeedPoller:
             log.exception("feed poll crashed url=%s", url)
             return self._failed(url, now, f"{type(exc).__name__}: {exc}")
         self.registry.record_success(url, now, status=result.status, etag=result.etag,
-                                     last_modified=result.last_modified, title=result.title)
+                                     last_modified=result.last_modified, title=result.title,
+                                     entry_problems=entry_problems(result.failures))
         log.info("feed polled url=%s status=%s new=%d entry_failures=%d", url, result.status, added,
                  len(result.failures))
         return FeedPoll(url, result.status, added)
@@ -115,6 +116,16 @@ class FeedPoller:
         retry_at = self.registry.record_failure(url, now, error)
         log.warning("feed poll failed url=%s error=%s retry_at=%s", url, error, retry_at.isoformat())
         return FeedPoll(url, "error", error=error)
+
+
+def entry_problems(failures: Sequence[LoadFailure]) -> str | None:
+    """One line for a feed's status about the entries that could not be ingested, or None."""
+    if not failures:
+        return None
+    first = failures[0]
+    count = f"{len(failures)} entries" if len(failures) > 1 else "1 entry"
+    more = ", the first" if len(failures) > 1 else ""
+    return f"{count} not ingested{more}: {first.source}: {first.error}"
 
 
 class DigestRunner:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from retrieval.errors import ConfigError
+from retrieval.fetchguard import ALLOW_SETTING, NOTHING_ALLOWED, FetchAllow, parse_allow
 
 ANSWER_MODES = ("auto", "llm", "extractive")
 
@@ -66,6 +67,7 @@ class Settings:
     fetch_timeout: float = 15.0
     max_fetch_bytes: int = 10 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
+    fetch_allow: FetchAllow = NOTHING_ALLOWED
     log_level: str = "INFO"
 
     @property
@@ -175,6 +177,13 @@ def _url(env: Mapping[str, str | None], name: str, default: str | None) -> str |
     return raw
 
 
+def _fetch_allow(env: Mapping[str, str | None]) -> FetchAllow:
+    try:
+        return parse_allow(_csv(env, ALLOW_SETTING))
+    except ValueError as exc:
+        raise ConfigError(f"{ALLOW_SETTING}: {exc}.") from None
+
+
 def load_settings(env: Mapping[str, str | None] | None = None, dotenv_path: Path | None = None) -> Settings:
     """Read settings from ``env`` (default: the process environment over ``./.env``)."""
     if env is None:
@@ -226,5 +235,6 @@ def load_settings(env: Mapping[str, str | None] | None = None, dotenv_path: Path
         fetch_timeout=_float(merged, "SITREP_FETCH_TIMEOUT", 15.0, 0.1),
         max_fetch_bytes=_int(merged, "SITREP_MAX_FETCH_BYTES", 10 * 1024 * 1024, 1024),
         max_file_bytes=_int(merged, "SITREP_MAX_FILE_BYTES", 50 * 1024 * 1024, 1024),
+        fetch_allow=_fetch_allow(merged),
         log_level=_choice(merged, "SITREP_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
     )

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, Assistant, BoltRequest, BoltResponse
@@ -50,9 +50,9 @@ from bot.slack_render import (
     slack_urls,
 )
 from bot.slack_state import FEEDBACK_REASONS, SlackState
+from bot.topic_span import parse_topic_span
 from bot.workers import RateLimiter, WorkerPool, describe_failure
 from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
-from retrieval.timeparse import check_not_future, parse_when
 
 if TYPE_CHECKING:
     from bot.engine import Engine, Turn
@@ -74,15 +74,17 @@ HELP_TEXT = (
     "• Mention me in a channel: `@sitrep how many people died in the Nawa helicopter crash?` — I answer in "
     "the thread, and answer follow-ups there without another mention.\n"
     "• Send me a DM, or use the assistant panel.\n"
-    "• `/summarize [topic] [since]` — a cited summary, e.g. `/summarize Helmand 24h` or `/summarize 7d`.\n"
+    "• `/summarize [topic] [since]` — a cited summary, e.g. `/summarize Helmand this week`, "
+    "`/summarize last 3 days Kandahar` or `/summarize 7d`.\n"
     "• `/sitrep stats` — what the corpus holds.\n"
     "• Admins: `@sitrep ingest <url>` adds an article or a feed; `@sitrep remove <url>` takes an article out "
     "for good (you confirm first).\n"
     "Rate answers with 👍/👎 so the team can see what needs fixing."
 )
 SUMMARIZE_USAGE = (
-    "Usage: `/summarize [topic] [since]` — for example `/summarize Helmand 24h`, `/summarize 7d` or "
-    "`/summarize Lashkargah 2020-10-10`. `since` is a span such as 24h or 7d, or an ISO date."
+    "Usage: `/summarize [topic] [since]` — for example `/summarize Helmand this week`, `/summarize last 3 days "
+    "Kandahar`, `/summarize Lashkargah since 2020-10-10` or `/summarize 24h`. `since` may stand anywhere: a span "
+    "(24h, 7d, last 3 days, past week), today, yesterday, this week, since Monday, or an ISO date."
 )
 NOT_ALLOWED = (
     "Sorry, I only answer in the channels my admins have enabled; please ask me there or in a direct message."
@@ -95,12 +97,6 @@ MAX_HISTORY_TURNS = 12
 STREAM_BUFFER_CHARS = 120  # chat.appendStream calls are rate limited: send text in modest pieces
 STREAM_PIECE_CHARS = 4000  # one chat.appendStream call carries at most 12,000 characters
 UPDATE_INTERVAL_SECONDS = 1.0  # chat.update fallback: at most one edit per second
-_SINCE_TOKEN = re.compile(
-    r"\d+(?:\.\d+)?(?:m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)|\d{4}-\d{2}-\d{2}(?:[T ][\d:.+Z-]*)?"
-    r"|today|yesterday",
-    re.IGNORECASE,
-)
-
 
 class _QuietTokenNotice(logging.Filter):
     """Bolt warns that ``SLACK_BOT_TOKEN`` (which it reads from the environment itself) is unused when a client
@@ -185,31 +181,22 @@ class UsageError(SitrepError):
     """A slash command's arguments are wrong; the message goes to the user with the usage text."""
 
 
-def parse_summarize_args(text: str, now: datetime | None = None) -> tuple[str | None, datetime | None]:
-    """``/summarize [topic] [since]`` → (topic, since). ``since`` is the last word when it reads as a date or
-    a span (``24h``, ``7d``, ``2020-10-10``), or the value of ``--since``."""
+def parse_summarize_args(text: str, now: datetime | None = None, tz: tzinfo = UTC
+                         ) -> tuple[str | None, datetime | None]:
+    """``/summarize [topic] [span]`` → (topic, since). The span may stand anywhere in the text ("Helmand this
+    week", "last 3 days Kandahar", "Kandahar since 2020-10-14"; see :mod:`bot.topic_span`)."""
     tokens = text.split()
     if tokens and tokens[0].lower() in ("help", "-h", "--help"):
         raise UsageError("")
-    since_text = None
-    if "--since" in tokens:
-        index = tokens.index("--since")
-        if index + 1 >= len(tokens):
-            raise UsageError("`--since` needs a value, such as 24h.")
-        since_text = tokens[index + 1]
-        del tokens[index : index + 2]
-    elif tokens and _SINCE_TOKEN.fullmatch(tokens[-1]):
-        since_text = tokens.pop()
-    since = None
-    if since_text is not None:
-        try:
-            since = check_not_future(parse_when(since_text, now=now, name="since"), now=now, name="since")
-        except QueryError as exc:
-            raise UsageError(str(exc)) from None
-    topic = " ".join(tokens).strip() or None
-    if topic is not None and len(topic) > 300:
+    if tokens and tokens[-1] == "--since":
+        raise UsageError("`--since` needs a value, such as 24h.")
+    try:
+        parsed = parse_topic_span(text, now=now, tz=tz)
+    except QueryError as exc:
+        raise UsageError(str(exc)) from None
+    if parsed.topic is not None and len(parsed.topic) > 300:
         raise UsageError("The topic is too long; use a few words, such as `Helmand displacement`.")
-    return topic, since
+    return parsed.topic, parsed.since
 
 
 @dataclass(frozen=True)
@@ -642,7 +629,7 @@ class SlackBot:
         The pool does what a Bolt lazy listener would, without Bolt copying the whole request for it: that
         deep copy was the largest cost of acknowledging a command under load (bench/bench_slack.py)."""
         try:
-            topic, since = parse_summarize_args(str(command.get("text") or ""))
+            topic, since = parse_summarize_args(str(command.get("text") or ""), tz=self.settings.tz)
         except UsageError as exc:
             ack(text=f"{escape(str(exc))}\n{SUMMARIZE_USAGE}".strip())
             return

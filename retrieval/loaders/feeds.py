@@ -18,6 +18,7 @@ import feedparser
 
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import SourceError
+from retrieval.fetchguard import FetchRefusedError
 from retrieval.loaders.common import LoadItem
 from retrieval.loaders.dates import parse_published
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions
@@ -117,7 +118,8 @@ def iter_feed_items(
 
     An entry whose article loads gives that article (kind ``url``, with the entry's title and date
     preferred, being the publisher's own metadata). When the article cannot be fetched or has no
-    text, the entry's longest content/summary, HTML stripped, is kept instead (kind ``feed``). The
+    text, the entry's longest content/summary, HTML stripped, is kept instead (kind ``feed``); when the
+    fetch guard refuses the link (or a redirect from it), the entry is a failure saying why. The
     outlet is ``outlet`` if given, else the entry's ``<source>``, else the page's site name, else the
     feed's title.
     """
@@ -142,6 +144,10 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
     if looks_like_url(link):
         try:
             article = article_from_response(fetcher.get(link), outlet=outlet)
+        except FetchRefusedError as exc:
+            # Not a dead link but one pointing inside the network: reported, and nothing of it kept.
+            log.info("feed entry refused feed=%s link=%s error=%s", feed_url, link, exc.message)
+            return LoadFailure(link, exc.message)
         except SourceError as exc:
             problem = exc.message
             log.info("feed entry article unavailable, keeping its summary feed=%s link=%s error=%s",
