@@ -16,9 +16,9 @@ import bot.citations
 import bot.digest
 import bot.extractive
 from bot.engine import Engine
-from bot.extractive import concepts
 from bot.rewrite import parse_question, summary_topic
 from bot.settings import Settings
+from bot.words import concepts
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
