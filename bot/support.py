@@ -35,7 +35,7 @@ MIN_CONTENT = 0.6  # share of a claim's content words the best window must hold
 
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
          "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
+_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
            "trillion": 1_000_000_000_000}
 _ORDINALS = {
     w: i for i, w in enumerate((
@@ -44,7 +44,7 @@ _ORDINALS = {
         "nineteenth", "twentieth",
     ))
 }
-_WORD_VALUES = {**NUMBER_WORDS, **_TENS, "dozen": 12}
+_WORD_VALUES = {**NUMBER_WORDS, **_TENS}
 # "one" is a pronoun as often as a figure ("one of the largest"): it is not checked.
 _UNCHECKED_WORDS = frozenset({"one", "first", "second", "zero", "zeroth"})
 _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[a-z]+", re.IGNORECASE)
@@ -57,7 +57,7 @@ TITLES = frozenset(
     "commander director chairman chairwoman chair ceo pope sheikh mullah deputy foreign interior defence "
     "defense acting former state sir lord lady gen col lt capt sgt officer ambassador envoy leader head".split()
 )
-_NAME_WORD = r"[A-Z](?:[\w'’&-]|\.(?=\w))*"
+_NAME_WORD = r"(?<![\w'’-])[A-Z](?:[\w'’&-]|\.(?=\w))*"
 _NAME_RUN = re.compile(rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD})*")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9&]{1,7}s?$")
 _MARKERS = re.compile(r"\[[^\]\n]{0,40}\]")
@@ -150,24 +150,21 @@ def _initials(words: Sequence[str]) -> str:
 
 
 @dataclass
-class Evidence:
-    """The cited passages of a claim, read once: their words, numbers, names' initials and sentences."""
+class Span:
+    """What a claim may rest on: a run of consecutive sentences of a passage (or of several cited
+    passages), with the titles and dates of their articles. Its words, figures and acronyms are read once."""
 
-    passages: Sequence[str]
-    titles: Sequence[str] = ()
-    dates: Sequence[str | None] = ()
-
-    @cached_property
-    def sentences(self) -> list[list[str]]:
-        """Each passage's sentences."""
-        return [[p[s:e] for s, e in sentence_spans(p)] or [p] for p in self.passages]
+    text: str
+    titles: tuple[str, ...] = ()
+    dates: tuple[str | None, ...] = ()
 
     @cached_property
     def words(self) -> set[str]:
-        """Lower-cased words of the passages, titles, and the articles' dates (month and day names)."""
-        text = " ".join([*self.passages, *self.titles]).lower().replace("’", "'")
+        """Lower-cased words (and "U.S." as "us"), with the articles' month and day names."""
+        text = " ".join([self.text, *self.titles]).lower().replace("’", "'")
         found = set(re.findall(r"\w+", text))
-        found |= {w.removesuffix("'s") for w in re.findall(r"[\w']+", text)}
+        found |= {w.removesuffix("'s") for w in re.findall(r"[\w'-]+", text)}
+        found |= {w.replace(".", "") for w in re.findall(r"\b(?:[a-z]\.){2,}", text)}
         for date in self.dates:
             when = _parse_date(date)
             if when is not None:
@@ -176,8 +173,8 @@ class Evidence:
 
     @cached_property
     def numbers(self) -> set[float]:
-        """Numbers in the passages and titles, and the day and year of each article's date."""
-        found = number_values(" ".join([*self.passages, *self.titles]))
+        """Numbers in the text and titles, and the day and year of each article's date."""
+        found = number_values(" ".join([self.text, *self.titles]))
         for date in self.dates:
             when = _parse_date(date)
             if when is not None:
@@ -186,8 +183,8 @@ class Evidence:
 
     @cached_property
     def acronyms(self) -> set[str]:
-        """Acronyms written in the passages and the initials of their capitalised names."""
-        text = " ".join([*self.passages, *self.titles])
+        """Acronyms written in the text and the initials of its capitalised names."""
+        text = " ".join([self.text, *self.titles])
         found = {w.lower().rstrip("s") for w in re.findall(r"\b[A-Z][A-Z0-9&]{1,7}s?\b", text)}
         for run in _NAME_RUN.findall(text):
             words = run.split()
@@ -197,19 +194,27 @@ class Evidence:
 
     @cached_property
     def stems(self) -> set[str]:
-        return terms(" ".join([*self.passages, *self.titles]))
+        """Content words of the text and titles, inflections and synonyms merged."""
+        return {_concept(t) for t in terms(" ".join([self.text, *self.titles]))}
 
-    @cached_property
-    def windows(self) -> list[tuple[set[str], str]]:
-        """Content words of every run of up to ``WINDOW`` consecutive sentences of one passage (each with
-        its passage's title), with the run's text."""
-        out = []
-        for sentences, title in zip(self.sentences, [*self.titles, *[""] * len(self.sentences)], strict=False):
-            title_terms = terms(title)
-            for i in range(len(sentences)):
-                chunk = " ".join(sentences[i : i + WINDOW])
-                out.append((terms(chunk) | title_terms, chunk))
-        return out
+
+class Evidence:
+    """The passages a claim cites, as the spans it may rest on: each sentence (``singles``), each run of
+    ``WINDOW`` consecutive sentences of a passage, and, when it cites several, their best runs together
+    (``wider``)."""
+
+    def __init__(self, passages: Sequence[str], titles: Sequence[str] = (), dates: Sequence[str | None] = ()) -> None:
+        titles = [*titles, *[""] * (len(passages) - len(titles))]
+        dates = [*dates, *[None] * (len(passages) - len(dates))]
+        self.singles: list[Span] = []
+        self.runs: list[list[Span]] = []
+        for passage, title, date in zip(passages, titles, dates, strict=False):
+            sentences = [passage[s:e] for s, e in sentence_spans(passage)] or [passage]
+            self.singles += [Span(sentence, (title,), (date,)) for sentence in sentences]
+            self.runs.append([
+                Span(" ".join(sentences[i : i + WINDOW]), (title,), (date,))
+                for i in range(max(1, len(sentences) - WINDOW + 1))
+            ])
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -248,65 +253,93 @@ def _one_edit(a: str, b: str) -> bool:
     return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]
 
 
-def name_supported(name: str, evidence: Evidence) -> bool:
-    """Whether a name from a claim is in the evidence (see the module docstring for the variants)."""
-    words = [w.lower().replace("’", "'").removesuffix("'s").strip(".'") for w in name.split()]
-    words = [w for w in words if w]
-    if len(words) == 1 and _ACRONYM.match(name.rstrip("’'s")):
+def name_supported(name: str, span: Span) -> bool:
+    """Whether a name from a claim is in the span (see the module docstring for the variants)."""
+    words = [w.lower().replace("’", "'").removesuffix("'s").strip(".'") for w in re.split(r"[\s-]+", name)]
+    words = [w.replace(".", "") for w in words if w]
+    if len(words) == 1 and _ACRONYM.match(name.replace(".", "").rstrip("’'s")):
         acronym = words[0].rstrip("s") if words[0].endswith("s") and len(words[0]) > 2 else words[0]
-        return acronym in evidence.words or any(a.startswith(acronym) for a in evidence.acronyms)
+        return acronym in span.words or any(a.startswith(acronym) for a in span.acronyms)
     significant = [w for w in words if w not in STOPWORDS and w not in TITLES]
     if not significant:
         return True
-    if all(known_word(w, evidence.words) for w in significant):
+    if all(known_word(w, span.words) for w in significant):
         return True
     initials = _initials(significant)
-    return len(initials) >= 2 and any(a.startswith(initials) or initials.startswith(a) for a in evidence.acronyms
+    return len(initials) >= 2 and any(a.startswith(initials) or initials.startswith(a) for a in span.acronyms
                                       if len(a) >= 2)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """An answer sentence read once: its figures, names and the content words to look for."""
+
+    text: str
+    numbers: set[float]
+    names: list[str]
+    content: set[str]  # concepts not given by the question or by the names
+
+    @classmethod
+    def read(cls, text: str, question: str) -> _Claim:
+        claim_names = names(text)
+        free = concepts(question) | {_concept(t) for t in terms(" ".join(claim_names))}
+        content = {
+            _concept(t) for t in terms(text)
+            if not t.replace(".", "").replace(",", "").isdigit() and t not in _WORD_VALUES and t not in _SCALES
+        }
+        return cls(text, number_values(text), claim_names, content - free)
+
+
 def check(claim: str, evidence: Evidence, question: str = "") -> Verdict:
-    """Whether ``claim`` (an answer sentence without its markers) is supported by ``evidence``."""
+    """Whether ``claim`` (an answer sentence without its markers) is supported by ``evidence``.
+
+    One sentence of a cited passage must hold its figures, names and most of its content words. Only a
+    claim that no single sentence holds all the content of may rest on two consecutive sentences (or on
+    several cited passages together): a name swapped into a sentence from elsewhere in the passage ("the
+    Taliban" for "the ministry") is not supported by the sentence it was taken from.
+    """
     if not re.search(r"[^\W\d_]", claim):
         return Verdict(False, "no words")
-    missing_numbers = number_values(claim) - evidence.numbers
-    if missing_numbers:
-        shown = ", ".join(f"{n:g}" for n in sorted(missing_numbers))
-        return Verdict(False, f"figure not in the cited source: {shown}")
-    claim_names = names(claim)
-    for name in claim_names:
-        if not name_supported(name, evidence):
-            return Verdict(False, f"name not in the cited source: {name}")
-    return _content(claim, claim_names, evidence, question)
+    read = _Claim.read(claim, question)
+    if not read.content and not read.names and not read.numbers:
+        return Verdict(False, "nothing to check")
+    verdicts = [_against(read, span) for span in evidence.singles]
+    if not verdicts or max(share for _, share in verdicts) < 1.0:
+        wider = [span for runs in evidence.runs for span in runs]
+        if len(evidence.runs) > 1:  # a claim citing several articles may combine them
+            best = [max(runs, key=lambda s: _content_share(read, s)) for runs in evidence.runs if runs]
+            wider.append(Span(" ".join(s.text for s in best), tuple(t for s in best for t in s.titles),
+                              tuple(d for s in best for d in s.dates)))
+        verdicts += [_against(read, span) for span in wider]
+    verdicts.sort(key=lambda v: v[1], reverse=True)
+    supported = next((v for v, _ in verdicts if v.supported), None)
+    return supported or (verdicts[0][0] if verdicts else Verdict(False, "no source"))
 
 
-def _content(claim: str, claim_names: list[str], evidence: Evidence, question: str) -> Verdict:
-    name_terms = terms(" ".join(claim_names))
-    free = concepts(question) | name_terms
-    wanted = {t for t in terms(claim) if not t.replace(".", "").replace(",", "").isdigit()}
-    wanted = {t for t in wanted if t not in NUMBER_WORDS and t not in _TENS and t not in _SCALES}
-    checked = {t for t in wanted if _concept(t) not in free and t not in free}
-    if not wanted:
-        return Verdict(bool(claim_names) or bool(number_values(claim)), "" if claim_names else "nothing to check")
-    best_score, best_text = -1.0, ""
-    for window_terms, text in evidence.windows:
-        found = {t for t in checked if t in window_terms or _concept(t) in _concepts(window_terms)}
-        score = len(found) / len(checked) if checked else 1.0
-        if score > best_score:
-            best_score, best_text = score, text
-    if checked and best_score < MIN_CONTENT:
-        return Verdict(False, f"content words not in the cited source ({best_score:.2f})")
-    if not _same_polarity(claim, best_text):
-        return Verdict(False, "negation differs from the cited source")
-    return Verdict(True)
+def _content_share(claim: _Claim, span: Span) -> float:
+    if not claim.content:
+        return 1.0
+    return len(claim.content & span.stems) / len(claim.content)
+
+
+def _against(claim: _Claim, span: Span) -> tuple[Verdict, float]:
+    """The verdict of one span, and how much of the claim's content it holds (to report the closest)."""
+    share = _content_share(claim, span)
+    missing = claim.numbers - span.numbers
+    if missing:
+        return Verdict(False, f"figure not in the cited source: {', '.join(f'{n:g}' for n in sorted(missing))}"), share
+    for name in claim.names:
+        if not name_supported(name, span):
+            return Verdict(False, f"name not in the cited source: {name}"), share
+    if share < MIN_CONTENT:
+        return Verdict(False, f"content words not in the cited source ({share:.2f})"), share
+    if not _same_polarity(claim.text, span.text):
+        return Verdict(False, "negation differs from the cited source"), share
+    return Verdict(True), share
 
 
 def _concept(term: str) -> str:
     return CONCEPT.get(term, term)
-
-
-def _concepts(window_terms: set[str]) -> set[str]:
-    return {CONCEPT.get(t, t) for t in window_terms}
 
 
 def _negated(text: str) -> bool:
