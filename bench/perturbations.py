@@ -112,8 +112,16 @@ def _following(text: str, sentence: str) -> str | None:
     return after[0]
 
 
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
+
+
 def _names(text: str) -> list[str]:
-    return list(dict.fromkeys(_CAPITAL.findall(text)))
+    """Capitalised words after the first of a sentence: names of people, places and organisations (dates'
+    month and day names are left out: swapping those is not swapping a name)."""
+    return [n for n in dict.fromkeys(_CAPITAL.findall(text)) if n.split()[0].lower() not in _CALENDAR]
 
 
 def build(passages: Sequence[Passage], per_passage: int = 2, seed: int = 13) -> list[Labelled]:

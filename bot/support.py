@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from bot.words import CONCEPT, NUMBER_WORDS, STOPWORDS, concepts, stem, terms
@@ -72,6 +72,34 @@ class Verdict:
 
     supported: bool
     reason: str = ""
+
+
+_MONTH_NAMES = "|".join(sorted({*_MONTHS, *(m[:3] for m in _MONTHS), "sept"}, key=len, reverse=True))
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    rf"\b(?:{_DAY}\s+(?:of\s+)?({_MONTH_NAMES})\.?(?:,?\s+(\d{{4}}))?"
+    rf"|({_MONTH_NAMES})\.?\s+{_DAY}(?:,?\s+(\d{{4}}))?"
+    r"|(\d{4})-(\d{2})-(\d{2}))\b",
+    re.IGNORECASE,
+)
+EVENT_DAYS = 7  # a date in an answer may be up to this many days before a cited article's ("on Wednesday")
+
+
+def dates_in(text: str) -> list[tuple[tuple[int, int, int | None], tuple[int, int]]]:
+    """Calendar dates written in ``text`` ("14 October", "Oct. 14, 2020", "2020-10-14") as (month, day,
+    year or None) with their character span."""
+    found = []
+    for m in _DATE.finditer(text):
+        if m.group(7):
+            month, day, year = int(m.group(8)), int(m.group(9)), int(m.group(7))
+        else:
+            name = (m.group(2) or m.group(4)).lower()[:3]
+            month = next(i for i, full in enumerate(_MONTHS, start=1) if full.startswith(name))
+            day, year_text = int(m.group(1) or m.group(5)), m.group(3) or m.group(6)
+            year = int(year_text) if year_text else None
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            found.append(((month, day, year), m.span()))
+    return found
 
 
 def number_values(text: str) -> set[float]:
@@ -173,13 +201,27 @@ class Span:
 
     @cached_property
     def numbers(self) -> set[float]:
-        """Numbers in the text and titles, and the day and year of each article's date."""
+        """Numbers in the text and titles, and the day, month and year of each article's date."""
         found = number_values(" ".join([self.text, *self.titles]))
         for date in self.dates:
             when = _parse_date(date)
             if when is not None:
-                found |= {float(when.day), float(when.year)}
+                found |= {float(when.day), float(when.month), float(when.year)}
         return found
+
+    def has_date(self, month: int, day: int, year: int | None) -> bool:
+        """Whether the text names this date, or it falls within ``EVENT_DAYS`` before an article's date."""
+        written = {(m, d) for (m, d, _), _ in dates_in(" ".join([self.text, *self.titles]))}
+        if (month, day) in written:
+            return True
+        for published in filter(None, map(_parse_date, self.dates)):
+            try:
+                claimed = published.replace(year=year or published.year, month=month, day=day)
+            except ValueError:
+                continue
+            if timedelta(0) <= published - claimed <= timedelta(days=EVENT_DAYS + 1):
+                return True
+        return False
 
     @cached_property
     def acronyms(self) -> set[str]:
@@ -278,16 +320,24 @@ class _Claim:
     numbers: set[float]
     names: list[str]
     content: set[str]  # concepts not given by the question or by the names
+    dates: list[tuple[int, int, int | None]]
 
     @classmethod
     def read(cls, text: str, question: str) -> _Claim:
+        dates = dates_in(text)
+        undated = text
+        for _, (start, end) in reversed(dates):
+            undated = undated[:start] + " " + undated[end:]
         claim_names = names(text)
         free = concepts(question) | {_concept(t) for t in terms(" ".join(claim_names))}
         content = {
             _concept(t) for t in terms(text)
             if not t.replace(".", "").replace(",", "").isdigit() and t not in _WORD_VALUES and t not in _SCALES
         }
-        return cls(text, number_values(text), claim_names, content - free)
+        claim_numbers = number_values(undated)
+        months = {m.lower() for m in _MONTHS} | {m[:3] for m in _MONTHS}
+        dated_names = [n for n in claim_names if n.lower().rstrip(".") not in months]
+        return cls(text, claim_numbers, dated_names, content - free, [d for d, _ in dates])
 
 
 def check(claim: str, evidence: Evidence, question: str = "") -> Verdict:
@@ -331,6 +381,9 @@ def _against(claim: _Claim, span: Span) -> tuple[Verdict, float]:
     for name in claim.names:
         if not name_supported(name, span):
             return Verdict(False, f"name not in the cited source: {name}"), share
+    for month, day, year in claim.dates:
+        if not span.has_date(month, day, year):
+            return Verdict(False, f"date not in or just before the cited source: {day} {_MONTHS[month - 1]}"), share
     if share < MIN_CONTENT:
         return Verdict(False, f"content words not in the cited source ({share:.2f})"), share
     if not _same_polarity(claim.text, span.text):
@@ -353,7 +406,7 @@ def _same_polarity(claim: str, source: str) -> bool:
     best = max(sentence_spans(source) or [(0, len(source))],
                key=lambda span: len(terms(claim) & terms(source[span[0] : span[1]])))
     sentence = source[best[0] : best[1]]
-    if _negated(claim) and not _negated(sentence):
+    if _negated(claim) and not _negated(source):
         return False
     if _negated(claim):
         return True
