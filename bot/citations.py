@@ -250,9 +250,10 @@ class CitationChecker:
             return "".join(f"[{n}]" for n in ids)
 
         rewritten = MARKER.sub(renumber, sentence)
-        rewritten = re.sub(r"(\[\d+\])[ \t]+(?=\[\d)", r"\1", rewritten)
-        rewritten = re.sub(r"(\[\d+\])(?:\1)+", r"\1", rewritten)  # "[1][1]": two passages, one article
-        rewritten = re.sub(r"[ \t]+(?=\[\d)", " ", rewritten)
+        rewritten = re.sub(r"(\[\d+\])\s+(?=\[\d)", r"\1", rewritten)
+        # "[1][1]" (two passages of one article) and "killed [1]. [1]" say it once.
+        rewritten = re.sub(r"(\[\d+\])([.!?]?)(?:\s*\1)+", r"\1\2", rewritten)
+        rewritten = re.sub(r"\s+(?=\[\d)", " ", rewritten)
         rewritten = re.sub(r"(\])[ \t]+([.,;:!?])", r"\1\2", rewritten)
         return re.sub(r"[ \t]{2,}", " ", rewritten).strip()
 

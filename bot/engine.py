@@ -484,18 +484,25 @@ class Engine:
                 "No articles have been ingested yet, so there is nothing to answer from; "
                 "add some with `sitrep ingest`."
             )
+        newest = stats.newest_published
+        if self._as_of is not None:  # a replay: the newest article visible then
+            visible = self._corpus.documents(until=self._as_of)
+            if not visible:
+                return f"No ingested article had been published by {published_date(self._as_of.isoformat())}."
+            newest = next((d.published for d in visible if d.published), None)
         window = f" {label}" if label else describe_window(since, until)
-        if window and not self._corpus.documents(since=since, until=until)[:1]:
-            return f"No ingested article was published{window}; {self._newest(stats.newest_published, '')}"
+        if window and not self._corpus.documents(since=since, until=self._visible(until))[:1]:
+            return f"No ingested article was published{window}; {self._newest(newest, '')}"
         shown = subject if len(subject) <= 120 else subject[:117] + "…"
         what = f"“{shown}”" if shown else "this"
-        return f"The ingested articles{window} don't cover {what}; {self._newest(stats.newest_published, 'article')}"
+        return f"The ingested articles{window} don't cover {what}; {self._newest(newest, 'article')}"
 
     def _newest(self, newest_published: str | None, noun: str) -> str:
         """"the newest <noun> is from <date> (<outlet>).", naming it the newest *dated* one when an undated
         article was ingested after it, and leaving out an unknown outlet. Reads the newest documents only."""
         newest = datetime.fromisoformat(newest_published) if newest_published else None
-        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC)) if newest else []
+        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC),
+                                      until=self._visible(None)) if newest else []
         dated = next((d for d in docs if d.published), None)
         if dated is None:
             return "none of the ingested articles carries a publication date."

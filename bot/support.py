@@ -60,6 +60,7 @@ TITLES = frozenset(
 _NAME_WORD = r"(?<![\w'’-])[A-Z](?:[\w'’&-]|\.(?=\w))*"
 _NAME_RUN = re.compile(rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD})*")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9&]{1,7}s?$")
+_LINKS = re.compile(r"\]\([^)\s]*(?:\([^)\s]*\))?[^)\s]*\)|<[^<>|]*\|?|\b[a-z][a-z0-9+.-]*:(?://)?[^\s)>\]]+", re.I)
 _MARKERS = re.compile(r"\[[^\]\n]{0,40}\]")
 _CALENDAR_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -324,6 +325,7 @@ class _Claim:
 
     @classmethod
     def read(cls, text: str, question: str) -> _Claim:
+        text = _LINKS.sub(" ", text)  # a link's target is not a claim (its label is)
         dates = dates_in(text)
         undated = text
         for _, (start, end) in reversed(dates):
