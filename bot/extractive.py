@@ -24,6 +24,7 @@ import numpy as np
 
 from bot.context import looks_like_injection, published_date
 from bot.results import Citation, article_key
+from bot.support import Span, name_supported
 from bot.words import NUMBER_WORDS, concepts, digits, terms
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
@@ -182,14 +183,18 @@ def entities(text: str) -> list[str]:
 
 def missing_entities(question: str, hits: Sequence[SearchHit]) -> list[str]:
     """The question's names that no passage mentions, allowing spelling variants ("Defence"/"Defense",
-    "Lashkar Gah"/"Lashkargah", "Afghans"/"Afghan")."""
+    "Lashkar Gah"/"Lashkargah", "Afghans"/"Afghan"), acronyms for full names and the start of an acronym
+    ("UN"/"United Nations"/"UNAMA"), and titles left out ("President Ghani"/"Ghani")."""
     names = entities(question)
     if not names:
         return []
-    texts = [h.text.lower() for h in {h.chunk_id: h for h in hits}.values()]
+    unique = list({h.chunk_id: h for h in hits}.values())
+    texts = [h.text.lower() for h in unique]
     squashed = "\n".join(re.sub(r"[\s’'-]+", "", t) for t in texts)
     vocabulary = {w for t in texts for w in re.findall(r"\w+", t)}
-    return [name for name in names if not _mentioned(name, squashed, vocabulary)]
+    everything = Span(" ".join(h.text for h in unique), tuple(h.title for h in unique))
+    return [name for name in names
+            if not _mentioned(name, squashed, vocabulary) and not name_supported(name, everything)]
 
 
 def _mentioned(name: str, squashed: str, vocabulary: set[str]) -> bool:
@@ -274,12 +279,21 @@ def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Se
 
 def coverage(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
     """Share of the question's content words (weighted by rarity among candidates) in each sentence, a
-    synonym counting as the word (see :func:`concepts`)."""
+    synonym counting as the word (see :func:`concepts`), and a name as named another way ("UN" by
+    "UNAMA", "President Ghani" by "Ghani": see :func:`bot.support.name_supported`)."""
     wanted = concepts(question) - _GENERIC
     scores = np.zeros(len(sentences))
     if not sentences or not wanted:
         return scores
-    sets = [concepts(s.text, broader=True) for s in sentences]
+    asked = [(name, concepts(name)) for name in entities(question)]
+    sets = []
+    for sentence in sentences:
+        found = concepts(sentence.text, broader=True)
+        span = Span(sentence.text)
+        for name, words in asked:
+            if not words <= found and name_supported(name, span):
+                found |= words
+        sets.append(found)
     df = Counter(t for s in sets for t in s & wanted)
     weight = {t: math.log(1 + len(sets) / (1 + df[t])) for t in wanted}
     total = sum(weight.values())
