@@ -47,7 +47,7 @@ _ORDINALS = {
 _WORD_VALUES = {**NUMBER_WORDS, **_TENS}
 # "one" is a pronoun as often as a figure ("one of the largest"): it is not checked.
 _UNCHECKED_WORDS = frozenset({"one", "first", "second", "zero", "zeroth"})
-_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[a-z]+", re.IGNORECASE)
+_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[a-z]+|[^\sa-z\d]", re.IGNORECASE)
 _NEGATION = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot"})
 _NEGATED_VERB = re.compile(r"\b(?:not|never|n['’]t)\s+(?:\w+ly\s+)?(?:been\s+|be\s+|yet\s+)?(\w+)", re.IGNORECASE)
 # Titles that come and go in front of a name ("President Ghani", "Ghani").
@@ -134,20 +134,25 @@ def _read_number(tokens: list[str], i: int) -> tuple[float | None, int]:
         return (None if token in _UNCHECKED_WORDS else float(_ORDINALS[token])), i + 1
     if token not in _WORD_VALUES and token not in _SCALES:
         return None, i + 1
-    start, total, current = i, 0.0, 0.0
+    start, total, current, last = i, 0.0, 0.0, ""
     while i < len(tokens) and (tokens[i] in _WORD_VALUES or tokens[i] in _SCALES or tokens[i] == "and"):
         word = tokens[i]
         if word == "and":  # "two hundred and five", not "eight and fifteen"
-            if i + 1 < len(tokens) and tokens[i + 1] in _WORD_VALUES and tokens[i - 1] in _SCALES:
+            if i + 1 < len(tokens) and tokens[i + 1] in _WORD_VALUES and last == "scale":
                 i += 1
                 continue
             break
-        if word in _SCALES:
+        kind = "scale" if word in _SCALES else "tens" if word in _TENS else "unit"
+        # "twenty five", "two hundred", "hundred five" go together; "nine twenty" and "five six" do not.
+        if last and not (kind == "scale" or last == "scale" or (last == "tens" and kind == "unit")):
+            break
+        if kind == "scale":
             current = (current or 1.0) * _SCALES[word]
             if _SCALES[word] >= 1000:
                 total, current = total + current, 0.0
         else:
             current += _WORD_VALUES[word]
+        last = kind
         i += 1
     if i - start == 1 and tokens[start] in _UNCHECKED_WORDS:
         return None, i
