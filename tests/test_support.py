@@ -68,7 +68,8 @@ def test_numbers_and_dates_are_read_as_values() -> None:
 
 
 def test_names_skip_a_sentence_s_capitalised_first_word_but_not_a_name_there() -> None:
-    assert names("Officials said the UN and President Joe Biden met in Kabul.") == ["UN", "President Joe Biden", "Kabul"]
+    assert names("Officials said the UN and President Joe Biden met in Kabul.") == [
+        "UN", "President Joe Biden", "Kabul"]
     assert names("Boris Johnson resigned on Thursday.") == ["Boris Johnson", "Thursday"]
     assert names("SHOUTED TEXT HAS NO NAMES") == []
 
