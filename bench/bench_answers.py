@@ -18,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import bot.prompts  # noqa: E402
 from bench.perturbations import SUPPORTED_KINDS, UNSUPPORTED_KINDS, Passage, build  # noqa: E402
-from bench.realtimeqa import Question, load_benchmark  # noqa: E402
+from bench.realtimeqa import Benchmark, Question, load_benchmark  # noqa: E402
 from bot import answer_eval  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.runtime import sample_corpus_path  # noqa: E402
@@ -47,6 +48,13 @@ TEST_WEEKS = ("20220701", "20220708")
 OFF_TOPIC = ROOT / "tests" / "fixtures" / "off_topic_questions.txt"
 MARK = ("<!-- bench_answers:start -->", "<!-- bench_answers:end -->")
 PASSAGE_SENTENCES = 8
+# Questions about the sample article (October 2020, Helmand) and a gold answer each: the prompt variants'
+# test, where prompts are short enough for the reference model on a loaded two-core machine.
+SAMPLE_QA = (
+    ("Who did NATO chief Jens Stoltenberg meet?", "Khalilzad"),
+    ("What is UNAMA asking for?", "protect civilians"),
+    ("What did Taliban spokesperson Mohammad Naeem say?", "Abdul Hakim"),
+)
 
 # System prompt variants measured on the reference model ("current" is prompts/system.txt).
 OLD_SYSTEM = """You are sitrep, a research assistant for a newsroom. You answer questions about a fast-moving situation
@@ -185,12 +193,13 @@ def main() -> int:
     parser.add_argument("--api-key", default="local")
     parser.add_argument("--llm-limit", type=int, default=0,
                         help="at most this many questions per week pair in LLM mode (0: all)")
-    parser.add_argument("--prompt-variants", type=int, default=0, metavar="N",
-                        help="also measure the system prompt variants on N tuning questions")
+    parser.add_argument("--parts", default="answers,checker,off-topic,variants",
+                        help="what to run, comma-separated: answers, checker, off-topic, variants (LLM only)")
     parser.add_argument("--out", type=Path, help="write the results into this Markdown file")
     parser.add_argument("--json", type=Path, help="write every answer to this JSON file")
     args = parser.parse_args()
 
+    parts = set(args.parts.split(","))
     started = time.perf_counter()
     bench = load_benchmark(args.data, [*TUNE_WEEKS, *TEST_WEEKS])
     by_week = {"tuning weeks (20220617, 20220624)": [q for q in bench.questions if q.question_id[:8] in TUNE_WEEKS],
@@ -198,54 +207,67 @@ def main() -> int:
     log = print
     lines: list[str] = []
     records: list[dict[str, object]] = []
+    if "answers" in parts:
+        lines += answers_table(args, bench, by_week, records, log)
+    if "variants" in parts and args.base_url:
+        lines += ["", *prompt_table(args, log)]
+    if "checker" in parts:
+        lines += ["", *checker_table(checker_groups(bench))]
+    if "off-topic" in parts:
+        lines += ["", off_topic_line(args, log)]
+    elapsed = time.perf_counter() - started
+    header = (f"`bench/bench_answers.py --parts {args.parts}` run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+              f"{elapsed / 60:.0f} min; {len(bench.articles)} articles of weeks {', '.join(bench.weeks)}.")
+    text = "\n".join([header, "", *lines])
+    print("\n" + text)
+    if args.out:
+        write_section(args.out, text, args.parts)
+    if args.json:
+        args.json.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str, list[Question]],
+                  records: list[dict[str, object]], log: Callable[[str], None]) -> list[str]:
+    """Extractive (and LLM) answers per week pair: questions with a gold article and a correct choice."""
+    lines = ["| weeks | mode | n | contains_gold | false_abstain | cited_gold_doc | broken | p50 / p95 s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     corpus = open_store(args.store, bench.articles)
     try:
         extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive"), corpus)
-        llm = None
-        if args.base_url:
-            llm = Engine(Settings(data_dir=args.store, answer_mode="llm", openai_base_url=args.base_url,
-                                  openai_api_key=args.api_key, llm_model=args.model, llm_timeout=600.0,
-                                  llm_max_retries=0), corpus)
-        lines += ["| weeks | mode | n | contains_gold | false_abstain | cited_gold_doc | broken | p50 / p95 s |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
         for name, questions in by_week.items():
             chosen = cases(questions)
             ex = run_mode(extractive, chosen, "extractive", log)
             lines.append(answer_row(name, "extractive", ex))
-            records += [_record(name, "extractive", o) for o in ex]
+            records.extend(_record(name, "extractive", o) for o in ex)
             if llm is not None:
                 subset = chosen[: args.llm_limit] if args.llm_limit else chosen
                 out = run_mode(llm, subset, "llm", log)
                 if len(subset) < len(chosen):
                     lines.append(answer_row(name, "extractive, same questions", ex[: len(subset)]))
                 lines.append(answer_row(name, f"llm ({args.model})", out))
-                records += [_record(name, "llm", o) for o in out]
-        if llm is not None and args.prompt_variants:
-            tuning = cases(next(iter(by_week.values())))[: args.prompt_variants]
-            lines += ["", *prompt_table(llm, tuning, log)]
+                records.extend(_record(name, "llm", o) for o in out)
     finally:
         corpus.close()
+    return lines
 
-    gold_urls = {u for q in bench.questions for u in q.gold_urls}
+
+def llm_settings(args: argparse.Namespace, data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, answer_mode="llm", openai_base_url=args.base_url, openai_api_key=args.api_key,
+                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0)
+
+
+def checker_groups(bench: Benchmark) -> dict[str, list[Passage]]:
+    """Passages for the perturbation set: this repository's test fixtures, and the dev weeks' gold articles."""
     groups: dict[str, list[Passage]] = {"own fixtures": [
         p for a in fixture_articles() for p in passages(a.text, a.title, a.published and a.published.isoformat(),
                                                         a.source_key)]}
     for name, weeks in (("dev gold, tuning weeks", TUNE_WEEKS), ("dev gold, unseen weeks", TEST_WEEKS)):
         wanted = {u for q in bench.questions if q.question_id[:8] in weeks for u in q.gold_urls}
-        groups[name] = [p for a in bench.articles if a.url in wanted and a.url in gold_urls
+        groups[name] = [p for a in bench.articles if a.url in wanted
                         for p in passages(a.text, a.title, a.published and a.published.isoformat(), a.url)]
-    lines += ["", *checker_table(groups), "", off_topic_line(args, log)]
-    elapsed = time.perf_counter() - started
-    header = (f"`bench/bench_answers.py` run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} min; "
-              f"{len(bench.articles)} articles of weeks {', '.join(bench.weeks)}; questions with a gold article "
-              "and a correct choice, asked as of their question date.")
-    text = "\n".join([header, "", *lines])
-    print("\n" + text)
-    if args.out:
-        write_section(args.out, text)
-    if args.json:
-        args.json.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    return 0
+    return groups
 
 
 def _record(weeks: str, mode: str, outcome: answer_eval.Outcome) -> dict[str, object]:
@@ -254,53 +276,63 @@ def _record(weeks: str, mode: str, outcome: answer_eval.Outcome) -> dict[str, ob
             "contains_gold": outcome.contains_gold, "broken": outcome.broken, "seconds": round(outcome.seconds, 2)}
 
 
-def prompt_table(llm: Engine, chosen: Sequence[answer_eval.AnswerCase], log: Callable[[str], None]) -> list[str]:
-    """Each system prompt variant on the same questions: answers with the gold, fallbacks, raw replies'
-    sentences dropped, broken answers."""
-    lines = [f"System prompt variants on the reference model ({len(chosen)} tuning questions):", "",
-             "| variant | contains_gold | fell back to extractive | abstained | broken | median s |",
+def prompt_table(args: argparse.Namespace, log: Callable[[str], None]) -> list[str]:
+    """Each system prompt variant on the same questions about the sample article (short prompts: the
+    reference model reads about 40 tokens a second on a free core): answers with the gold, fallbacks to
+    the extractive answer, broken answers."""
+    lines = [f"System prompt variants on the reference model ({len(SAMPLE_QA)} questions about the sample article):",
+             "", "| variant | contains_gold | model answer shown | fell back to extractive | broken | median s |",
              "|---|---:|---:|---:|---:|---:|"]
-    for name, text in variants().items():
-        with system_prompt(text):
-            outcomes = run_mode(llm, chosen, name, log)
-        fell_back = sum(o.answer.mode == "extractive" and not o.answer.abstained for o in outcomes)
-        s = answer_eval.summarize(outcomes)
-        lines.append(f"| {name} | {s['contains_gold']:.3f} | {fell_back}/{len(outcomes)} | {s['abstained']:.3f} | "
-                     f"{s['broken']} | {statistics.median(o.seconds for o in outcomes):.1f} |")
+    with sample_store() as (corpus, data_dir):
+        llm = Engine(llm_settings(args, data_dir), corpus)
+        chosen = [answer_eval.AnswerCase(q, (a,), datetime.now(UTC)) for q, a in SAMPLE_QA]
+        for name, text in variants().items():
+            with system_prompt(text):
+                outcomes = run_mode(llm, chosen, name, log)
+            shown = sum(o.answer.mode == "llm" and not o.answer.abstained for o in outcomes)
+            fell_back = sum(o.answer.mode == "extractive" and not o.answer.abstained for o in outcomes)
+            s = answer_eval.summarize(outcomes)
+            lines.append(f"| {name} | {s['contains_gold']:.3f} | {shown}/{len(outcomes)} | {fell_back}/{len(outcomes)} "
+                         f"| {s['broken']} | {statistics.median(o.seconds for o in outcomes):.0f} |")
     return lines
 
 
-def off_topic_line(args: argparse.Namespace, log: Callable[[str], None]) -> str:
-    """Abstention on the off-topic questions over the sample article, in both modes."""
-    import tempfile
-
-    questions = [q for q in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if q.strip()]
+@contextmanager
+def sample_store() -> Iterator[tuple[Corpus, Path]]:
+    """A temporary store holding the sample article."""
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Corpus.open(CorpusConfig(data_dir=Path(tmp)))
         try:
             corpus.ingest([str(sample_corpus_path())])
-            modes = {"extractive": Settings(data_dir=Path(tmp), answer_mode="extractive")}
-            if args.base_url:
-                modes["llm"] = Settings(data_dir=Path(tmp), answer_mode="llm", openai_base_url=args.base_url,
-                                        openai_api_key=args.api_key, llm_model=args.model, llm_timeout=600.0)
-            parts = []
-            for mode, settings in modes.items():
-                engine = Engine(settings, corpus)
-                answered = [q for q in questions if not engine.ask(q).abstained]
-                for q in answered:
-                    log(f"  off-topic answered ({mode}): {q}")
-                parts.append(f"{mode} {len(questions) - len(answered)}/{len(questions)}")
+            yield corpus, Path(tmp)
         finally:
             corpus.close()
-    return f"Off-topic questions over the sample article abstained on: {', '.join(parts)}."
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section of ``path`` (or append one)."""
+def off_topic_line(args: argparse.Namespace, log: Callable[[str], None]) -> str:
+    """Abstention on the off-topic questions over the sample article, in both modes."""
+    questions = [q for q in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if q.strip()]
+    parts = []
+    with sample_store() as (corpus, data_dir):
+        modes = {"extractive": Settings(data_dir=data_dir, answer_mode="extractive")}
+        if args.base_url:
+            modes["llm"] = llm_settings(args, data_dir)
+        for mode, settings in modes.items():
+            engine = Engine(settings, corpus)
+            answered = [q for q in questions if not engine.ask(q).abstained]
+            for q in answered:
+                log(f"  off-topic answered ({mode}): {q}")
+            parts.append(f"{mode} {len(questions) - len(answered)}/{len(questions)}")
+    return f"Off-topic questions ({OFF_TOPIC.name}) over the sample article, abstained on: {', '.join(parts)}."
+
+
+def write_section(path: Path, text: str, parts: str) -> None:
+    """Replace the section of ``path`` marked for these parts (or append one)."""
     body = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{MARK[0]}\n{text}\n{MARK[1]}"
-    if MARK[0] in body and MARK[1] in body:
-        start, end = body.index(MARK[0]), body.index(MARK[1]) + len(MARK[1])
+    mark = (MARK[0].replace("start", f"{parts} start"), MARK[1].replace("end", f"{parts} end"))
+    block = f"{mark[0]}\n{text}\n{mark[1]}"
+    if mark[0] in body and mark[1] in body:
+        start, end = body.index(mark[0]), body.index(mark[1]) + len(mark[1])
         body = body[:start] + block + body[end:]
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
