@@ -248,3 +248,27 @@ def test_as_of_is_the_engine_clock(corpus: Corpus, tmp_path: Path) -> None:
     replay = engine.at(datetime(2020, 10, 14, 20, tzinfo=UTC))
     answer = replay.ask("What happened in the last 24 hours?")
     assert not answer.abstained and all(c.published <= "2020-10-14T20" for c in answer.citations if c.published)
+
+
+def test_undated_articles_are_cited_as_ingested() -> None:
+    from bot.render_text import source_line as text_line
+    from bot.results import Citation
+    from bot.slack_render import source_line as slack_line
+
+    undated = Citation(1, "d", "d:0", "Crash report", "", "", "2020-10-15T08:00:00+00:00", "q",
+                       date_source="ingested")
+    assert text_line(undated).endswith("ingested 2020-10-15 — no publication date")
+    assert slack_line(undated).endswith("ingested 15 Oct 2020 — no publication date")
+    assert "ingested" not in text_line(Citation(1, "d", "d:0", "t", "", "", "2020-10-15", "q"))
+
+
+def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> None:
+    from bot.digest_delivery import DigestService
+    from bot.settings import load_settings
+
+    settings = load_settings({"SITREP_ANSWER_MODE": "extractive", "SITREP_DATA_DIR": str(tmp_path)})
+    service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
+    digest = service.build(None, "UTC", datetime(2020, 10, 17, tzinfo=UTC), since=datetime(2020, 10, 13, tzinfo=UTC))
+    keys = [c.url or c.doc_id for c in digest.citations]
+    assert digest.citations and len(keys) == len(set(keys))
+    assert [c.n for c in digest.citations] == list(range(1, len(keys) + 1))
