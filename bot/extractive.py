@@ -25,7 +25,7 @@ import numpy as np
 from bot.context import looks_like_injection, published_date
 from bot.results import Citation, article_key
 from bot.support import Span, name_supported
-from bot.words import NUMBER_WORDS, concepts, digits, terms
+from bot.words import NUMBER_WORDS, concepts, digits, one_edit, terms
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
 
@@ -211,20 +211,10 @@ def _known(word: str, vocabulary: set[str]) -> bool:
     if len(word) <= 3:  # acronyms: exact only
         return False
     return any(
-        v.startswith(word) or (word.startswith(v) and len(v) >= 4) or (len(word) >= 5 and _one_edit(word, v))
+        v.startswith(word) or (word.startswith(v) and len(v) >= 4) or (len(word) >= 5 and one_edit(word, v))
         for v in vocabulary
         if v[:1] == word[:1]
     )
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]
 
 
 def figures(sentence: str) -> frozenset[str]:

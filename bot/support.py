@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from bot.words import CONCEPT, NUMBER_WORDS, STOPWORDS, concepts, stem, terms
+from bot.words import CONCEPT, NUMBER_WORDS, STOPWORDS, concepts, one_edit, stem, terms
 from retrieval.text import sentence_spans
 
 WINDOW = 3  # consecutive source sentences a claim's content words are looked for in
@@ -287,18 +287,9 @@ def known_word(word: str, vocabulary: set[str]) -> bool:
         shorter, longer = (word, v) if len(word) <= len(v) else (v, word)
         if len(shorter) >= 5 and longer.startswith(shorter[: max(5, len(shorter) - 2)]):
             return True
-        if len(word) >= 6 and _one_edit(word, v):
+        if len(word) >= 6 and one_edit(word, v):
             return True
     return False
-
-
-def _one_edit(a: str, b: str) -> bool:
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]
 
 
 def name_supported(name: str, span: Span) -> bool:

@@ -80,3 +80,13 @@ def concepts(text: str, *, broader: bool = False) -> set[str]:
     ``broader``, a word for killing or wounding also stands for "casualty"."""
     found = {CONCEPT.get(t, t) for t in terms(text)}
     return found | {_BROADER[c] for c in found if c in _BROADER} if broader else found
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,24 +16,14 @@ from bot.cli import main as cli_main
 from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
 from bot.settings import Settings
 from retrieval.corpus import Corpus
-from retrieval.embeddings import MiniLMEmbedding
+from tests import test_engine_llm
 from tests.openai_server import OpenAIServer, Reply, Request
 from tests.test_engine_llm import assert_grounded, source_id
-from tests.test_extractive import CRASH_QUESTION, helmand_corpus
+from tests.test_extractive import CRASH_QUESTION
 
+corpus = test_engine_llm.corpus  # the same fixtures: the sample, the fixture articles and an injection article
+server = test_engine_llm.server
 OFF_TOPIC = [q for q in (Path(__file__).parent / "fixtures" / "off_topic_questions.txt").read_text().splitlines() if q]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) -> Iterator[Corpus]:
-    with helmand_corpus(tmp_path_factory.mktemp("safety"), embedder) as built:
-        yield built
-
-
-@pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as running:
-        yield running
 
 
 def llm_engine(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> Engine:
