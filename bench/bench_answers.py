@@ -195,6 +195,7 @@ def main() -> int:
                         help="at most this many questions per week pair in LLM mode (0: all)")
     parser.add_argument("--parts", default="answers,checker,off-topic,variants",
                         help="what to run, comma-separated: answers, checker, off-topic, variants (LLM only)")
+    parser.add_argument("--variants", default="", help="only these prompt variants (comma-separated names)")
     parser.add_argument("--out", type=Path, help="write the results into this Markdown file")
     parser.add_argument("--json", type=Path, help="write every answer to this JSON file")
     args = parser.parse_args()
@@ -286,7 +287,10 @@ def prompt_table(args: argparse.Namespace, log: Callable[[str], None]) -> list[s
     with sample_store() as (corpus, data_dir):
         llm = Engine(llm_settings(args, data_dir), corpus)
         chosen = [answer_eval.AnswerCase(q, (a,), datetime.now(UTC)) for q, a in SAMPLE_QA]
+        wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
         for name, text in variants().items():
+            if wanted and not any(name.startswith(w) for w in wanted):
+                continue
             with system_prompt(text):
                 outcomes = run_mode(llm, chosen, name, log)
             shown = sum(o.answer.mode == "llm" and not o.answer.abstained for o in outcomes)

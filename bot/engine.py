@@ -6,14 +6,17 @@ MiniLM cosine and the share of the question's words) it abstains without asking 
 replies with the abstain token, or cites nothing valid, it abstains too. Modes:
 
 - ``llm``: the packed, delimited sources and the question go to the chat model; its streamed reply is
-  checked sentence by sentence (:mod:`bot.citations`). If the model fails, ``SITREP_LLM_FALLBACK``
-  decides: an extractive answer with a note, or the error.
+  checked sentence by sentence (:mod:`bot.citations`, :mod:`bot.support`) and shown only once it can be
+  trusted; a reply that can't be (nothing supported, more invented than kept, or missing what the
+  extractive answer gives) is replaced by the extractive answer under one plain line. If the model
+  fails, ``SITREP_LLM_FALLBACK`` decides: an extractive answer with a note, or the error.
 - ``extractive``: the most relevant, non-redundant sentences, each cited (:mod:`bot.extractive`).
 
 Before retrieval a question is read (:mod:`bot.rewrite`): a time phrase ("in the last 24 hours") becomes
 a date window on the engine's clock, a request for a summary ("Summarize the situation in Helmand", "What
 happened today?") is answered by :meth:`Engine.summarize`, and a follow-up is rewritten into a standalone
-question. A window that holds no article is said so, never silently widened.
+question. A window named in the question that holds no article answering it is said so in one line, and
+the newest coverage before it answers, dated. :meth:`Engine.at` replays a past moment.
 """
 
 from __future__ import annotations
