@@ -10,9 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from bot import cli_answer, cli_data, cli_dates, cli_digest, cli_slack
+from bot import cli_answer, cli_data, cli_dates, cli_digest, cli_eval, cli_slack
 from bot.logs import setup_logging
 from bot.runtime import ensure_sample, open_corpus
 from bot.settings import Settings, load_settings
@@ -79,22 +78,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             if key not in cli_dates.STAT_KEYS:
                 print(f"{key:>17}: {value}")
         cli_dates.print_date_stats(stats)
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval.evaluate import evaluate, load_cases
-
-    cases = load_cases(Path(args.file))
-    corpus = open_corpus(settings)
-    try:
-        result = evaluate(cases, lambda q: corpus.ranked_documents(q, k=args.k))
-    finally:
-        corpus.close()
-    if args.json:
-        _print_json(result)
-    else:
-        print("  ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 
 
@@ -166,11 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_stats)
 
-    p = sub.add_parser("eval", help="retrieval quality on a JSONL question file")
+    p = sub.add_parser("eval", help="retrieval (and, with answers, answer) quality on a JSONL question file")
     p.add_argument("file", metavar="FILE.jsonl")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_eval)
+    p.set_defaults(handler=cli_eval.cmd_eval)
 
     p = sub.add_parser("reindex", help="re-embed every chunk with the configured embedding model")
     p.add_argument("--dates", action="store_true",

@@ -10,7 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot.chat import run_chat
 from bot.engine import Engine
@@ -22,6 +23,9 @@ from bot.topic_span import parse_topic_span
 from retrieval.errors import QueryError
 from retrieval.timeparse import parse_when
 
+if TYPE_CHECKING:
+    from retrieval.corpus import Corpus
+
 
 def add_commands(sub: Any) -> None:
     """Add ``ask``, ``summarize`` and ``chat`` to the CLI's subparsers (``parser.add_subparsers()``)."""
@@ -29,6 +33,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("question", nargs="+", metavar="QUESTION")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
+    add_as_of(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ask)
 
@@ -37,20 +42,56 @@ def add_commands(sub: Any) -> None:
                    help="free text, which may name the span too: Helmand this week, last 3 days Kandahar")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
+    add_as_of(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_summarize)
 
     p = sub.add_parser("chat", help="an interactive session with follow-up questions")
+    add_as_of(p)
     p.set_defaults(handler=cmd_chat)
 
 
+def add_as_of(parser: argparse.ArgumentParser) -> None:
+    """The ``--as-of WHEN`` option: replay a past moment."""
+    parser.add_argument(
+        "--as-of", metavar="WHEN", dest="as_of",
+        help="answer as at WHEN (ISO date or datetime, or 24h, 7d ago): only articles published by then are "
+             "visible, and 'today' or 'this week' mean WHEN's",
+    )
+
+
+def as_of(args: argparse.Namespace) -> datetime | None:
+    """The moment ``--as-of`` names, or None; QueryError when it is not a date or lies in the future."""
+    raw = getattr(args, "as_of", None)
+    if raw is None:
+        return None
+    now = datetime.now(UTC)
+    when = parse_when(raw, now, name="--as-of")
+    if when > now + timedelta(minutes=5):
+        raise QueryError(f"--as-of {raw.strip()} is in the future; it replays a moment that has passed.")
+    return when
+
+
+def engine_for(settings: Settings, corpus: Corpus, when: datetime | None) -> Engine:
+    """The answer engine, replaying ``when`` when given."""
+    engine = Engine(settings, corpus)
+    return engine.at(when) if when is not None else engine
+
+
+def _window(args: argparse.Namespace, when: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """``--since`` and ``--until``; relative spans count back from ``--as-of`` when given."""
+    since = parse_when(args.since, when, name="--since") if args.since else None
+    until = parse_when(args.until, when, name="--until") if args.until else None
+    return since, until
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    since = parse_when(args.since, name="--since") if args.since else None
-    until = parse_when(args.until, name="--until") if args.until else None
+    when = as_of(args)
+    since, until = _window(args, when)
     question = " ".join(args.question)
     corpus = open_corpus(settings)
     try:
-        engine = Engine(settings, corpus)
+        engine = engine_for(settings, corpus, when)
         if args.json:
             _print_json(engine.ask(question, since=since, until=until))
         else:
@@ -62,15 +103,16 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    when = as_of(args)
     # The topic is free text and may carry its span: `sitrep summarize Helmand this week`.
-    parsed = parse_topic_span(" ".join(args.topic), tz=settings.tz)
+    parsed = parse_topic_span(" ".join(args.topic), tz=settings.tz, now=when)
     if args.since and parsed.since:
         raise QueryError(f"Give the time span once: --since {args.since} and '{parsed.span}' in the topic.")
-    since = parse_when(args.since, name="--since") if args.since else parsed.since
-    until = parse_when(args.until, name="--until") if args.until else None
+    since, until = _window(args, when)
+    since = since or parsed.since
     corpus = open_corpus(settings)
     try:
-        answer = Engine(settings, corpus).summarize(parsed.topic, since=since, until=until)
+        answer = engine_for(settings, corpus, when).summarize(parsed.topic or None, since=since, until=until)
     finally:
         corpus.close()
     if args.json:
@@ -81,9 +123,10 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    when = as_of(args)
     corpus = open_corpus(settings)
     try:
-        return run_chat(Engine(settings, corpus), sys.stdin, sys.stdout)
+        return run_chat(engine_for(settings, corpus, when), sys.stdin, sys.stdout)
     finally:
         corpus.close()
 

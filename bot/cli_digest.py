@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.cli_answer import add_as_of, as_of, engine_for
 from bot.cli_dates import add_date_order
 from bot.digest_delivery import DeliveryOutcome, DigestService, close_owner, deliver, new_owner
 from bot.digest_schedule import load_schedules
@@ -25,6 +26,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--since", metavar="WHEN", help="start of the window (default: the previous digest, or 24h)")
     p.add_argument("--post", action="store_true", help="post it to the digest channel")
     p.add_argument("--channel", metavar="C", help="the channel (default: the first configured digest channel)")
+    add_as_of(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_digest)
 
@@ -43,12 +45,17 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    """Build the digest (since the channel's previous one, or ``--since``); print it; post it with --post."""
-    from bot.engine import Engine
+    """Build the digest (since the channel's previous one, or ``--since``); print it; post it with --post.
+
+    With ``--as-of`` it is the digest as it would have been built then: of the 24 hours before (or since
+    ``--since``), with no previous digest to compare with, and it cannot be posted."""
     from bot.runtime import open_corpus
 
-    now = datetime.now(UTC)
+    when = as_of(args)
+    now = when or datetime.now(UTC)
     since = check_not_future(parse_when(args.since, now, name="--since"), now) if args.since else None
+    if when is not None and args.post:
+        raise ConfigError("--as-of replays the past and cannot be combined with --post.")
     schedules = load_schedules(settings)
     channel = args.channel or (schedules[0].channel if schedules else None)
     if args.post and not channel:
@@ -58,8 +65,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     timezone = next((s.timezone for s in schedules if s.channel == channel), settings.timezone)
     corpus = open_corpus(settings)
     try:
-        service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
-        digest = service.build(channel, timezone, now, since=since)
+        service = DigestService.for_settings(settings, corpus, engine_for(settings, corpus, when))
+        digest = service.build(None if when else channel, timezone, now, since=since)
         outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
     finally:
         corpus.close()
