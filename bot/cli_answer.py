@@ -24,14 +24,14 @@ from retrieval.timeparse import parse_when
 def add_commands(sub: Any) -> None:
     """Add ``ask``, ``summarize`` and ``chat`` to the CLI's subparsers (``parser.add_subparsers()``)."""
     p = sub.add_parser("ask", help="answer a question from the ingested articles, with citations")
-    p.add_argument("question", nargs="+", metavar="QUESTION")
+    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question, in plain words (quotes optional)")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ask)
 
     p = sub.add_parser("summarize", help="a cited summary, grouped by event, of a topic or of the latest articles")
-    p.add_argument("topic", nargs="*", metavar="TOPIC")
+    p.add_argument("topic", nargs="*", metavar="TOPIC", help="what to summarize (default: the biggest stories)")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
     p.add_argument("--json", action="store_true")
@@ -76,7 +76,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
-        return run_chat(Engine(settings, corpus), sys.stdin, sys.stdout)
+        return run_chat(Engine(settings, corpus), sys.stdin, sys.stdout,
+                        history_file=settings.data_dir / "chat_history")
     finally:
         corpus.close()
 

@@ -51,6 +51,7 @@ from bot.slack_render import (
 from bot.slack_state import FEEDBACK_REASONS, SlackState
 from bot.workers import RateLimiter, WorkerPool, describe_failure
 from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
+from retrieval.neterrors import connection_cause
 from retrieval.timeparse import check_not_future, parse_when
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def check_auth(client: WebClient) -> dict[str, Any]:
         ) from None
     except (SlackClientError, OSError) as exc:
         raise SlackSetupError(
-            f"Cannot reach Slack's Web API at {client.base_url} ({type(exc).__name__}); check the network "
+            f"Cannot reach Slack's Web API at {client.base_url}: {connection_cause(exc)}; check the network "
             "and SLACK_API_URL."
         ) from None
     return dict(response.data) if isinstance(response.data, dict) else {}

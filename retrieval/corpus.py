@@ -24,12 +24,15 @@ from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedde
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.progress import Progress, as_progress
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
+
+_WAITING = "waiting for another ingest to finish…"
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -147,27 +150,29 @@ class Corpus:
         return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False) -> IngestReport:
-        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report."""
+               progress: Progress | bool = False) -> IngestReport:
+        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
+
+        ``progress`` shows a live count on a terminal and says when the run waits for another ingest.
+        """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
         return self._run(items, [str(s) for s in sources], progress)
 
-    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False) -> IngestReport:
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure],
+                        progress: Progress | bool = False) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
         return self._run(articles, ["<articles>"], progress)
 
-    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool) -> IngestReport:
-        with ingest_lock(self.config.data_dir):
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str],
+             progress: Progress | bool) -> IngestReport:
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             state = self.state
             recover(state, self.store)
             run_id = state.start_run(labels)
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
-                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+                with shown.bar("ingesting", "doc") as advance:
+                    report = self._ingestor().run(items, on_item=lambda: advance(1))
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
@@ -176,27 +181,25 @@ class Corpus:
                     f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
                     "everything committed before is intact."
                 ) from exc
-            finally:
-                if bar is not None:
-                    bar.close()
             counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "duplicates")}
             state.finish_run(run_id, counts, [(f.source, f.error) for f in report.failed])
             log.info("ingest.done run=%d %s failed=%d", run_id,
                      " ".join(f"{k}={v}" for k, v in counts.items()), len(report.failed))
             return report
 
-    def reindex(self, progress: bool = False) -> int:
+    def reindex(self, progress: Progress | bool = False) -> int:
         """Re-embed every live chunk with the configured model into a fresh collection."""
-        with ingest_lock(self.config.data_dir):
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             self.store.recreate(self.embedder)  # type: ignore[arg-type]
             total = 0
-            for rows in self.state.all_chunks():
-                vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
-                self.store.upsert([r[0] for r in rows], vectors, metas)
-                total += len(rows)
-                if progress:
-                    print(f"re-embedded {total} chunks", flush=True)
+            with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
+                for rows in self.state.all_chunks():
+                    vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
+                    metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
+                    self.store.upsert([r[0] for r in rows], vectors, metas)
+                    total += len(rows)
+                    advance(len(rows))
             self.state.set_meta("embedding_model", self.model)
             return total
 

@@ -66,11 +66,19 @@ class _Pending:
 
 
 @contextmanager
-def ingest_lock(data_dir: Path) -> Iterator[None]:
-    """Serialize ingests across processes (the CLI and a running bot may both ingest)."""
+def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+    """Serialize ingests across processes (the CLI and a running bot may both ingest).
+
+    ``on_wait`` is called once when another process holds the lock, before waiting for it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "ingest.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
