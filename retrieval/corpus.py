@@ -24,6 +24,7 @@ from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedde
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
@@ -33,6 +34,7 @@ from retrieval.store import DEFAULT_COLLECTION, VectorStore
 log = logging.getLogger(__name__)
 
 _WAITING = "waiting for another ingest to finish…"
+_OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -89,6 +91,21 @@ def _disk_full(exc: BaseException) -> bool:
     return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
 
 
+def _fill_outlets(state: StateDB) -> None:
+    """Once per store: documents ingested before outlets came from URLs get theirs (``www.cnn.com`` → CNN)."""
+    if state.get_meta("outlets_filled") == _OUTLETS_FILLED:
+        return
+    updates = []
+    for table, key, url, source in state.outlets_to_fill():
+        outlet = readable_outlet(source) if source else outlet_for_url(url)
+        if outlet and outlet != source:
+            updates.append((table, key, outlet))
+    state.set_outlets(updates)
+    state.set_meta("outlets_filled", _OUTLETS_FILLED)
+    if updates:
+        log.info("outlets.filled rows=%d", len(updates))
+
+
 class Corpus:
     """The article store. Safe to share between threads: each thread gets its own SQLite connection."""
 
@@ -124,6 +141,7 @@ class Corpus:
                             replace_mismatched=reindexing, collection=config.collection)
         if not recorded:
             state.set_meta("embedding_model", label)
+        _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
         return corpus
@@ -228,6 +246,10 @@ class Corpus:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors from the corpus's embedding model."""
         return self.embedder.embed(list(texts))  # type: ignore[attr-defined,no-any-return]
+
+    def removed_text(self, doc_id: str) -> list[dict[str, str]]:
+        """The page clutter the cleaner took out of a document: ``{"rule", "text"}`` each, in order."""
+        return self.state.removed_text(doc_id)
 
     def stats(self) -> CorpusStats:
         docs, chunks, sources, newest = self.state.counts()

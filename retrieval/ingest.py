@@ -23,11 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
+from retrieval.cleaning import CLEANER_VERSION
 from retrieval.documents import Article, LoadFailure
 from retrieval.embeddings import Embedder
+from retrieval.prepare import prepare
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
-from retrieval.text import content_hash, normalize
+from retrieval.text import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +149,10 @@ class Ingestor:
         self.state.touch_sources(touched)
         return report
 
-    def _plan(self, art: Article, batch_hashes: dict[str, str], batch_keys: set[str],
+    def _plan(self, loaded: Article, batch_hashes: dict[str, str], batch_keys: set[str],
               report: IngestReport) -> _Pending | None:
-        text = normalize(art.text)
+        prepared = prepare(loaded)
+        art, text = prepared.article, prepared.article.text
         if not text:
             report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no text after cleaning"))
             return None
@@ -158,21 +161,26 @@ class Ingestor:
             report.unchanged += 1
             return None
         digest = content_hash(text)
+        version = digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
         published = _iso(art.published)
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
-        if current and (current.content_hash == digest or art.kind == "feed"):
+        if current and ((current.content_hash == digest and current.version == version) or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
             # time: it must never replace the full text ingested earlier.
             report.unchanged += 1
             return None
+        # The same text from an older chunker or cleaner: rebuilt in place, for every source sharing it.
+        rebuild = current is not None and current.content_hash == digest
 
-        same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
+        # (A second source of that text in this batch only links to the rebuilt version.)
+        same_text = batch_hashes.get(digest) or (
+            None if rebuild else (d.doc_id if (d := self.state.doc_for_hash(digest)) else None))
         if same_text:
             retire = current.doc_id if current and current.doc_id != same_text else None
             return _Pending(None, _relink(link, same_text), retire, "duplicates")
 
-        if current and current.n_sources == 1:
+        if current and (current.n_sources == 1 or rebuild):
             doc_id, outcome, retire = current.doc_id, "updated", None
         else:
             # New text from a new source, or a changed text of a source that shares its old text
@@ -180,13 +188,13 @@ class Ingestor:
             doc_id = hashlib.sha1(f"{art.source_key}\0{digest}".encode()).hexdigest()[:16]
             outcome = "updated" if current else "added"
             retire = current.doc_id if current else None
-        version = digest[:12] + CHUNKER_VERSION
         spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
         date_ts = (art.published.timestamp() if art.published else datetime.now(UTC).timestamp())
         new = NewVersion(
             doc_id=doc_id, content_hash=digest, version=version, title=art.title, source=art.source, url=art.url,
             published=published, date_ts=date_ts, text=text,
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
+            removed=[r.to_json() for r in prepared.removed],
         )
         pending = _Pending(new, _relink(link, doc_id), retire, outcome)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
