@@ -246,7 +246,14 @@ def _is_site_suffix(suffix: str, outlet: str) -> bool:
 
 
 def clean_article(text: str, title: str = "", outlet: str = "") -> Cleaned:
-    """Clean an article's normalized text and its title (see the module docstring)."""
+    """Clean an article's normalized text and its title (see the module docstring).
+
+    A first line that only repeats the headline goes too: the title is shown and embedded on its own.
+    """
     body, removed = clean_text(text)
     headline, title_removed = clean_title(title, outlet)
+    first, _, rest = body.partition("\n")
+    if first and first.casefold() in {title.strip().casefold(), headline.casefold()}:
+        removed.insert(0, Removal("headline", first))
+        body = rest.strip()
     return Cleaned(body, headline, tuple(title_removed + removed))
