@@ -174,7 +174,6 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
     * a run of ``_MENU_RUN`` or more one-to-three-word lines is a menu or a state picker ("Alabama", …);
     * a run of ``_HEADLINE_RUN`` or more headlines (no closing punctuation) is a list of links to other
       stories (a single one is the story's own subheading), unless a line ending in ":" introduces it;
-    * a name alone on the first line is the author;
     * a gallery repeats each caption on the next line: with two or more such pairs every copy is a
       caption, otherwise only the repeat goes.
     """
@@ -189,9 +188,6 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
             if len(run) >= least and not introduced:
                 found.update({i: rule for i in run if i not in found})
             run = []
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and _AUTHOR_NAME.match(lines[first].strip()):
-        found.setdefault(first, "byline")
     repeats = [i for i in range(1, len(lines)) if lines[i].strip() and lines[i] == lines[i - 1]]
     for index in repeats:
         found.setdefault(index, "caption" if len(repeats) >= 2 else "duplicate")
@@ -206,8 +202,11 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
     removed: list[Removal] = []
     lines = [line.strip() for line in text.split("\n")]
     layout = _layout_rules(lines)
+    first = next((i for i, line in enumerate(lines) if line), None)
     for index, line in enumerate(lines):
         rule = layout.get(index) or (_line_rule(line) if line else None)
+        if rule is None and index == first and _AUTHOR_NAME.match(line):
+            rule = "byline"  # a name alone above the story is its author
         if rule:
             removed.append(Removal(rule, line))
             continue
