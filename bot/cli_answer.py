@@ -18,6 +18,7 @@ from bot.render_text import render_sources
 from bot.results import Answer
 from bot.runtime import open_corpus
 from bot.settings import Settings
+from retrieval.progress import Progress
 from retrieval.timeparse import parse_when
 
 
@@ -63,7 +64,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     until = parse_when(args.until, name="--until") if args.until else None
     corpus = open_corpus(settings)
     try:
-        answer = Engine(settings, corpus).summarize(" ".join(args.topic) or None, since=since, until=until)
+        with Progress.for_terminal(quiet=args.json).working("summarizing"):
+            answer = Engine(settings, corpus).summarize(" ".join(args.topic) or None, since=since, until=until)
     finally:
         corpus.close()
     if args.json:

@@ -15,6 +15,7 @@ from bot.feeds_registry import FeedRegistry
 from bot.render_text import render_answer
 from bot.settings import Settings
 from retrieval.errors import ConfigError
+from retrieval.progress import Progress
 from retrieval.timeparse import check_not_future, parse_when
 
 
@@ -57,7 +58,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
         service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
-        digest = service.build(channel, timezone, now, since=since)
+        with Progress.for_terminal(quiet=args.json).working("building the digest"):
+            digest = service.build(channel, timezone, now, since=since)
         outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
     finally:
         corpus.close()

@@ -44,7 +44,7 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dateline", _DATELINE_LINE),
     ("dateline", re.compile(rf"^{_PLACE}, {_US_STATE}\.$")),  # "Albany, Ga." alone
     # a section label in capitals ("BREAKFAST BROWSE"), or a list number left alone on its line ("4.")
-    ("heading", re.compile(r"^[A-Z][A-Z'’&,. -]{2,50}$|^\d{1,2}\.$|^What else is on our reading list:$")),
+    ("heading", re.compile(r"^[A-Z][A-Z0-9'’&,. -]{2,60}:?$|^\d{1,2}\.$|^What else is on our reading list:$")),
     ("caption", re.compile(  # credits: "(Photo by X/Getty Images)", "(AP Photo/Rich Pedroncelli)"
         r"\((?:AP |Reuters |AFP )?Photos?(?: by|:|/)[^)]*\)|\(Image(?: credit)?:[^)]*\)", re.I)),
     ("caption", re.compile(  # Getty style: "SCHWEDT, GERMANY - MAY 03: In this aerial view…"
@@ -95,7 +95,7 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"Opinion|OPINION|Analysis|ANALYSIS|Live updates|LIVE UPDATES)\s*(?::|$)")),
     # A link's label glued to its headline: "Looking back:Amended Kentucky bill…" (a news brief that opens
     # with a glued place name runs longer than a headline, and "Answer:"/"Q:" open content)
-    ("related", re.compile(r"^(?!(?:Answer|Question|Q|A):)[A-Z][\w'’ ,&-]{1,80}:(?=[A-Z'\"‘“])"
+    ("related", re.compile(r"^(?!(?:Answer|Question|Q|A):)['\"‘“]?[A-Z][\w'’\"” ,&-]{1,80}:(?=[A-Z'\"‘“])"
                            r"(?=(?:\S+\s+){0,27}\S+$)")),
     ("related", re.compile(r"^Read more\b.{0,80}$|^(?=(?:\S+\s+){0,15}\S+$).*\bclick here\b", re.I)),
     ("byline", re.compile(  # contact lines: a short one with an address or handle, or a reporter's details
@@ -127,6 +127,8 @@ _MENU_RUN = 6
 # A headline: 4 to 25 words, no closing punctuation, and none of a data list's digits, colons or dashes.
 _HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,24}\S+$)[^\d:–—]*[^.!?\"'”’):;…,\d]$")
 _HEADLINE_RUN = 3
+_AUTHOR_BIO = re.compile(r"^[A-Z][\w.'’ -]{2,40} (?:is|was) an? (?:[\w-]+ ){0,5}(?:writer|journalist|columnist|"
+                         r"contributor|reporter|correspondent|editor|analyst|professor|author)\b[^\n]{0,200}$")
 _AUTHOR_NAME = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z]\.)?(?: [A-Z][a-z'’-]+){1,2}$")
 _ELLIPSIS_END = re.compile(r"(?:\.\.\.|…)\s*[\"'”’]?$")
 _ELLIPSIS_START = re.compile(r"^(?:\.\.\.|…)")
@@ -184,7 +186,8 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
             if pattern.match(line):
                 run.append(index)
                 continue
-            introduced = bool(run) and run[0] > 0 and lines[run[0] - 1].endswith(":")  # a list the story gives
+            intro = lines[run[0] - 1] if run and run[0] > 0 else ""
+            introduced = intro.endswith(":") and _line_rule(intro) is None  # a list the story itself gives
             if len(run) >= least and not introduced:
                 found.update({i: rule for i in run if i not in found})
             run = []
@@ -203,10 +206,13 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
     lines = [line.strip() for line in text.split("\n")]
     layout = _layout_rules(lines)
     first = next((i for i, line in enumerate(lines) if line), None)
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i]), None)
     for index, line in enumerate(lines):
         rule = layout.get(index) or (_line_rule(line) if line else None)
         if rule is None and index == first and _AUTHOR_NAME.match(line):
             rule = "byline"  # a name alone above the story is its author
+        if rule is None and index in (first, last) and _AUTHOR_BIO.match(line):
+            rule = "byline"  # "Sara Stewart is a film and culture writer who lives in…", above or below the story
         if rule:
             removed.append(Removal(rule, line))
             continue

@@ -8,6 +8,8 @@ finish…") are one line each and go out whenever a stream is given.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +54,31 @@ class Progress:
             yield bar.update
         finally:
             bar.close()
+
+
+    @contextmanager
+    def working(self, desc: str) -> Iterator[None]:
+        """A line saying ``desc…`` and the seconds spent, redrawn until the block ends, then erased (for a
+        long step that has no count to show, such as waiting for the language model)."""
+        if not self.bars or self.stream is None:
+            yield
+            return
+        stream, done, started = self.stream, threading.Event(), time.monotonic()
+
+        def tick() -> None:
+            while not done.wait(0.5):
+                stream.write(f"\r{desc}… {time.monotonic() - started:.0f}s")
+                stream.flush()
+
+        ticker = threading.Thread(target=tick, name="progress", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+            stream.write("\r\x1b[K")  # erase the line
+            stream.flush()
 
 
 SILENT = Progress()
