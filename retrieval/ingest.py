@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -154,7 +155,10 @@ class Ingestor:
         prepared = prepare(loaded)
         art, text = prepared.article, prepared.article.text
         if not text:
-            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no text after cleaning"))
+            clutter = Counter(r.rule for r in prepared.removed if not r.rule.startswith("title"))
+            what = f" ({', '.join(f'{n} {rule}' for rule, n in clutter.most_common())} lines removed as page clutter)"
+            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
+                                                             f"{what if clutter else ''}"))
             return None
         if art.source_key in batch_keys:
             # The same source twice in one run: the later text wins in the next run; skip now.

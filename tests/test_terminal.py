@@ -21,6 +21,9 @@ from bot.runtime import sample_corpus_path
 from retrieval.corpus import Corpus
 
 UP = "\x1b[A"
+# Each test starts the CLI two or three times, and each start loads the embedding model: on a busy two-core
+# machine that alone can take most of the default two minutes.
+pytestmark = pytest.mark.timeout(360)
 
 
 class Terminal:
@@ -48,7 +51,7 @@ class Terminal:
         self.output += data.decode("utf-8", errors="replace")
         return True
 
-    def expect(self, text: str, timeout: float = 60.0, start: int = 0) -> int:
+    def expect(self, text: str, timeout: float = 120.0, start: int = 0) -> int:
         """Wait until ``text`` appears in the output after ``start``; its position."""
         deadline = time.monotonic() + timeout
         while text not in self.output[start:]:
