@@ -21,6 +21,7 @@ from bot.runtime import open_corpus
 from bot.settings import Settings
 from bot.topic_span import parse_topic_span
 from retrieval.errors import QueryError
+from retrieval.progress import Progress
 from retrieval.timeparse import parse_when
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 def add_commands(sub: Any) -> None:
     """Add ``ask``, ``summarize`` and ``chat`` to the CLI's subparsers (``parser.add_subparsers()``)."""
     p = sub.add_parser("ask", help="answer a question from the ingested articles, with citations")
-    p.add_argument("question", nargs="+", metavar="QUESTION")
+    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question, in plain words (quotes optional)")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
     add_as_of(p)
@@ -39,7 +40,8 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("summarize", help="a cited summary, grouped by event, of a topic or of the latest articles")
     p.add_argument("topic", nargs="*", metavar="TOPIC",
-                   help="free text, which may name the span too: Helmand this week, last 3 days Kandahar")
+                   help="what to summarize (default: the biggest stories); may name the span too: "
+                        "Helmand this week, last 3 days Kandahar")
     p.add_argument("--since", metavar="WHEN", help="only articles published since WHEN (ISO date or 24h, 7d)")
     p.add_argument("--until", metavar="WHEN", help="only articles published until WHEN")
     add_as_of(p)
@@ -112,7 +114,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     since = since or parsed.since
     corpus = open_corpus(settings)
     try:
-        answer = engine_for(settings, corpus, when).summarize(parsed.topic or None, since=since, until=until)
+        with Progress.for_terminal(quiet=args.json).working("summarizing"):
+            answer = engine_for(settings, corpus, when).summarize(parsed.topic or None, since=since, until=until)
     finally:
         corpus.close()
     if args.json:
@@ -126,7 +129,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     when = as_of(args)
     corpus = open_corpus(settings)
     try:
-        return run_chat(engine_for(settings, corpus, when), sys.stdin, sys.stdout)
+        return run_chat(engine_for(settings, corpus, when), sys.stdin, sys.stdout,
+                        history_file=settings.data_dir / "chat_history")
     finally:
         corpus.close()
 

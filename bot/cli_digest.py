@@ -17,6 +17,7 @@ from bot.feeds_registry import FeedRegistry
 from bot.render_text import render_answer
 from bot.settings import Settings
 from retrieval.errors import ConfigError
+from retrieval.progress import Progress
 from retrieval.timeparse import check_not_future, parse_when
 
 
@@ -33,11 +34,11 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("feeds", help="the feeds `sitrep serve` polls")
     actions = p.add_subparsers(dest="feeds_action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="register a feed URL")
-    add.add_argument("url", metavar="URL")
+    add.add_argument("url", metavar="URL", help="the feed's http(s) address")
     add_date_order(add)
     add.set_defaults(handler=cmd_feeds_add)
     remove = actions.add_parser("remove", help="unregister a feed URL")
-    remove.add_argument("url", metavar="URL")
+    remove.add_argument("url", metavar="URL", help="the feed's http(s) address")
     remove.set_defaults(handler=cmd_feeds_remove)
     listing = actions.add_parser("list", help="the registered feeds and how their last poll went")
     listing.add_argument("--json", action="store_true")
@@ -66,7 +67,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
         service = DigestService.for_settings(settings, corpus, engine_for(settings, corpus, when))
-        digest = service.build(None if when else channel, timezone, now, since=since)
+        with Progress.for_terminal(quiet=args.json).working("building the digest"):
+            digest = service.build(None if when else channel, timezone, now, since=since)
         outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
     finally:
         corpus.close()

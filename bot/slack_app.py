@@ -53,6 +53,7 @@ from bot.slack_state import FEEDBACK_REASONS, SlackState
 from bot.topic_span import parse_topic_span
 from bot.workers import RateLimiter, WorkerPool, describe_failure
 from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
+from retrieval.neterrors import connection_cause
 
 if TYPE_CHECKING:
     from bot.engine import Engine, Turn
@@ -135,7 +136,7 @@ def check_auth(client: WebClient) -> dict[str, Any]:
         ) from None
     except (SlackClientError, OSError) as exc:
         raise SlackSetupError(
-            f"Cannot reach Slack's Web API at {client.base_url} ({type(exc).__name__}); check the network "
+            f"Cannot reach Slack's Web API at {client.base_url}: {connection_cause(exc)}; check the network "
             "and SLACK_API_URL."
         ) from None
     return dict(response.data) if isinstance(response.data, dict) else {}

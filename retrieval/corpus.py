@@ -27,6 +27,8 @@ from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
 from retrieval.loaders.dates import check_date_order
+from retrieval.outlets import outlet_for_url, readable_outlet
+from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
@@ -34,6 +36,9 @@ from retrieval.state import StateDB
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
+
+_WAITING = "waiting for another ingest to finish…"
+_OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -97,6 +102,21 @@ def disk_full(exc: BaseException) -> bool:
     return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
 
 
+def _fill_outlets(state: StateDB) -> None:
+    """Once per store: documents ingested before outlets came from URLs get theirs (``www.cnn.com`` → CNN)."""
+    if state.get_meta("outlets_filled") == _OUTLETS_FILLED:
+        return
+    updates = []
+    for table, key, url, source in state.outlets_to_fill():
+        outlet = readable_outlet(source) if source else outlet_for_url(url)
+        if outlet and outlet != source:
+            updates.append((table, key, outlet))
+    state.set_outlets(updates)
+    state.set_meta("outlets_filled", _OUTLETS_FILLED)
+    if updates:
+        log.info("outlets.filled rows=%d", len(updates))
+
+
 class Corpus:
     """The article store. Safe to share between threads: each thread gets its own SQLite connection."""
 
@@ -132,6 +152,7 @@ class Corpus:
                             replace_mismatched=reindexing, collection=config.collection)
         if not recorded:
             state.set_meta("embedding_model", label)
+        _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
         return corpus
@@ -159,16 +180,17 @@ class Corpus:
                         date_order=date_order, force=force)
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False, date_order: str | None = None, force: bool = False) -> IngestReport:
+               progress: Progress | bool = False, date_order: str | None = None, force: bool = False) -> IngestReport:
         """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
 
+        ``progress`` shows a live count on a terminal and says when the run waits for another ingest.
         ``date_order`` (``dmy``/``mdy``) says how these sources write numeric dates such as 04/10/2022.
         Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
         return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order), force)
 
-    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False,
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: Progress | bool = False,
                         date_order: str | None = None, force: bool = False) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
         return self._run(articles, ["<articles>"], progress, check_date_order(date_order), force)
@@ -187,21 +209,18 @@ class Corpus:
             recover(self.state, self.store)
             return remove(self.state, self.store, request)
 
-    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool,
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: Progress | bool,
              date_order: str | None, force: bool = False) -> IngestReport:
-        with ingest_lock(self.config.data_dir):
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             state = self.state
             recover(state, self.store)
             run_id = state.start_run(labels)
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
-                report = self._ingestor(date_order, force).run(items, on_item=bar.update if bar is not None else None)
+                with shown.bar("ingesting", "doc") as advance:
+                    report = self._ingestor(date_order, force).run(items, on_item=lambda: advance(1))
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
@@ -210,9 +229,6 @@ class Corpus:
                     f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
                     "everything committed before is intact."
                 ) from exc
-            finally:
-                if bar is not None:
-                    bar.close()
             report.add_repair(repaired)
             counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "duplicates")}
             state.finish_run(run_id, counts, [(f.source, f.error) for f in report.failed])
@@ -220,18 +236,19 @@ class Corpus:
                      " ".join(f"{k}={v}" for k, v in counts.items()), len(report.failed))
             return report
 
-    def reindex(self, progress: bool = False) -> int:
+    def reindex(self, progress: Progress | bool = False) -> int:
         """Re-embed every live chunk with the configured model into a fresh collection."""
-        with ingest_lock(self.config.data_dir):
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             self.store.recreate(self.embedder)  # type: ignore[arg-type]
             total = 0
-            for rows in self.state.all_chunks():
-                vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
-                self.store.upsert([r[0] for r in rows], vectors, metas)
-                total += len(rows)
-                if progress:
-                    print(f"re-embedded {total} chunks", flush=True)
+            with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
+                for rows in self.state.all_chunks():
+                    vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
+                    metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
+                    self.store.upsert([r[0] for r in rows], vectors, metas)
+                    total += len(rows)
+                    advance(len(rows))
             self.state.set_meta("embedding_model", self.model)
             return total
 
@@ -260,6 +277,10 @@ class Corpus:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors from the corpus's embedding model."""
         return self.embedder.embed(list(texts))  # type: ignore[attr-defined,no-any-return]
+
+    def removed_text(self, doc_id: str) -> list[dict[str, str]]:
+        """The page clutter the cleaner took out of a document: ``{"rule", "text"}`` each, in order."""
+        return self.state.removed_text(doc_id)
 
     def stats(self) -> CorpusStats:
         docs, chunks, sources, newest = self.state.counts()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,14 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
+from retrieval.cleaning import CLEANER_VERSION
 from retrieval.date_repair import DateChange, DateRepair, Redated, apply_changes, recheck_source
 from retrieval.dating import date_article
 from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
 from retrieval.loaders.dates import PARSER_VERSION
+from retrieval.prepare import prepare
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
-from retrieval.text import content_hash, normalize
+from retrieval.text import content_hash
 from retrieval.tombstones import article_keys
 
 log = logging.getLogger(__name__)
@@ -82,11 +85,19 @@ class _Pending:
 
 
 @contextmanager
-def ingest_lock(data_dir: Path) -> Iterator[None]:
-    """Serialize ingests across processes (the CLI and a running bot may both ingest)."""
+def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+    """Serialize ingests across processes (the CLI and a running bot may both ingest).
+
+    ``on_wait`` is called once when another process holds the lock, before waiting for it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "ingest.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -155,11 +166,15 @@ class Ingestor:
         self._date_changes = []
         return report
 
-    def _plan(self, art: Article, batch_hashes: dict[str, str], batch_keys: set[str],
+    def _plan(self, loaded: Article, batch_hashes: dict[str, str], batch_keys: set[str],
               report: IngestReport) -> _Pending | None:
-        text = normalize(art.text)
+        prepared = prepare(loaded)
+        art, text = prepared.article, prepared.article.text
         if not text:
-            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no text after cleaning"))
+            clutter = Counter(r.rule for r in prepared.removed if not r.rule.startswith("title"))
+            what = f" ({', '.join(f'{n} {rule}' for rule, n in clutter.most_common())} lines removed as page clutter)"
+            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
+                                                             f"{what if clutter else ''}"))
             return None
         if art.source_key in batch_keys:
             # The same source twice in one run: the later text wins in the next run; skip now.
@@ -173,19 +188,24 @@ class Ingestor:
             report.refused.append(art.source_key)
             return None
         unblock = keys if removed else []
+        version = digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
         dated = date_article(art, self.date_order, datetime.now(UTC))
         published = dated.iso
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
-        if current and (current.content_hash == digest or art.kind == "feed"):
+        if current and ((current.content_hash == digest and current.version == version) or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
             # time: it must never replace the full text ingested earlier. Its date may be read anew.
             report.unchanged += 1
             if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
                 self._date_changes.append(change)
             return None
+        # The same text from an older chunker or cleaner: rebuilt in place, for every source sharing it.
+        rebuild = current is not None and current.content_hash == digest
 
-        same_text = batch_hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
+        # (A second source of that text in this batch only links to the rebuilt version.)
+        same_text = batch_hashes.get(digest) or (
+            None if rebuild else (d.doc_id if (d := self.state.doc_for_hash(digest)) else None))
         if same_text:
             if dated.published is None:
                 report.warnings.append(LoadWarning(art.source_key, f"{dated.problem}; the document it duplicates "
@@ -195,7 +215,7 @@ class Ingestor:
         if dated.published is None:
             report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
-        if current and current.n_sources == 1:
+        if current and (current.n_sources == 1 or rebuild):
             doc_id, outcome, retire = current.doc_id, "updated", None
         else:
             # New text from a new source, or a changed text of a source that shares its old text
@@ -203,7 +223,6 @@ class Ingestor:
             doc_id = hashlib.sha1(f"{art.source_key}\0{digest}".encode()).hexdigest()[:16]
             outcome = "updated" if current else "added"
             retire = current.doc_id if current else None
-        version = digest[:12] + CHUNKER_VERSION
         spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
         date_ts = (dated.published.timestamp() if dated.published else datetime.now(UTC).timestamp())
         new = NewVersion(
@@ -211,6 +230,7 @@ class Ingestor:
             published=published, date_ts=date_ts, text=text,
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
             published_raw=dated.raw, date_order=self.date_order, date_parser=PARSER_VERSION,
+            removed=[r.to_json() for r in prepared.removed],
         )
         pending = _Pending(new, _relink(link, doc_id), retire, outcome, unblock=unblock)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]

@@ -74,6 +74,11 @@ CREATE TABLE IF NOT EXISTS vector_journal (
     pid INTEGER NOT NULL,
     created_ts REAL NOT NULL
 );
+-- Page clutter the cleaner took out of each document's text and title (retrieval/cleaning.py), as JSON.
+CREATE TABLE IF NOT EXISTS removed_text (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    removed TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
     started TEXT NOT NULL,
@@ -155,6 +160,7 @@ class NewVersion:
     published_raw: str | None = None  # the date as the source gave it (see retrieval.date_store)
     date_order: str | None = None
     date_parser: str | None = None
+    removed: Sequence[dict[str, str]] = ()  # clutter taken out by the cleaner: {"rule", "text"}
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,8 @@ class StateDB:
                         "INSERT INTO chunks_fts(chunk_id, date_ts, title, body) VALUES (?, ?, ?, ?)",
                         [(cid, v.date_ts, v.title, v.text[s:e]) for cid, _, s, e in v.chunks],
                     )
+                    c.execute("INSERT OR REPLACE INTO removed_text(doc_id, removed) VALUES (?, ?)",
+                              (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
                 for link in links:
                     c.execute(
                         "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
@@ -483,6 +491,38 @@ class StateDB:
             params.append(until_ts)
         sql += f" ORDER BY {column} DESC"
         return self.conn.execute(sql, params).fetchall()
+
+    def removed_text(self, doc_id: str) -> list[dict[str, str]]:
+        """What the cleaner took out of a document ({"rule", "text"} each); empty for older documents."""
+        row = self.conn.execute("SELECT removed FROM removed_text WHERE doc_id = ?", (doc_id,)).fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def outlets_to_fill(self) -> list[tuple[str, str, str, str]]:
+        """(table, key, url, source) of documents and sources with a URL whose outlet is missing or only a
+        web domain."""
+        rows = []
+        for table, key in (("documents", "doc_id"), ("sources", "source_key")):
+            rows += [(table, r[0], r[1], r[2]) for r in self.conn.execute(
+                f"SELECT {key}, url, source FROM {table} WHERE url != '' AND (source = '' OR "
+                "(source LIKE '%.%' AND source NOT LIKE '% %'))")]
+        return rows
+
+    def set_outlets(self, updates: Sequence[tuple[str, str, str]]) -> None:
+        """Set ``source`` for (table, key, outlet) rows of ``documents`` or ``sources``, in one transaction."""
+        keys = {"documents": "doc_id", "sources": "source_key"}
+
+        def write() -> None:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for table, key, outlet in updates:
+                    c.execute(f"UPDATE {table} SET source = ? WHERE {keys[table]} = ?", (outlet, key))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        with_retry(write)
 
     def sources_of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
         out: dict[str, list[dict[str, object]]] = {d: [] for d in doc_ids}
