@@ -27,7 +27,8 @@ from retrieval.documents import Article
 from retrieval.errors import SourceError
 from retrieval.loaders.common import Origin
 from retrieval.loaders.dates import parse_published
-from retrieval.loaders.urls import canonical_url, site_name
+from retrieval.loaders.urls import canonical_url
+from retrieval.outlets import outlet_for_url
 from retrieval.text import sentences
 
 # Metadata is looked for among the first lines only: further down, "Date: ..." is part of the story.
@@ -98,7 +99,7 @@ def article_from_text(text: str, origin: Origin) -> Article:
         source_key=origin.source_key,
         title=meta.title or name_title(origin.fallback_title) or lead_headline(meta.body),
         url=url,
-        source=origin.outlet or meta.outlet or (site_name(meta.url) if meta.url else ""),
+        source=origin.outlet or meta.outlet or (outlet_for_url(meta.url) if meta.url else ""),
         published=meta.published,
         kind=origin.kind,
     )
