@@ -23,6 +23,11 @@ from retrieval.loaders import FetchOptions
 from retrieval.sqlitedb import STATE_DB_NAME
 from tests.httpfixtures import LocalHTTPServer, Route
 
+try:  # with the fetch guard, loopback fetches need the test allowance; before it, any options reach the server
+    from tests.httpfixtures import LOCAL_FETCH as FETCH
+except ImportError:
+    FETCH = FetchOptions(timeout=5)
+
 # (record id, the date as the source printed it, the UTC date sitrep must store or None, a word only its text has)
 RECORDS = [
     ("slash", "2022/10/04", "2022-10-04T00:00:00+00:00", "pomegranate"),
@@ -270,7 +275,7 @@ def test_a_feed_declares_its_date_order(tmp_path: Path, env: Path, capsys: pytes
 
         corpus = corpus_factory(data_dir=env)
         registry = FeedRegistry(env / STATE_DB_NAME, poll_interval=timedelta(minutes=15))
-        FeedPoller(registry, corpus, FetchOptions(timeout=5)).tick(datetime.now(UTC))
+        FeedPoller(registry, corpus, FETCH).tick(datetime.now(UTC))
     dates = {d.title.split()[0].lower(): d.published for d in corpus.documents(by="first_seen")}
     # Declared day-first; the year-first date needs no declaration (and is not feedparser's "1st of this month").
     assert dates == {"cumin": "2022-10-04T00:00:00+00:00", "barley": "2022-10-04T00:00:00+00:00", "sesame": None}
