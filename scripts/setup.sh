@@ -12,7 +12,7 @@ fi
 stamp=.venv/.sitrep-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "sitrep: installing into ./.venv (first run takes about a minute)…" >&2
+  echo "sitrep: installing into ./.venv (the first run takes a few minutes)…" >&2
   # pip's build chatter goes to a log; on failure the log is shown.
   if ! .venv/bin/python -m pip install --quiet -e '.[test]' > .venv/install.log 2>&1; then
     cat .venv/install.log >&2
