@@ -1,4 +1,4 @@
-"""Hybrid search: dense (Chroma) and lexical (SQLite FTS5 BM25) fused with reciprocal-rank fusion.
+"""Hybrid search: dense (Chroma) and lexical (BM25, :mod:`retrieval.lexical`) fused with reciprocal-rank fusion.
 
 Both sides honour the same date window. Queries that ask for what is new ("latest", "today") get a
 recency weight. By default at most two chunks of one document make the top k, so one long article
@@ -20,23 +20,17 @@ from retrieval.embeddings import Embedder
 from retrieval.errors import QueryError
 from retrieval.state import StateDB
 from retrieval.store import VectorStore
+from retrieval.terms import STOPWORDS, terms, words
 
 RRF_K = 60
 MAX_QUERY_CHARS = 2000
+MAX_QUERY_TERMS = 32
 
-_STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her his how i if in into is "
-    "it its me my no not of on or our she so than that the their them then there these they this to was "
-    "we were what when where which who whom why will with you your about after before said says say tell "
-    "show give any many much"
-    .split()
-)
 _RECENCY = re.compile(
     r"\b(latest|newest|recent(ly)?|today|tonight|yesterday|this (morning|week|evening)|now|current(ly)?|"
     r"so far|update[sd]?|last (24|48) hours|breaking)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -57,19 +51,14 @@ def wants_recency(query: str) -> bool:
 
 def query_words(query: str) -> list[str]:
     """The query's content words, lower-cased, de-duplicated (all its words when it has no content words)."""
-    words = [w.lower() for w in _WORD.findall(query)]
-    terms = [w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return list(dict.fromkeys(terms or words))[:32]
+    found = words(query)
+    content = [w for w in found if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return list(dict.fromkeys(content or found))[:MAX_QUERY_TERMS]
 
 
-def fts_match(words: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: the words OR-ed, each quoted (no FTS syntax leaks)."""
-    return " OR ".join(f'"{w}"' for w in words)
-
-
-def fts_query(query: str) -> str:
-    """The FTS5 MATCH expression for a query's content words."""
-    return fts_match(query_words(query))
+def query_terms(query: str) -> list[str]:
+    """The index terms lexical search looks up for a query (stemmed content words, at most 32)."""
+    return list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
 
 
 def _date_where(since_ts: float | None, until_ts: float | None) -> dict[str, object] | None:
@@ -101,7 +90,7 @@ def check_query(query: str) -> str:
         raise QueryError(
             f"The question is {len(stripped):,} characters long; keep it under {MAX_QUERY_CHARS:,} characters."
         )
-    if not _WORD.search(stripped):
+    if not words(stripped):
         raise QueryError("The question has no words in it (only punctuation or symbols).")
     return stripped
 
@@ -130,8 +119,7 @@ def hybrid_search(
         dense = [(i, s) for i, s in raw if i in live]
     lexical: list[tuple[str, float]] = []
     if mode in ("hybrid", "lexical"):
-        words = state.prune_common(query_words(query))
-        lexical = state.lexical(fts_match(words), options.candidates, since_ts, until_ts)
+        lexical = state.lexical(query_terms(query), options.candidates, since_ts, until_ts)
 
     fused = rrf([[i for i, _ in dense], [i for i, _ in lexical]])
     rows = state.chunk_rows(list(fused))
