@@ -23,14 +23,13 @@ import heapq
 import itertools
 import math
 import sqlite3
-from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
 import numpy as np
 
-from retrieval.terms import terms
+from retrieval.terms import term_ids, term_name
 
 K1 = 1.2
 B = 0.75
@@ -88,37 +87,46 @@ def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
     """Index chunks as one new segment. Call inside the transaction that inserts them into ``chunks``."""
     if not chunks:
         return
+    n = len(chunks)
+    titles = list(dict.fromkeys(c.title for c in chunks))
+    ids, owner = term_ids([c.body for c in chunks] + titles)
+    in_body = owner < n
+    title_terms, title_of_term = ids[~in_body], owner[~in_body] - n
+    chunk_title = np.fromiter(map({t: i for i, t in enumerate(titles)}.__getitem__, (c.title for c in chunks)),
+                              dtype=np.int64, count=n)
+    # Each chunk gets its title's terms: gather them from the title entries (sorted by title, stable).
+    per_title = np.bincount(title_of_term, minlength=len(titles))
+    title_start = np.concatenate(([0], np.cumsum(per_title)[:-1]))
+    counts = per_title[chunk_title]
+    chunk_of = np.repeat(np.arange(n), counts)
+    within = np.arange(len(chunk_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    gathered = title_terms[np.argsort(title_of_term, kind="stable")][np.repeat(title_start[chunk_title], counts)
+                                                                     + within]
+    term = np.concatenate((ids[in_body], gathered))
+    chunk = np.concatenate((owner[in_body], chunk_of))
+    weight = np.concatenate((np.ones(int(in_body.sum())), np.full(len(gathered), TITLE_WEIGHT)))
+    lengths = np.bincount(chunk, minlength=n).astype(np.float64)
+
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lex_docs'").fetchone()
     first = (row[0] if row else 0) + 1
-    titles: dict[str, list[str]] = {}
-    bags: list[dict[str, float]] = []
-    docs: list[tuple[int, str, float, float]] = []
-    for n, chunk in enumerate(chunks):
-        title_terms = titles.get(chunk.title)
-        if title_terms is None:
-            title_terms = titles[chunk.title] = terms(chunk.title)
-        body_terms = terms(chunk.body)
-        bag: dict[str, float] = {}
-        for term in body_terms:
-            bag[term] = bag.get(term, 0.0) + 1.0
-        for term in title_terms:
-            bag[term] = bag.get(term, 0.0) + TITLE_WEIGHT
-        bags.append(bag)
-        docs.append((first + n, chunk.chunk_id, chunk.date_ts, float(len(body_terms) + len(title_terms))))
-    conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)", docs)
+    conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)",
+                     [(first + i, c.chunk_id, c.date_ts, float(lengths[i])) for i, c in enumerate(chunks)])
     n_docs, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
     avg = total / n_docs if n_docs > 0 and total > 0 else 1.0
-    postings: dict[str, tuple[array[int], array[int]]] = {}
-    for (lex_id, _, _, length), bag in zip(docs, bags, strict=True):
-        norm = K1 * (1.0 - B + B * length / avg)
-        for term, tf in bag.items():
-            entry = postings.get(term)
-            if entry is None:
-                entry = postings[term] = (array("I"), array("H"))
-            entry[0].append(lex_id)
-            entry[1].append(max(1, min(65535, round(tf * (K1 + 1) / (tf + norm) * IMPACT_SCALE))))
-    seg = _new_segment(conn, 0, len(docs), first, first + len(docs) - 1)
-    _write(conn, ((seg, term, ids.tobytes(), ws.tobytes()) for term, (ids, ws) in sorted(postings.items())))
+
+    # One entry per (term, chunk), ordered by term then chunk: each term's postings are one slice.
+    keys, which = np.unique(term * n + chunk, return_inverse=True)
+    tf = np.bincount(which, weights=weight)
+    term_of, chunk_of_key = keys // n, keys % n
+    norm = K1 * (1.0 - B + B * lengths[chunk_of_key] / avg)
+    weights = np.clip(np.rint(tf * (K1 + 1) / (tf + norm) * IMPACT_SCALE), 1, 65535).astype(np.uint16)
+    lex_ids = (chunk_of_key + first).astype(np.uint32)
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(term_of)) + 1, [len(keys)])).tolist()
+    names = [term_name(int(t)) for t in term_of[bounds[:-1]]]
+    seg = _new_segment(conn, 0, n, first, first + n - 1)
+    order = sorted(range(len(names)), key=names.__getitem__)  # rows go in in key order
+    _write(conn, ((seg, names[i], lex_ids[bounds[i] : bounds[i + 1]].tobytes(),
+                   weights[bounds[i] : bounds[i + 1]].tobytes()) for i in order))
 
 
 def _new_segment(conn: sqlite3.Connection, level: int, docs: int, first_id: int, last_id: int) -> int:
@@ -260,9 +268,14 @@ def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) 
         conn.execute("SELECT term, ids, weights FROM lex_postings WHERE seg = ? ORDER BY term", (s,)) for s in segs
     ]
 
+    everything_live = bool(live.all())
+
     def rows() -> Iterator[tuple[int, str, bytes, bytes]]:
         for term, group in itertools.groupby(heapq.merge(*streams, key=itemgetter(0)), key=itemgetter(0)):
             blobs = list(group)
+            if everything_live:  # nothing to drop: the merged lists are the parts end to end
+                yield seg, term, b"".join(b[1] for b in blobs), b"".join(b[2] for b in blobs)
+                continue
             ids = np.concatenate([np.frombuffer(b[1], dtype=np.uint32) for b in blobs])
             weights = np.concatenate([np.frombuffer(b[2], dtype=np.uint16) for b in blobs])
             keep = live[ids.astype(np.int64) - first_id]
