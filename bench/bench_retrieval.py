@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import platform
-import re
 import resource
 import sys
 import tempfile
@@ -39,8 +38,8 @@ from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
 from retrieval.errors import SitrepError  # noqa: E402
 from retrieval.evaluate import EvalCase, score  # noqa: E402
-from retrieval.search import SearchOptions, fts_match, query_words  # noqa: E402
-from retrieval.state import PRUNE_MAX_DF  # noqa: E402
+from retrieval.search import SearchOptions, query_terms  # noqa: E402
+from retrieval.terms import terms  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
 MODES = ("dense", "lexical", "hybrid")
@@ -193,7 +192,7 @@ def latency(corpus: Corpus, queries: Sequence[str], rounds: int = 3, warmup: int
     steps: dict[str, Callable[[str, np.ndarray], object]] = {
         "embed": lambda q, v: corpus.embed([q]),
         "dense": lambda q, v: corpus.store.query(v, candidates, None),
-        "lexical": lambda q, v: state.lexical(fts_match(state.prune_common(query_words(q))), candidates, None, None),
+        "lexical": lambda q, v: state.lexical(query_terms(q), candidates, None, None),
     }
     parts: dict[str, list[float]] = {name: [] for name in steps}
     for q in queries:
@@ -322,43 +321,22 @@ class Variant:
     doc_level: bool = False  # fuse document ranks instead of chunk ranks
 
 
-def _all_words(query: str) -> list[str]:
-    return list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", query)))
-
-
 def _without_quiz_words(query: str) -> list[str]:
-    words = query_words(query)
-    return [w for w in words if w not in QUIZ_STOPWORDS] or words
+    dropped = {t for w in QUIZ_STOPWORDS for t in terms(w)}
+    return [t for t in query_terms(query) if t not in dropped] or query_terms(query)
 
 
-LEXICAL_CHOICES: dict[str, tuple[Callable[[str], list[str]], float, float]] = {
-    # name: (query words, title column weight, drop words found in more than this share of chunks)
-    "current": (query_words, 0.4, PRUNE_MAX_DF),
-    "title weight 0": (query_words, 0.0, PRUNE_MAX_DF),
-    "title weight 1": (query_words, 1.0, PRUNE_MAX_DF),
-    "title weight 2": (query_words, 2.0, PRUNE_MAX_DF),
-    "no stopwords": (_all_words, 0.4, PRUNE_MAX_DF),
-    "+quiz stopwords": (_without_quiz_words, 0.4, PRUNE_MAX_DF),
-    "no pruning": (query_words, 0.4, 1.0),
-    "prune words in >20% of chunks": (query_words, 0.4, 0.2),
-    "prune words in >5% of chunks": (query_words, 0.4, 0.05),
-    "prune words in >3% of chunks": (query_words, 0.4, 0.03),
-    "prune words in >2% of chunks": (query_words, 0.4, 0.02),
+LEXICAL_CHOICES: dict[str, Callable[[str], list[str]]] = {
+    "current": query_terms,
+    "+quiz stopwords": _without_quiz_words,
 }
 
 
 def lexical_runs(corpus: Corpus, queries: Sequence[str], depth: int) -> dict[str, list[list[str]]]:
-    """BM25 chunk rankings under several query/column-weight choices (``current`` is what search does)."""
+    """BM25 chunk rankings under several query-term choices (``current`` is what search does)."""
     state = corpus.state
-    runs: dict[str, list[list[str]]] = {}
-    for name, (words, title_weight, max_df) in LEXICAL_CHOICES.items():
-        sql = (f"SELECT chunk_id, bm25(chunks_fts, 0.0, 0.0, {title_weight}, 1.0) AS s FROM chunks_fts "
-               "WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?")
-        runs[name] = [
-            [r[0] for r in state.conn.execute(sql, (fts_match(state.prune_common(words(q), max_df)), depth))]
-            for q in queries
-        ]
-    return runs
+    return {name: [[c for c, _ in state.lexical(choose(q), depth, None, None)] for q in queries]
+            for name, choose in LEXICAL_CHOICES.items()}
 
 
 def dense_runs(corpus: Corpus, queries: Sequence[str], depth: int, untitled: bool) -> dict[str, list[list[str]]]:

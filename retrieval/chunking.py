@@ -8,8 +8,9 @@ model: MiniLM silently drops word pieces past 256, which would hide text from de
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.text import sentence_spans
@@ -61,12 +62,13 @@ def chunk_text(
     text: str,
     title: str = "",
     config: ChunkingConfig | None = None,
-    wordpieces: Callable[[str], int] | None = None,
+    wordpieces: Callable[[str], Sequence[int]] | None = None,
 ) -> list[ChunkSpan]:
     """Cut normalized ``text`` into chunk spans.
 
-    ``wordpieces`` counts the embedding tokenizer's pieces (including [CLS]/[SEP]); when given, any
-    chunk over the limit is re-split so nothing is truncated at embedding time.
+    ``wordpieces`` gives where each of the embedding tokenizer's pieces starts in a text (see
+    :meth:`retrieval.embeddings.WordPieceCounter.starts`); when given, any chunk over the limit is
+    re-split so nothing is truncated at embedding time.
     """
     cfg = config or ChunkingConfig()
     units: list[tuple[int, int, int]] = []  # (start, end, tokens)
@@ -92,22 +94,33 @@ def chunk_text(
     if current and (not groups or current != groups[-1][-len(current):]):
         groups.append(current)
 
+    pieces = None if wordpieces is None else _piece_counter(text, title, wordpieces)
     spans: list[tuple[int, int]] = []
     for group in groups:
-        spans.extend(_fit(text, title, group[0][0], group[-1][1], cfg, wordpieces))
+        spans.extend(_fit(text, group[0][0], group[-1][1], cfg, pieces))
     return [ChunkSpan(i, s, e) for i, (s, e) in enumerate(spans)]
+
+
+def _piece_counter(text: str, title: str, wordpieces: Callable[[str], Sequence[int]]) -> Callable[[int, int], int]:
+    """Word pieces of ``embedding_text(title, text[start:end])``, from one tokenization of the whole text.
+
+    Chunks are cut at whitespace, where the tokenizer splits words anyway, so counting the pieces that
+    start inside a span is exact: [CLS] + the title's pieces + the span's pieces + [SEP].
+    """
+    starts = wordpieces(text)
+    fixed = 2 + (len(wordpieces(title)) if title else 0)
+    return lambda start, end: fixed + bisect.bisect_left(starts, end) - bisect.bisect_left(starts, start)
 
 
 def _fit(
     text: str,
-    title: str,
     start: int,
     end: int,
     cfg: ChunkingConfig,
-    wordpieces: Callable[[str], int] | None,
+    pieces: Callable[[int, int], int] | None,
 ) -> list[tuple[int, int]]:
     """Return ``[(start, end)]`` or, when the embedded form is over the limit, smaller halves."""
-    if wordpieces is None or wordpieces(embedding_text(title, text[start:end])) <= cfg.embed_limit:
+    if pieces is None or pieces(start, end) <= cfg.embed_limit:
         return [(start, end)]
     words = [m.start() + start for m in re.finditer(r"\S+", text[start:end])]
     if len(words) < 2:
@@ -119,4 +132,4 @@ def _fit(
     left_end = cut
     while left_end > start and text[left_end - 1].isspace():
         left_end -= 1
-    return _fit(text, title, start, left_end, cfg, wordpieces) + _fit(text, title, cut, end, cfg, wordpieces)
+    return _fit(text, start, left_end, cfg, pieces) + _fit(text, cut, end, cfg, pieces)

@@ -143,7 +143,7 @@ class Corpus:
     def _ingestor(self) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
-        counter = self._wordpieces.count if self._wordpieces else None
+        counter = self._wordpieces.starts if self._wordpieces else None
         return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
@@ -192,7 +192,7 @@ class Corpus:
             total = 0
             for rows in self.state.all_chunks():
                 vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
+                metas = [chunk_metadata(r[4], r[3]) for r in rows]
                 self.store.upsert([r[0] for r in rows], vectors, metas)
                 total += len(rows)
                 if progress:
