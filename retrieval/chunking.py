@@ -8,7 +8,6 @@ model: MiniLM silently drops word pieces past 256, which would hide text from de
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,8 +65,8 @@ def chunk_text(
 ) -> list[ChunkSpan]:
     """Cut normalized ``text`` into chunk spans.
 
-    ``wordpieces`` gives where each of the embedding tokenizer's pieces starts in a text (see
-    :meth:`retrieval.embeddings.WordPieceCounter.starts`); when given, any chunk over the limit is
+    ``wordpieces`` counts the embedding tokenizer's pieces of each of several texts, [CLS]/[SEP] left out
+    (see :meth:`retrieval.embeddings.WordPieceCounter.pieces`); when given, any chunk over the limit is
     re-split so nothing is truncated at embedding time.
     """
     cfg = config or ChunkingConfig()
@@ -94,22 +93,21 @@ def chunk_text(
     if current and (not groups or current != groups[-1][-len(current):]):
         groups.append(current)
 
-    pieces = None if wordpieces is None else _piece_counter(text, title, wordpieces)
     spans: list[tuple[int, int]] = []
-    for group in groups:
-        spans.extend(_fit(text, group[0][0], group[-1][1], cfg, pieces))
+    if wordpieces is None:
+        spans = [(group[0][0], group[-1][1]) for group in groups]
+    else:
+        # Chunks are whole sentences joined by whitespace, where the tokenizer splits words anyway: a
+        # chunk's pieces are its sentences' pieces, so the sentences are counted once, in one batch.
+        per_unit = dict(zip(units, wordpieces([text[s:e] for s, e, _ in units]), strict=True))
+        fixed = 2 + (wordpieces([title])[0] if title else 0)  # [CLS], [SEP] and the title
+        for group in groups:
+            if fixed + sum(per_unit[u] for u in group) <= cfg.embed_limit:
+                spans.append((group[0][0], group[-1][1]))
+            else:
+                count = lambda s, e: fixed + wordpieces([text[s:e]])[0]  # noqa: E731
+                spans.extend(_fit(text, group[0][0], group[-1][1], cfg, count))
     return [ChunkSpan(i, s, e) for i, (s, e) in enumerate(spans)]
-
-
-def _piece_counter(text: str, title: str, wordpieces: Callable[[str], Sequence[int]]) -> Callable[[int, int], int]:
-    """Word pieces of ``embedding_text(title, text[start:end])``, from one tokenization of the whole text.
-
-    Chunks are cut at whitespace, where the tokenizer splits words anyway, so counting the pieces that
-    start inside a span is exact: [CLS] + the title's pieces + the span's pieces + [SEP].
-    """
-    starts = wordpieces(text)
-    fixed = 2 + (len(wordpieces(title)) if title else 0)
-    return lambda start, end: fixed + bisect.bisect_left(starts, end) - bisect.bisect_left(starts, start)
 
 
 def _fit(
@@ -117,10 +115,10 @@ def _fit(
     start: int,
     end: int,
     cfg: ChunkingConfig,
-    pieces: Callable[[int, int], int] | None,
+    pieces: Callable[[int, int], int],
 ) -> list[tuple[int, int]]:
     """Return ``[(start, end)]`` or, when the embedded form is over the limit, smaller halves."""
-    if pieces is None or pieces(start, end) <= cfg.embed_limit:
+    if pieces(start, end) <= cfg.embed_limit:
         return [(start, end)]
     words = [m.start() + start for m in re.finditer(r"\S+", text[start:end])]
     if len(words) < 2:

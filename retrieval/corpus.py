@@ -143,7 +143,7 @@ class Corpus:
     def _ingestor(self) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
-        counter = self._wordpieces.starts if self._wordpieces else None
+        counter = self._wordpieces.pieces if self._wordpieces else None
         return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
