@@ -83,7 +83,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     cases = load_cases(Path(args.file))
     corpus = open_corpus(settings)
     try:
-        result = evaluate(cases, lambda q: corpus.ranked_documents(q, k=args.k))
+        result = evaluate(cases, lambda q: corpus.ranked_documents(q, k=args.k, mode=args.mode))
     finally:
         corpus.close()
     if args.json:
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="retrieval quality on a JSONL question file")
     p.add_argument("file", metavar="FILE.jsonl")
     p.add_argument("-k", type=int, default=10)
+    p.add_argument("--mode", choices=("hybrid", "rrf", "dense", "lexical"), default="hybrid",
+                   help="rank with sitrep's hybrid search (default) or a baseline: plain RRF, dense or BM25 only")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)
 
