@@ -73,7 +73,8 @@ def build_fts5(chunks: Sequence[Chunk], where: Path) -> tuple[Search, Search, Pa
     conn.executescript("PRAGMA journal_mode=WAL; CREATE VIRTUAL TABLE f USING fts5(chunk_id UNINDEXED, title, body,"
                        " tokenize = 'porter unicode61 remove_diacritics 2');"
                        "CREATE VIRTUAL TABLE v USING fts5vocab(f, 'row');"
-                       "CREATE VIRTUAL TABLE temp.stem USING fts5(w, tokenize = 'porter unicode61 remove_diacritics 2');"
+                       "CREATE VIRTUAL TABLE temp.stem USING fts5(w, tokenize = 'porter unicode61 remove_diacritics 2')"
+                       ";"
                        "CREATE VIRTUAL TABLE temp.stem_v USING fts5vocab(temp, stem, 'instance');")
     for start in range(0, len(chunks), 1000):
         conn.execute("BEGIN")
