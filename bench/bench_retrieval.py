@@ -35,6 +35,7 @@ if str(REPO) not in sys.path:  # run as a script: make `bench` and `retrieval` i
     sys.path.insert(0, str(REPO))
 
 from bench.bench_scale import NoisyEmbedder  # noqa: E402
+from bench.markdown import write_out  # noqa: E402
 from bench.realtimeqa import Benchmark, load_benchmark  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
@@ -44,7 +45,6 @@ from retrieval.search import SearchOptions, query_terms  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
 MODES = ("dense", "lexical", "rrf", "hybrid")
-MARK_START, MARK_END = "<!-- bench_retrieval:start -->", "<!-- bench_retrieval:end -->"
 
 
 # -- instrumentation -------------------------------------------------------------------------------------
@@ -264,19 +264,6 @@ def render(bench: Benchmark, docs: int, q: dict[str, dict[str, float | int]], t:
     return "\n".join(lines)
 
 
-def write_out(path: Path, table: str, command: str) -> None:
-    """Replace the generated block in ``path`` (kept between markers) so hand-written notes survive."""
-    block = f"{MARK_START}\n`{command}`\n\n{table}\n{MARK_END}"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if MARK_START in old and MARK_END in old:
-        head, rest = old.split(MARK_START, 1)
-        new = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--data", type=Path, action="append",
@@ -322,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if args.out:
         shown = " ".join(["bench/bench_retrieval.py", *(argv if argv is not None else sys.argv[1:])])
-        write_out(args.out, table, f".venv/bin/python {shown}")
+        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_retrieval")
     return 0
 
 

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.markdown import write_out  # noqa: E402
 from bench.realtimeqa import load_benchmark  # noqa: E402
 from retrieval.chunking import chunk_text, embedding_text  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
@@ -38,7 +39,6 @@ from retrieval.search import SearchOptions, query_terms  # noqa: E402
 from retrieval.text import normalize  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
-MARK_START, MARK_END = "<!-- bench_scale:start -->", "<!-- bench_scale:end -->"
 
 
 class NoisyEmbedder:
@@ -223,18 +223,6 @@ def render(stages: Sequence[Stage], n_queries: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def write_out(path: Path, table: str, command: str) -> None:
-    """Replace the generated block in ``path`` (between markers) so hand-written notes survive."""
-    block = f"{MARK_START}\n`{command}`\n\n{table}\n{MARK_END}"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if MARK_START in old and MARK_END in old:
-        head, rest = old.split(MARK_START, 1)
-        new = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -257,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if args.out:
         shown = " ".join(["bench/bench_scale.py", *(argv if argv is not None else sys.argv[1:])])
-        write_out(args.out, table, f".venv/bin/python {shown}")
+        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_scale")
     return 0
 
 
