@@ -37,6 +37,7 @@ TITLE_WEIGHT = 0.4  # a title word counts 0.4 of a body word: the title repeats 
 IMPACT_SCALE = 65535 / (K1 + 1)  # weights are stored as uint16; K1 + 1 is their upper bound
 FANOUT = 8  # segments of one level merged together
 MAX_MERGED_DOCS = 300_000  # no merge builds a larger segment: bounds one merge's time and memory
+MAX_POSTINGS = 20_000  # a query scores at most this many postings of one term (its best-weighted ones)
 _WRITE_ROWS = 2000
 
 SCHEMA = """
@@ -66,8 +67,8 @@ CREATE TABLE IF NOT EXISTS lex_segments (
 CREATE TABLE IF NOT EXISTS lex_postings (
     seg INTEGER NOT NULL,
     term TEXT NOT NULL,
-    ids BLOB NOT NULL,      -- uint32 lex ids, ascending
-    weights BLOB NOT NULL,  -- uint16 BM25 term weights, IMPACT_SCALE per unit
+    ids BLOB NOT NULL,      -- uint32 lex ids, in the order of their weights
+    weights BLOB NOT NULL,  -- uint16 BM25 term weights, IMPACT_SCALE per unit, highest first
     PRIMARY KEY (seg, term)
 ) WITHOUT ROWID;
 """
@@ -121,6 +122,8 @@ def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
     norm = K1 * (1.0 - B + B * lengths[chunk_of_key] / avg)
     weights = np.clip(np.rint(tf * (K1 + 1) / (tf + norm) * IMPACT_SCALE), 1, 65535).astype(np.uint16)
     lex_ids = (chunk_of_key + first).astype(np.uint32)
+    by_weight = np.lexsort((lex_ids, -weights.astype(np.int32), term_of))  # each term's best postings first
+    term_of, weights, lex_ids = term_of[by_weight], weights[by_weight], lex_ids[by_weight]
     bounds = np.concatenate(([0], np.flatnonzero(np.diff(term_of)) + 1, [len(keys)])).tolist()
     names = [term_name(int(t)) for t in term_of[bounds[:-1]]]
     seg = _new_segment(conn, 0, n, first, first + n - 1)
@@ -170,8 +173,14 @@ class DateIndex:
 
 
 def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, since_ts: float | None = None,
-           until_ts: float | None = None, dates: DateIndex | None = None) -> list[tuple[str, float]]:
-    """BM25-ranked ``(chunk_id, score)`` of live chunks holding any of ``query_terms``, best first."""
+           until_ts: float | None = None, dates: DateIndex | None = None,
+           max_postings: int = MAX_POSTINGS) -> list[tuple[str, float]]:
+    """BM25-ranked ``(chunk_id, score)`` of live chunks holding any of ``query_terms``, best first.
+
+    A term found in more than ``max_postings`` chunks adds its weight only to the ``max_postings`` chunks
+    where it weighs most, so the cost of a query stops growing with how common its words are. Those
+    words have the lowest idf: the rest of their postings would add little to chunks ranked by rarer words.
+    """
     wanted = list(dict.fromkeys(t for t in query_terms if t))
     if not wanted or limit <= 0:
         return []
@@ -190,12 +199,17 @@ def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, sin
         return []
     all_ids, all_weights = [], []
     for blobs in parts.values():
-        ids = np.concatenate([np.frombuffer(i, dtype=np.uint32) for i, _ in blobs])
-        weights = np.concatenate([np.frombuffer(w, dtype=np.uint16) for _, w in blobs])
-        df = min(len(ids), n_docs)  # postings of removed chunks linger until a merge: never exceed N
+        total = sum(len(w) for _, w in blobs) // 2
+        df = min(total, n_docs)  # postings of removed chunks linger until a merge: never exceed N
         idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-        all_ids.append(ids)
-        all_weights.append(weights.astype(np.float32) * np.float32(idf / IMPACT_SCALE))
+        # Each segment lists a term's best-weighted chunks first: a common term is scored on its
+        # ``max_postings`` best postings, shared out in proportion to the segments' sizes.
+        share = 1.0 if total <= max_postings else max_postings / total
+        for ids_blob, weights_blob in blobs:
+            take = math.ceil(len(weights_blob) // 2 * share)
+            all_ids.append(np.frombuffer(ids_blob, dtype=np.uint32, count=take))
+            weights = np.frombuffer(weights_blob, dtype=np.uint16, count=take)
+            all_weights.append(weights.astype(np.float32) * np.float32(idf / IMPACT_SCALE))
     scores = np.bincount(np.concatenate(all_ids), weights=np.concatenate(all_weights))
     if since_ts is not None or until_ts is not None:
         scores[~(dates or DateIndex()).window(conn, len(scores), since_ts, until_ts)] = 0.0
@@ -268,21 +282,19 @@ def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) 
         conn.execute("SELECT term, ids, weights FROM lex_postings WHERE seg = ? ORDER BY term", (s,)) for s in segs
     ]
 
-    everything_live = bool(live.all())
-
     def rows() -> Iterator[tuple[int, str, bytes, bytes]]:
         for term, group in itertools.groupby(heapq.merge(*streams, key=itemgetter(0)), key=itemgetter(0)):
             blobs = list(group)
-            if everything_live:  # nothing to drop: the merged lists are the parts end to end
-                yield seg, term, b"".join(b[1] for b in blobs), b"".join(b[2] for b in blobs)
-                continue
             ids = np.concatenate([np.frombuffer(b[1], dtype=np.uint32) for b in blobs])
             weights = np.concatenate([np.frombuffer(b[2], dtype=np.uint16) for b in blobs])
             keep = live[ids.astype(np.int64) - first_id]
-            if keep.any():
-                yield seg, term, ids[keep].tobytes(), weights[keep].tobytes()
+            if len(blobs) > 1 or not keep.all():
+                ids, weights = ids[keep], weights[keep]
+                order = np.lexsort((ids, -weights.astype(np.int32)))
+                ids, weights = ids[order], weights[order]
+            if len(ids):
+                yield seg, term, ids.tobytes(), weights.tobytes()
 
-    # Segments are merged oldest first, so their id ranges are in segment order: concatenation keeps ids sorted.
     _write(conn, rows())
     marks = ",".join("?" * len(segs))
     conn.execute(f"DELETE FROM lex_postings WHERE seg IN ({marks})", segs)

@@ -99,3 +99,15 @@ def test_query_words_and_terms_ignore_search_syntax() -> None:
     assert query_words('NEAR(Babaji "bridge) -Lashkar* OR') == ["near", "babaji", "bridge", "lashkar"]
     assert query_terms("the of and") == []  # only stopwords: nothing to look up lexically
     assert query_terms("Kabul's 2022 élection") == ["kabul", "2022", "elect"]
+
+
+def test_a_common_word_is_scored_on_its_best_weighted_postings_only(tmp_path: Path) -> None:
+    state = _store(tmp_path, 300)  # "police" in all 301 chunks, spread over seven segments
+    state.commit_batch([_version("loud", ["Police police police: the police said so."])], [], [], [])
+    hits = lexical.search(state.conn, query_terms("police"), 1000, max_postings=20)
+    assert 20 <= len(hits) < 30  # about 20 of 302, shared out over the segments
+    assert hits[0][0] == "loud:v:0"  # the chunk where the word weighs most is among them
+    both = lexical.search(state.conn, query_terms("police Babaji"), 5, max_postings=20)
+    assert both[0][0] == "needle:v:0"  # a rare word still finds its chunk
+    exact = lexical.search(state.conn, query_terms("police"), 1000, max_postings=10_000)
+    assert len(exact) == 302
