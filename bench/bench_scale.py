@@ -163,7 +163,7 @@ def measure_queries(corpus: Corpus, queries: Sequence[str], rounds: int) -> tupl
     return p50_p95(times["search"]), p50_p95(times["lexical"]), p50_p95(times["dense"])
 
 
-def base_vectors(corpus: Corpus, articles: Sequence[Article], n: int = 200) -> np.ndarray:
+def base_vectors(corpus: Corpus, articles: Sequence[Article], n: int = 100) -> np.ndarray:
     """Real MiniLM vectors of ``n`` real chunks, for the stand-in embedder to scatter around."""
     texts: list[str] = []
     for art in articles:
