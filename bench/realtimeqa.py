@@ -30,6 +30,7 @@ class Question:
     question: str
     question_date: datetime | None
     gold_urls: frozenset[str]
+    answers: tuple[str, ...] = ()  # the text of the correct choice(s)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,20 @@ def _results(obj: dict[str, object], path: Path) -> list[dict[str, object]]:
     return [r for r in results if isinstance(r, dict) and isinstance(r.get("url"), str) and r["url"]]
 
 
+def _correct_choices(obj: dict[str, object]) -> tuple[str, ...]:
+    """The text of the choices ``answer`` points at (indexes as strings or numbers)."""
+    choices, picks = obj.get("choices"), obj.get("answer")
+    if not isinstance(choices, list) or not isinstance(picks, list):
+        return ()
+    out = []
+    for pick in picks:
+        try:
+            out.append(str(choices[int(str(pick))]).strip())
+        except (ValueError, IndexError):
+            continue
+    return tuple(a for a in out if a)
+
+
 def _merge(records: dict[str, _Record], url: str, result: dict[str, object], from_gold: bool) -> None:
     """Keep one text per URL: a gold file's text beats a search result's (whose scrape is often an ad
     wall), otherwise the longest; take a title from whichever record has one."""
@@ -131,7 +146,7 @@ def load_benchmark(data_dirs: Sequence[Path], weeks: Sequence[str] | None = None
                     skipped += 1
                     continue
                 questions.append(Question(qid, sentence, _date(obj.get("question_date")),
-                                          frozenset(gold_urls.get(qid, set()))))
+                                          frozenset(gold_urls.get(qid, set())), _correct_choices(obj)))
     if weeks and (missing := sorted(set(weeks) - set(found))):
         raise SourceError(", ".join(missing), f"No RealTime QA files for week(s) {', '.join(missing)}.")
     if not found:

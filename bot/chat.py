@@ -7,9 +7,11 @@ conversation so far goes to the engine, which rewrites a follow-up into a standa
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine, Turn
+from bot.line_input import line_reader
 from bot.render_text import render_sources
 from retrieval.errors import SitrepError
 
@@ -20,18 +22,22 @@ _QUIT = frozenset({"/quit", "/exit", "/q", "quit", "exit"})
 _RESET = frozenset({"/new", "/reset"})
 
 
-def run_chat(engine: Engine, stdin: TextIO, stdout: TextIO, *, prompt: str = "> ") -> int:
-    """Read questions line by line from ``stdin`` until EOF or ``/quit``; answer each on ``stdout``."""
+def run_chat(engine: Engine, stdin: TextIO, stdout: TextIO, *, prompt: str = "> ",
+             history_file: Path | None = None) -> int:
+    """Read questions line by line from ``stdin`` until EOF or ``/quit``; answer each on ``stdout``.
+
+    On a terminal, lines can be edited and earlier questions recalled (Up arrow), also from earlier
+    sessions when ``history_file`` is given.
+    """
+    read_line = line_reader(stdin, stdout, history_file)
     stdout.write(
         f"sitrep chat ({engine.mode} answers from the ingested articles). "
         "Ask a question; /new starts a new conversation, /quit or Ctrl-D leaves.\n"
     )
     history: list[Turn] = []
     while True:
-        stdout.write(prompt)
-        stdout.flush()
-        line = stdin.readline()
-        if not line:
+        line = read_line(prompt)
+        if line is None:
             stdout.write("\n")
             return 0
         question = line.strip()

@@ -1,19 +1,21 @@
-"""Checking the citation markers of a generated answer against the sources it was given.
+"""Checking a generated answer, sentence by sentence, against the sources it was given.
 
 Rules (the contract: every ``[n]`` in an output maps to a citation, no citation names a passage that
-was not retrieved):
+was not retrieved, and every sentence shown says only what its cited articles say):
 
 - A marker must name a source that was in the prompt (``[1]``, ``[1, 2]``, ``[1-3]``, ``[Source 2]`` are
-  understood); unknown markers are removed.
-- **A sentence with no valid marker is dropped**, not kept with a warning: an editor reading the answer
-  must be able to trust that every sentence shown is backed by a cited article, and a "marked" sentence
-  would still end up in a Slack channel or a digest as if it were sourced. This includes preambles such as
-  "Here is what the sources say:". There are no exceptions. A sentence whose content words appear in
-  none of the passages it cites (a citation pasted on an unrelated claim) is dropped the same way. The
-  number of dropped sentences is reported (``Verified.dropped``) and logged.
-- Markers are renumbered 1..m in order of first use and written as ``[1][2]``.
-- Each citation's ``quote`` is a sentence found verbatim in the cited chunk: the one that best supports
-  the answer sentences citing it (``quote_for``; the default scores word overlap).
+  understood); unknown markers are removed. Markers in front of a sentence ("[1] Nine were killed.")
+  belong to it and are moved behind it.
+- **A sentence is dropped**, never shown with a warning, when it has no valid marker (preambles such as
+  "Here is what the sources say:" included), when it is only markers or punctuation, when it copies
+  sitrep's own prompt text, when it repeats an earlier sentence, and when :mod:`bot.support` finds that
+  its cited passages don't support it (a figure or a name they don't contain, content words they don't
+  hold, a negation they don't make). The number of dropped sentences, by reason, is reported
+  (``Verified.reasons``) and logged.
+- One number per article: markers are renumbered 1..m in order of first use and written as ``[1][2]``;
+  two passages of one article share its number and are two quotes of that one citation.
+- Each quote is a sentence found verbatim in the cited chunk: the one that best supports the answer
+  sentences citing it (``quote_for``; the default scores word overlap).
 - ``as_of`` is the newest published date among the cited sources.
 
 :class:`CitationChecker` works incrementally, so a streamed answer can be shown sentence by sentence as
@@ -23,13 +25,17 @@ each sentence is verified: the text it emits is exactly the final answer text.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot import support
 from bot.context import Source, looks_like_injection
-from bot.prompts import ABSTAIN_TOKEN
-from bot.results import Citation
+from bot.prompts import ABSTAIN_TOKEN, copies_prompt
+from bot.results import Citation, article_key
+from bot.support import Evidence
+from bot.words import terms
 from retrieval.text import sentence_spans
 
 _ID = r"(?:sources?\s*)?\d{1,4}"
@@ -40,6 +46,12 @@ _LEADING_MARKERS = re.compile(rf"(?:{MARKER.pattern}\s*)+", re.IGNORECASE)
 _GLUED_MARKER = re.compile(r"([.!?][\"'”’)]*)(\[)")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 _MAX_RANGE = 20
+# "Here is what the sources say: ..." — the lead-in goes, the claim after it is checked like any other.
+_PREAMBLE = re.compile(
+    r"^\s*(?:here(?:'s|’s|\s+is|\s+are)|the\s+following|based\s+on|according\s+to\s+the\s+(?:sources|articles)"
+    r"|in\s+summary|summary|answer|to\s+answer|sure|certainly)\b[^:\n]{0,80}:\s+(?=\S)",
+    re.IGNORECASE,
+)
 
 QuoteFn = Callable[[Source, list[str]], str]
 
@@ -53,9 +65,11 @@ class Verified:
     as_of: str | None
     abstained: bool  # nothing supported survived (the model abstained or cited nothing valid)
     model_abstained: bool  # the model replied with the abstain token
-    dropped: int = 0  # sentences dropped: no valid marker, or no word in common with what they cite
+    dropped: int = 0  # sentences dropped (see ``reasons``)
     removed_markers: int = 0  # markers naming no given source
-    claims: dict[int, list[str]] = field(default_factory=dict)  # new n -> answer sentences citing it
+    claims: dict[int, list[str]] = field(default_factory=dict)  # n -> answer sentences citing it
+    kept: int = 0  # sentences shown
+    reasons: Counter[str] = field(default_factory=Counter)  # why sentences were dropped
 
 
 def marker_ids(group: str) -> list[int]:
@@ -93,25 +107,64 @@ def strip_markers(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", MARKER.sub("", text)).strip()
 
 
+def repeat_key(text: str) -> str:
+    """What two sentences share when one repeats the other: their words, lower-cased, without markers."""
+    return " ".join(re.findall(r"\w+", strip_markers(text).lower()))
+
+
+def _markers_behind(sentence: str) -> str:
+    """A sentence with the markers in front of it moved behind it: "[1] Nine died." -> "Nine died. [1]"."""
+    lead = _LEADING_MARKERS.match(sentence)
+    if not lead or lead.end() >= len(sentence):
+        return sentence
+    return f"{sentence[lead.end():].rstrip()} {lead.group(0).strip()}"
+
+
 class CitationChecker:
     """Verifies an answer as it arrives: :meth:`feed` deltas, then :meth:`finish`.
 
     Both return the verified text that became final, so concatenating every return value gives the
-    final answer text.
+    final answer text. ``question`` is what the answer answers: its words are the user's framing, so
+    an answer may repeat them without a source holding them.
     """
 
-    def __init__(self, sources: Sequence[Source]) -> None:
+    def __init__(self, sources: Sequence[Source], question: str = "") -> None:
         self._sources = {s.n: s for s in sources}
+        self._question = question
         self._raw = ""
         self._pos = 0  # raw offset up to which sentences are settled
-        self._renumber: dict[int, int] = {}
+        self._numbers: dict[str, int] = {}  # article key -> n
+        self._first_source: dict[int, int] = {}  # n -> the first source id cited under it
         self._parts: list[str] = []
         self._emitted_any = False
-        self._claims: dict[int, list[str]] = {}
-        self._dropped = 0
+        self._claims: dict[int, list[str]] = {}  # n -> claims
+        self._source_claims: dict[int, list[str]] = {}  # source id -> claims
+        self._seen: set[str] = set()
+        self._kept = 0
+        self._reasons: Counter[str] = Counter()
         self._removed = 0
         self._abstain_seen = False
-        self._source_terms: dict[int, set[str]] = {}
+        self._evidence: dict[tuple[int, ...], Evidence] = {}
+
+    @property
+    def raw_chars(self) -> int:
+        """Characters of model output received so far."""
+        return len(self._raw)
+
+    @property
+    def kept(self) -> int:
+        """Sentences verified and released so far."""
+        return self._kept
+
+    @property
+    def reasons(self) -> Counter[str]:
+        """Sentences dropped so far, by reason."""
+        return self._reasons
+
+    @property
+    def dropped(self) -> int:
+        """Sentences dropped so far."""
+        return sum(self._reasons.values())
 
     def feed(self, delta: str) -> str:
         """Add streamed text; return the verified text of sentences that are now complete."""
@@ -151,59 +204,93 @@ class CitationChecker:
         self._parts.append(emitted)
         return emitted
 
+    def _drop(self, reason: str) -> None:
+        self._reasons[reason] += 1
+
     def _check(self, sentence: str) -> str | None:
         """The sentence with valid, renumbered markers, or None when it must be dropped."""
         if ABSTAIN_TOKEN in sentence:
             self._abstain_seen = True
             return None
+        sentence = _markers_behind(sentence)
+        preamble = _PREAMBLE.match(sentence)
+        if preamble:
+            rest = sentence[preamble.end() :]
+            sentence = rest[:1].upper() + rest[1:]
         named = [i for m in MARKER.finditer(sentence) for i in dict.fromkeys(marker_ids(m.group(1)))]
         cited = list(dict.fromkeys(i for i in named if i in self._sources))
         self._removed += sum(1 for i in named if i not in self._sources)
         claim = strip_markers(sentence)
-        if not cited or not self._shares_words(claim, cited):
-            self._dropped += 1
+        key = repeat_key(claim)
+        if not re.search(r"[^\W\d_]", claim):
+            self._drop("no words")
             return None
+        if not cited:
+            self._drop("no valid marker")
+            return None
+        if copies_prompt(claim):
+            self._drop("copies the prompt")
+            return None
+        if key in self._seen:
+            self._drop("repeats a sentence")
+            return None
+        verdict = support.check(claim, self._evidence_for(cited), self._question)
+        if not verdict.supported:
+            self._drop(verdict.reason.split(":")[0].split(" (")[0])
+            return None
+        self._seen.add(key)
+        self._kept += 1
+        for i in cited:
+            n = self._number(i)
+            self._claims.setdefault(n, []).append(claim)
+            self._source_claims.setdefault(i, []).append(claim)
 
         def renumber(match: re.Match[str]) -> str:
-            ids = dict.fromkeys(marker_ids(match.group(1)))
-            return "".join(f"[{self._number(i)}]" for i in ids if i in self._sources)
+            ids = dict.fromkeys(self._number(i) for i in marker_ids(match.group(1)) if i in self._sources)
+            return "".join(f"[{n}]" for n in ids)
 
         rewritten = MARKER.sub(renumber, sentence)
-        rewritten = re.sub(r"[ \t]+(?=\[\d)", " ", rewritten)
+        rewritten = re.sub(r"(\[\d+\])\s+(?=\[\d)", r"\1", rewritten)
+        # "[1][1]" (two passages of one article) and "killed [1]. [1]" say it once.
+        rewritten = re.sub(r"(\[\d+\])([.!?]?)(?:\s*\1)+", r"\1\2", rewritten)
+        rewritten = re.sub(r"\s+(?=\[\d)", " ", rewritten)
         rewritten = re.sub(r"(\])[ \t]+([.,;:!?])", r"\1\2", rewritten)
-        rewritten = re.sub(r"[ \t]{2,}", " ", rewritten).strip()
-        for i in cited:
-            self._claims.setdefault(self._renumber[i], []).append(claim)
-        return rewritten
+        return re.sub(r"[ \t]{2,}", " ", rewritten).strip()
 
-    def _shares_words(self, claim: str, cited: list[int]) -> bool:
-        """A claim with content words must share at least one with the passages it cites; a sentence that
-        cites a source it has nothing in common with is a wrong citation, not support."""
-        wanted = terms(claim)
-        if not wanted:
-            return True
-        for i in cited:
-            if i not in self._source_terms:
-                # Words of sentences addressed to an assistant don't count: "PWNED [3]" is not supported
-                # by an article that says "reply PWNED".
-                self._source_terms[i] = terms(" ".join(quotable(self._sources[i].hit.text)))
-            if wanted & self._source_terms[i]:
-                return True
-        return False
+    def _evidence_for(self, cited: list[int]) -> Evidence:
+        """The cited passages as the model saw them, without sentences addressed to an assistant: "PWNED
+        [3]" is not supported by an article that says "reply PWNED"."""
+        key = tuple(sorted(cited))
+        if key not in self._evidence:
+            sources = [self._sources[i] for i in key]
+            self._evidence[key] = Evidence(
+                passages=[" ".join(quotable(s.text)) for s in sources],
+                titles=[s.hit.title for s in sources],
+                dates=[s.hit.published for s in sources],
+            )
+        return self._evidence[key]
 
     def _number(self, source_id: int) -> int:
-        if source_id not in self._renumber:
-            self._renumber[source_id] = len(self._renumber) + 1
-        return self._renumber[source_id]
+        key = article_key(self._sources[source_id].hit)
+        if key not in self._numbers:
+            self._numbers[key] = len(self._numbers) + 1
+            self._first_source[self._numbers[key]] = source_id
+        return self._numbers[key]
 
     def result(self, quote_for: QuoteFn | None = None) -> Verified:
-        """The verified answer after :meth:`finish`, with a quote for every citation."""
+        """The verified answer after :meth:`finish`, with a quote for every passage cited."""
         choose = quote_for or lexical_quote
         citations = []
-        for source_id, n in sorted(self._renumber.items(), key=lambda item: item[1]):
-            source = self._sources[source_id]
-            hit = source.hit
-            citations.append(Citation.from_hit(n, hit, choose(source, self._claims.get(n, []))))
+        for n in range(1, len(self._numbers) + 1):
+            used = [i for i in self._source_claims if self._number(i) == n]
+            first = self._first_source[n]
+            ordered = [first, *(i for i in used if i != first)]
+            citation = Citation.from_hit(n, self._sources[first].hit,
+                                         choose(self._sources[first], self._source_claims[first]))
+            for i in ordered[1:]:
+                source = self._sources[i]
+                citation = citation.merged(Citation.from_hit(n, source.hit, choose(source, self._source_claims[i])))
+            citations.append(citation)
         text = "".join(self._parts).strip()
         return Verified(
             text=text,
@@ -211,15 +298,17 @@ class CitationChecker:
             as_of=newest_published(citations),
             abstained=not citations,
             model_abstained=self._abstain_seen,
-            dropped=self._dropped,
+            dropped=self.dropped,
             removed_markers=self._removed,
             claims=dict(self._claims),
+            kept=self._kept,
+            reasons=Counter(self._reasons),
         )
 
 
-def verify(raw: str, sources: Sequence[Source], quote_for: QuoteFn | None = None) -> Verified:
+def verify(raw: str, sources: Sequence[Source], quote_for: QuoteFn | None = None, question: str = "") -> Verified:
     """Check a complete answer in one go."""
-    checker = CitationChecker(sources)
+    checker = CitationChecker(sources, question)
     checker.feed(raw)
     checker.finish()
     return checker.result(quote_for)
@@ -244,51 +333,6 @@ def _sort_key(iso: str) -> str:
 
 
 # --- picking the quote --------------------------------------------------------------------------------
-
-_STOPWORDS = frozenset(
-    {
-        "a", "an", "the", "and", "or", "but", "of", "in", "on", "at", "to", "for", "from", "by", "with",
-        "about", "as", "into", "over", "after", "before", "than", "that", "this", "these", "those",
-        "there", "their", "they", "them", "it", "its", "is", "are", "was", "were", "be", "been",
-        "being", "has", "have", "had", "do", "does", "did", "not", "no", "so", "if", "then", "when",
-        "where", "which", "who", "whom", "whose", "what", "how", "why", "while", "also", "said", "says",
-        "say", "according", "will", "would", "could", "should", "may", "might", "can", "we", "you",
-        "he", "she", "his", "her", "our", "your", "i", "me", "my", "us", "many", "much"
-    }
-)
-# Number words up to twenty and their values: figures are compared as digits (the one list the answer
-# engine and the digest share).
-NUMBER_WORDS: dict[str, int] = {
-    w: i for i, w in enumerate((
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
-    ))
-}
-
-
-def digits(word: str) -> str:
-    """A lower-case number word as digits ("nine" -> "9"); any other word unchanged."""
-    return str(NUMBER_WORDS[word]) if word in NUMBER_WORDS else word
-
-
-def terms(text: str) -> set[str]:
-    """Content words of ``text``, lower-cased and lightly stemmed; number words become digits."""
-    out: set[str] = set()
-    for word in re.findall(r"[\w’']+", text.lower()):
-        word = word.replace("’", "'").removesuffix("'s")
-        if word in _STOPWORDS:
-            continue
-        out.add(stem(digits(word)))
-    return out
-
-
-def stem(word: str) -> str:
-    """A deliberately crude suffix stripper: enough to match "helicopters"/"helicopter", "killed"/"kill"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
 
 def support_scores(sentences: Sequence[str], claims: Sequence[str]) -> list[float]:
     """How well each sentence supports the claims: shared content words, slightly favouring short sentences."""

@@ -9,12 +9,15 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.cli_answer import add_as_of, as_of, engine_for
+from bot.cli_dates import add_date_order
 from bot.digest_delivery import DeliveryOutcome, DigestService, close_owner, deliver, new_owner
 from bot.digest_schedule import load_schedules
 from bot.feeds_registry import FeedRegistry
 from bot.render_text import render_answer
 from bot.settings import Settings
 from retrieval.errors import ConfigError
+from retrieval.progress import Progress
 from retrieval.timeparse import check_not_future, parse_when
 
 
@@ -24,16 +27,18 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--since", metavar="WHEN", help="start of the window (default: the previous digest, or 24h)")
     p.add_argument("--post", action="store_true", help="post it to the digest channel")
     p.add_argument("--channel", metavar="C", help="the channel (default: the first configured digest channel)")
+    add_as_of(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_digest)
 
     p = subparsers.add_parser("feeds", help="the feeds `sitrep serve` polls")
     actions = p.add_subparsers(dest="feeds_action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="register a feed URL")
-    add.add_argument("url", metavar="URL")
+    add.add_argument("url", metavar="URL", help="the feed's http(s) address")
+    add_date_order(add)
     add.set_defaults(handler=cmd_feeds_add)
     remove = actions.add_parser("remove", help="unregister a feed URL")
-    remove.add_argument("url", metavar="URL")
+    remove.add_argument("url", metavar="URL", help="the feed's http(s) address")
     remove.set_defaults(handler=cmd_feeds_remove)
     listing = actions.add_parser("list", help="the registered feeds and how their last poll went")
     listing.add_argument("--json", action="store_true")
@@ -41,12 +46,17 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    """Build the digest (since the channel's previous one, or ``--since``); print it; post it with --post."""
-    from bot.engine import Engine
+    """Build the digest (since the channel's previous one, or ``--since``); print it; post it with --post.
+
+    With ``--as-of`` it is the digest as it would have been built then: of the 24 hours before (or since
+    ``--since``), with no previous digest to compare with, and it cannot be posted."""
     from bot.runtime import open_corpus
 
-    now = datetime.now(UTC)
+    when = as_of(args)
+    now = when or datetime.now(UTC)
     since = check_not_future(parse_when(args.since, now, name="--since"), now) if args.since else None
+    if when is not None and args.post:
+        raise ConfigError("--as-of replays the past and cannot be combined with --post.")
     schedules = load_schedules(settings)
     channel = args.channel or (schedules[0].channel if schedules else None)
     if args.post and not channel:
@@ -56,8 +66,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     timezone = next((s.timezone for s in schedules if s.channel == channel), settings.timezone)
     corpus = open_corpus(settings)
     try:
-        service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
-        digest = service.build(channel, timezone, now, since=since)
+        service = DigestService.for_settings(settings, corpus, engine_for(settings, corpus, when))
+        with Progress.for_terminal(quiet=args.json).working("building the digest"):
+            digest = service.build(None if when else channel, timezone, now, since=since)
         outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
     finally:
         corpus.close()
@@ -92,11 +103,16 @@ def _describe(outcome: DeliveryOutcome, channel: str) -> str:
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    added = FeedRegistry.for_settings(settings).add(args.url, datetime.now(UTC))
+    registry = FeedRegistry.for_settings(settings)
+    added = registry.add(args.url, datetime.now(UTC))
+    if args.date_order:
+        registry.set_date_order(args.url, args.date_order)
+    order = f" (numeric dates read {args.date_order})" if args.date_order else ""
     if added:
-        print(f"Added {args.url.strip()}; `sitrep serve` polls it every {settings.feed_poll_minutes:g} minutes.")
+        print(f"Added {args.url.strip()}{order}; `sitrep serve` polls it every {settings.feed_poll_minutes:g} "
+              "minutes.")
     else:
-        print(f"Already registered: {args.url.strip()}")
+        print(f"Already registered: {args.url.strip()}{order}")
     return 0
 
 
@@ -119,5 +135,8 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         status = feed.last_status or "not polled yet"
         if feed.failures:
             status += f", {feed.failures} failure(s) in a row: {feed.last_error}; next try {feed.next_check}"
-        print(f"{feed.url}  [{feed.origin}]  {status}")
+        elif feed.last_error:
+            status += f"; {feed.last_error}"
+        order = f"  dates {feed.date_order}" if feed.date_order else ""
+        print(f"{feed.url}  [{feed.origin}]{order}  {status}")
     return 0

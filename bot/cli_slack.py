@@ -23,6 +23,7 @@ def add_commands(subparsers: Any) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the Slack credentials, open the corpus and engine, start the scheduler, serve until stopped."""
     from bot.engine import Engine
+    from bot.retention import start_retention
     from bot.runtime import open_corpus
     from bot.scheduler import start_scheduler
     from bot.slack_app import BotIdentity, SlackBot, make_client
@@ -44,6 +45,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
               f"answers in {engine.mode} mode", flush=True)
         register_digest_commands(bot.app, settings, corpus, engine)
         scheduler = start_scheduler(settings, corpus, engine, bot.client)
+        start_retention(scheduler.scheduler, bot.state)
         serve(bot)
     finally:
         if scheduler is not None:

@@ -70,11 +70,18 @@ def published_date(published: str | None) -> str:
     return published[:10] if published else "unknown date"
 
 
+def _source_date(hit: SearchHit) -> str:
+    """A source's date for the model: an ingestion time standing in for an unknown date is not a publication date."""
+    if hit.date_source == "ingested":
+        return f"unknown (ingested {published_date(hit.published)})"
+    return published_date(hit.published)
+
+
 def source_block(n: int, hit: SearchHit, text: str) -> str:
     """One delimited source, its metadata in attributes (escaped) and its text neutralized."""
     attrs = (
         f'id="{n}" outlet="{html.escape(hit.source or "unknown outlet")}" '
-        f'title="{html.escape(hit.title or "untitled")}" published="{published_date(hit.published)}"'
+        f'title="{html.escape(hit.title or "untitled")}" published="{_source_date(hit)}"'
     )
     return f"<source {attrs}>\n{neutralize(text)}\n</source>"
 

@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from bot.citations import MARKER, NUMBER_WORDS, answer_spans, digits, marker_ids, newest_published
+from bot.citations import MARKER, answer_spans, marker_ids, newest_published
 from bot.context import looks_like_injection
-from bot.results import Answer, Citation
+from bot.results import Answer, Citation, citation_key
 from bot.slack_render import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
+from bot.words import NUMBER_WORDS, digits
 from retrieval.chunking import embedding_text
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
@@ -110,7 +111,7 @@ class Fact:
 
     def to_state(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value, "source": self.hit.source,
-                "published": self.hit.published}
+                "published": self.hit.published, "doc_id": self.hit.doc_id}
 
 
 def _display(value: str) -> str:
@@ -268,7 +269,7 @@ def build_digest(
         match = _match_previous(story, previous)
         if match is not None:
             story.continued = True
-            story.changes = _changes(story.facts, match.get("facts", []), citations)
+            story.changes = _changes(story.facts, _not_removed(corpus, match.get("facts", [])), citations)
     omitted = sum(len(s.docs) for s in rest)
     outlets = _outlets(docs)
     log.info("digest.built channel=%s articles=%d stories=%d shown=%d changes=%d", channel, len(docs),
@@ -380,26 +381,34 @@ def places(text: str) -> set[str]:
 
 
 def _write_story(story: Story, summarize: StorySummarizer, hits: list[SearchHit], citations: list[Citation]) -> None:
-    """Fill ``story.lines`` from the engine's summary, renumbering its markers into ``citations``."""
+    """Fill ``story.lines`` from the engine's summary, renumbering its markers into ``citations`` (one
+    number per article in the whole digest)."""
     limit = min(MAX_SENTENCES, len(story.docs) + 1)
     answer = summarize(story.title, hits, limit)
     if answer.abstained or not answer.citations:
         answer = _lead_sentence(story.title, hits[0])
     local = {c.n: c for c in answer.citations}
-    renumber: dict[int, int] = {}
+    renumber = {n: _digest_number(c, citations) for n, c in local.items()}
     for start, end in answer_spans(answer.answer)[:limit]:
         sentence = answer.answer[start:end]
         cited = [n for m in MARKER.finditer(sentence) for n in marker_ids(m.group(1)) if n in local]
         if not cited:
             continue
-        for n in cited:
-            if n not in renumber:
-                citations.append(_renumbered(local[n], len(citations) + 1))
-                renumber[n] = len(citations)
         body = MARKER.sub("", sentence).strip().lstrip("-•* ")
         body = re.sub(r"\s+([.,;:!?])", r"\1", body)
         markers = "".join(f"[{renumber[n]}]" for n in dict.fromkeys(cited))
         story.lines.append(f"- {format_date(local[cited[0]].published)} — {body} {markers}")
+
+
+def _digest_number(citation: Citation, citations: list[Citation]) -> int:
+    """The digest's number for the article of ``citation``: an article cited before keeps its number (and
+    gains the passages quoted here); a new one is appended."""
+    for i, known in enumerate(citations):
+        if citation_key(known) == citation_key(citation):
+            citations[i] = known.merged(citation)
+            return known.n
+    citations.append(citation.renumbered(len(citations) + 1))
+    return len(citations)
 
 
 def _lead_sentence(topic: str, lead: SearchHit) -> Answer:
@@ -408,15 +417,9 @@ def _lead_sentence(topic: str, lead: SearchHit) -> Answer:
     for start, end in sentence_spans(lead.text):
         sentence = lead.text[start:end]
         if not looks_like_injection(sentence):
-            citation = Citation(1, lead.doc_id, lead.chunk_id, lead.title, lead.source, lead.url, lead.published,
-                                sentence)
+            citation = Citation.from_hit(1, lead, sentence)
             return Answer(question=topic, answer=f"{sentence} [1]", citations=[citation])
     return Answer(question=topic, answer="", abstained=True)
-
-
-def _renumbered(citation: Citation, n: int) -> Citation:
-    return Citation(n, citation.doc_id, citation.chunk_id, citation.title, citation.source, citation.url,
-                    citation.published, citation.quote)
 
 
 def _previous_stories(state: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -437,6 +440,11 @@ def _match_previous(story: Story, previous: list[dict[str, Any]]) -> dict[str, A
     return best
 
 
+def _not_removed(corpus: DigestCorpus, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The previous digest's facts, without those of articles removed since (`sitrep remove`)."""
+    return [f for f in facts if not f.get("doc_id") or corpus.document_chunks(str(f["doc_id"]))]
+
+
 def _changes(facts: list[Fact], before: list[dict[str, Any]], citations: list[Citation]) -> list[str]:
     """Lines for keys whose newest figure differs from every figure the previous digest had."""
     old: dict[str, list[str]] = {}
@@ -454,18 +462,19 @@ def _changes(facts: list[Fact], before: list[dict[str, Any]], citations: list[Ci
         n = _cite_sentence(fact, citations)
         was = " / ".join(_display(v) for v in old[key])
         lines.append(f"*What changed:* {key}: {was} → **{_display(fact.value)}** "
-                     f"({fact.hit.source or 'unknown outlet'}, {format_date(fact.hit.published)}) [{n}]")
+                     f"({fact.hit.source or 'unknown outlet'}, {_hit_date(fact.hit)}) [{n}]")
     return lines
 
 
+def _hit_date(hit: SearchHit) -> str:
+    """A passage's date; an ingestion time standing in for an unknown publication date says so."""
+    shown = format_date(hit.published)
+    return f"date unknown, ingested {shown}" if hit.date_source == "ingested" else shown
+
+
 def _cite_sentence(fact: Fact, citations: list[Citation]) -> int:
-    for citation in citations:
-        if citation.chunk_id == fact.hit.chunk_id and citation.quote == fact.sentence:
-            return citation.n
-    hit = fact.hit
-    citations.append(Citation(len(citations) + 1, hit.doc_id, hit.chunk_id, hit.title, hit.source, hit.url,
-                              hit.published, fact.sentence))
-    return len(citations)
+    """The digest's number for the article a fact comes from (its sentence quoted)."""
+    return _digest_number(Citation.from_hit(0, fact.hit, fact.sentence), citations)
 
 
 def _when(moment: datetime, tz: ZoneInfo) -> str:

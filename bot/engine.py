@@ -6,22 +6,26 @@ MiniLM cosine and the share of the question's words) it abstains without asking 
 replies with the abstain token, or cites nothing valid, it abstains too. Modes:
 
 - ``llm``: the packed, delimited sources and the question go to the chat model; its streamed reply is
-  checked sentence by sentence (:mod:`bot.citations`). If the model fails, ``SITREP_LLM_FALLBACK``
-  decides: an extractive answer with a note, or the error.
+  checked sentence by sentence (:mod:`bot.citations`, :mod:`bot.support`) and shown only once it can be
+  trusted; a reply that can't be (nothing supported, more invented than kept, or missing what the
+  extractive answer gives) is replaced by the extractive answer under one plain line. If the model
+  fails, ``SITREP_LLM_FALLBACK`` decides: an extractive answer with a note, or the error.
 - ``extractive``: the most relevant, non-redundant sentences, each cited (:mod:`bot.extractive`).
 
 Before retrieval a question is read (:mod:`bot.rewrite`): a time phrase ("in the last 24 hours") becomes
 a date window on the engine's clock, a request for a summary ("Summarize the situation in Helmand", "What
 happened today?") is answered by :meth:`Engine.summarize`, and a follow-up is rewritten into a standalone
-question. A window that holds no article is said so, never silently widened.
+question. A window named in the question that holds no article answering it is said so in one line, and
+the newest coverage before it answers, dated. :meth:`Engine.at` replays a past moment.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -37,6 +41,8 @@ from bot.prompts import render
 from bot.results import Answer, Citation
 from bot.rewrite import Window, parse_question, search_queries, summary_topic
 from bot.settings import Settings
+from bot.slack_render import format_date
+from bot.support import answer_facts
 from retrieval.documents import SearchHit
 from retrieval.errors import LLMError, QueryError
 from retrieval.search import check_query
@@ -55,6 +61,11 @@ SUMMARY_LEAD_SENTENCES = 5  # of each document's first chunk: the lead carries t
 MAX_EVENTS = 6
 _MIN_SOURCE_BUDGET = 200  # tokens for sources even when the settings' budget is nearly used by the prompt
 _ANSWER_TOKENS = 800
+MAX_REPLY_CHARS = 6_000  # of model output read at most: a reply of 800 tokens is about 3,500 characters
+# Dropped sentences that say nothing false: a preamble without a marker, stray markers, a repetition.
+_HARMLESS_DROPS = frozenset({"no valid marker", "no words", "repeats a sentence"})
+UNVERIFIED = "The model's answer could not be verified against the sources, so these are the most relevant passages."
+MODEL_FOUND_NOTHING = "The model found no answer in the sources, so these are the most relevant passages."
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ def narrow(
 
 class Engine:
     """Grounded answers and summaries over a corpus. ``clock`` (UTC now) anchors "today" and "the last
-    24 hours"; tests inject one."""
+    24 hours"; tests inject one. :meth:`at` replays a past moment (``--as-of``, eval's ``asked_at``)."""
 
     def __init__(
         self,
@@ -161,6 +172,22 @@ class Engine:
         self._llm = llm or (LLMClient(settings) if settings.use_llm else None)
         self._encoding = encoding_for_model(settings.llm_model)
         self._clock = clock or partial(datetime.now, UTC)
+        self._as_of: datetime | None = None  # set by at(): nothing published later is visible
+
+    def at(self, when: datetime) -> Engine:
+        """This engine as it would have answered at ``when``: its clock reads ``when`` and only articles
+        published by then (undated ones: ingested by then) are visible. Shares caches and the model."""
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        replay = copy.copy(self)
+        replay._clock = lambda: when
+        replay._as_of = when
+        return replay
+
+    def _visible(self, until: datetime | None) -> datetime | None:
+        """``until`` capped at the replayed moment."""
+        if self._as_of is None:
+            return until
+        return min(until, self._as_of) if until else self._as_of
 
     @property
     def mode(self) -> str:
@@ -204,37 +231,56 @@ class Engine:
             log.info("ask.summary topic_chars=%d window=%s", len(topic), label or describe_window(since, until))
             return _answering(question, self._summary(topic, since, until, label))
         query, hits, ranked = self._retrieve(queries, since, until)
+        lead = ""
+        if not ranked.answerable() and window is not None:
+            # Nothing in the window the question names: answer from the newest coverage before it.
+            older = self._retrieve(queries, None, until, recency=True)
+            if older[2].answerable():
+                lead = self._empty_window_line(since, until, label)
+                query, hits, ranked = older
+                since = label = None
         if query != question:
             log.info("ask.rewritten chars=%d", len(query))
         log.info("ask.retrieved hits=%d best_cosine=%.3f mode=%s", len(hits), ranked.best_cosine, self.mode)
         abstain = partial(self._abstained, question, since, until, label=label)
         if not ranked.answerable():
             return AnswerStream.of(abstain())
+        extractive_answer = partial(self._extractive_answer, question, ranked)
         if self._llm is None:
-            return AnswerStream.of(self._extractive_answer(question, ranked))
+            return _led(lead, hits, AnswerStream.of(extractive_answer()))
         packed, messages = self._messages("answer", hits, question=query)
-        return AnswerStream(self._generate(
-            question, packed, messages, fallback=partial(self._extractive_answer, question, ranked), abstain=abstain
-        ))
+        return _led(lead, hits, AnswerStream(self._generate(
+            question, packed, messages, extractive_answer, abstain, floor=extractive_answer, question=query,
+        )))
+
+    def _empty_window_line(self, since: datetime | None, until: datetime | None, label: str | None) -> str:
+        """"Nothing was published in the last 24 hours." (or "Nothing published ... covers this."), ahead of an
+        answer from older coverage."""
+        window = f" {label}" if label else describe_window(since, until)
+        if self._corpus.documents(since=since, until=self._visible(until))[:1]:
+            return f"Nothing published{window} covers this."
+        return f"Nothing was published{window}."
 
     def _retrieve(
-        self, queries: Sequence[str], since: datetime | None, until: datetime | None
+        self, queries: Sequence[str], since: datetime | None, until: datetime | None, *, recency: bool | None = None
     ) -> tuple[str, list[SearchHit], Ranked]:
         """Search the queries in turn until one passes the relevance gate (else the last one's results)."""
         for query in queries:
-            hits = self._search(query, ASK_K, since, until)
+            hits = self._search(query, ASK_K, since, until, recency=recency)
             ranked = extractive.rank(query, extractive.candidates(hits), self._vectors)
             if ranked.answerable():
                 break
         return query, hits, ranked
 
-    def _search(self, query: str, k: int, since: datetime | None, until: datetime | None) -> list[SearchHit]:
+    def _search(self, query: str, k: int, since: datetime | None, until: datetime | None, *,
+                recency: bool | None = None) -> list[SearchHit]:
         """Search with the query embedded through the cache: ranking its sentences needs the same vector."""
         vector = self._vectors.embed([query])[0]
-        return self._corpus.search(query, k=k, since=since, until=until, query_vector=vector)
+        return self._corpus.search(query, k=k, since=since, until=self._visible(until), query_vector=vector,
+                                   recency=recency)
 
     def _extractive_answer(self, question: str, ranked: Ranked) -> Answer:
-        text, citations = extractive.compose_answer(extractive.select(ranked))
+        text, citations = extractive.compose_answer(extractive.select(ranked, question=question))
         return self._cited(question, text, citations, mode="extractive")
 
     # -- summaries ---------------------------------------------------------------------------------------
@@ -260,7 +306,11 @@ class Engine:
         label: str | None = None,
         max_events: int = MAX_EVENTS,
     ) -> AnswerStream:
-        """:meth:`summarize` as a stream; ``label`` describes the window in messages ("today")."""
+        """:meth:`summarize` as a stream; ``label`` describes the window in messages ("today"). A window the
+        question named that holds no article is said so, and the newest coverage before it summarized."""
+        lead = ""
+        if label and since is not None and not self._corpus.documents(since=since, until=self._visible(until))[:1]:
+            lead, since, label = self._empty_window_line(since, until, label), None, None
         abstain = partial(self._abstained, subject, since, until, topic=subject, label=label)
         if subject:
             hits = self._search(subject, SUMMARY_K, since, until)
@@ -270,7 +320,7 @@ class Engine:
             if not ranked.answerable():
                 return AnswerStream.of(abstain())
         else:
-            docs = self._corpus.documents(since=since, until=until)[:SUMMARY_DOCS]
+            docs = self._corpus.documents(since=since, until=self._visible(until))[:SUMMARY_DOCS]
             hits = [chunks[0] for chunks in (self._corpus.document_chunks(d.doc_id) for d in docs) if chunks]
             pool = extractive.candidates(hits, per_hit=SUMMARY_LEAD_SENTENCES)
             if not pool:
@@ -283,12 +333,13 @@ class Engine:
             return self._cited(subject, text, citations, mode="extractive", topic=subject)
 
         if self._llm is None:
-            return AnswerStream.of(fallback())
+            return _led(lead, hits, AnswerStream.of(fallback()))
         ordered, groups = _grouped_hits(hits, events)
         scope = f"on “{subject}”" if subject else "of the latest coverage"
         scope += f" {label}" if label else describe_window(since, until)
         packed, messages = self._messages("summarize", ordered, groups=groups, scope=scope, max_events=max_events)
-        return AnswerStream(self._generate(subject, packed, messages, fallback, abstain, topic=subject))
+        generated = self._generate(subject, packed, messages, fallback, abstain, topic=subject)
+        return _led(lead, hits, AnswerStream(generated))
 
     def summarize_passages(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer:
         """A cited summary of given passages (one digest story) in at most ``max_sentences`` sentences."""
@@ -330,25 +381,37 @@ class Engine:
         abstain: Callable[[], Answer],
         *,
         topic: str | None = None,
+        floor: Callable[[], Answer] | None = None,
+        question: str = "",
     ) -> Generator[str, None, Answer]:
-        """Stream the model's reply through the citation checker; on failure use ``fallback`` (or raise,
-        per ``SITREP_LLM_FALLBACK``); when nothing cited survives, ``abstain``."""
+        """Stream the model's reply through the citation checker.
+
+        Verified sentences are held back until the answer can be trusted (:func:`_trusted`: more
+        sentences kept than dropped as unsupported and, for a question, not saying less than the
+        extractive answer ``floor``); from then on each verified sentence is shown as it is settled, so
+        nothing shown is ever taken back. An answer never trusted is replaced by ``fallback`` (the
+        extractive answer) with one line saying so, or by ``abstain`` when that is empty too. A failing
+        model gives ``fallback`` with a note, or the error (``SITREP_LLM_FALLBACK``).
+        """
         assert self._llm is not None
-        checker = CitationChecker(packed.sources)
-        emitted = False
+        checker = CitationChecker(packed.sources, question or subject)
+        held: list[str] = []
+        shown = False
+        baseline = floor() if floor is not None else None
         try:
             for delta in self._llm.stream(messages, max_tokens=_ANSWER_TOKENS):
-                text = checker.feed(delta)
-                if text:
-                    emitted = True
-                    yield text
-            text = checker.finish()
-            if text:
-                yield text
+                held.append(checker.feed(delta))
+                shown = shown or _trusted(checker, "".join(held), baseline, question)
+                if shown and any(held):
+                    yield "".join(held)
+                    held.clear()
+                if checker.raw_chars > MAX_REPLY_CHARS:  # a runaway model: what came so far is plenty
+                    log.warning("llm.reply_cut chars=%d", checker.raw_chars)
+                    break
+            held.append(checker.finish())
         except LLMError as exc:
-            if emitted:  # part of a verified answer is already out: keep it, say it was cut short
-                verified = checker.result(self._quote)
-                answer = self._from_verified(subject, verified, topic)
+            if shown:  # part of a verified answer is already out: keep it, say it was cut short
+                answer = self._from_verified(subject, checker.result(self._quote), topic)
                 answer.notes.append(f"The answer was cut short: {exc}")
                 return answer
             if self._settings.llm_fallback != "extractive":
@@ -359,13 +422,22 @@ class Engine:
                 yield answer.answer
             return answer
         verified = checker.result(self._quote)
-        log.info("llm.verified citations=%d dropped_sentences=%d removed_markers=%d model_abstained=%s",
-                 len(verified.citations), verified.dropped, verified.removed_markers, verified.model_abstained)
-        if verified.abstained:
+        log.info("llm.verified citations=%d kept=%d dropped=%d reasons=%s removed_markers=%d model_abstained=%s",
+                 len(verified.citations), verified.kept, verified.dropped, dict(verified.reasons),
+                 verified.removed_markers, verified.model_abstained)
+        if shown or (not verified.abstained and _trusted(checker, verified.text, baseline, question)):
+            if any(held):
+                yield "".join(held)
+            return self._from_verified(subject, verified, topic)
+        answer = baseline or fallback()
+        if answer.abstained:
             answer = abstain()
-            yield answer.answer
-            return answer
-        return self._from_verified(subject, verified, topic)
+        else:
+            why = (MODEL_FOUND_NOTHING if verified.model_abstained and not verified.kept else UNVERIFIED)
+            answer = replace(answer, answer=f"{why}\n{answer.answer}", notes=list(answer.notes))
+        log.info("llm.fallback kind=%s", "abstain" if answer.abstained else "extractive")
+        yield answer.answer
+        return answer
 
     def _from_verified(self, subject: str, verified: Verified, topic: str | None) -> Answer:
         return Answer(question=subject, answer=verified.text, citations=verified.citations, mode="llm",
@@ -415,24 +487,62 @@ class Engine:
                 "No articles have been ingested yet, so there is nothing to answer from; "
                 "add some with `sitrep ingest`."
             )
+        newest = stats.newest_published
+        if self._as_of is not None:  # a replay: the newest article visible then
+            visible = self._corpus.documents(until=self._as_of)
+            if not visible:
+                return f"No ingested article had been published by {published_date(self._as_of.isoformat())}."
+            newest = next((d.published for d in visible if d.published), None)
         window = f" {label}" if label else describe_window(since, until)
-        if window and not self._corpus.documents(since=since, until=until)[:1]:
-            return f"No ingested article was published{window}; {self._newest(stats.newest_published, '')}"
+        if window and not self._corpus.documents(since=since, until=self._visible(until))[:1]:
+            return f"No ingested article was published{window}; {self._newest(newest, '')}"
         shown = subject if len(subject) <= 120 else subject[:117] + "…"
         what = f"“{shown}”" if shown else "this"
-        return f"The ingested articles{window} don't cover {what}; {self._newest(stats.newest_published, 'article')}"
+        return f"The ingested articles{window} don't cover {what}; {self._newest(newest, 'article')}"
 
     def _newest(self, newest_published: str | None, noun: str) -> str:
         """"the newest <noun> is from <date> (<outlet>).", naming it the newest *dated* one when an undated
         article was ingested after it, and leaving out an unknown outlet. Reads the newest documents only."""
         newest = datetime.fromisoformat(newest_published) if newest_published else None
-        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC)) if newest else []
+        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC),
+                                      until=self._visible(None)) if newest else []
         dated = next((d for d in docs if d.published), None)
         if dated is None:
             return "none of the ingested articles carries a publication date."
         what = " ".join(w for w in ("newest", "dated" if any(not d.published for d in docs) else "", noun) if w)
         outlet = f" ({dated.source})" if dated.source else ""
         return f"the {what} is from {published_date(dated.published)}{outlet}."
+
+
+def _trusted(checker: CitationChecker, text: str, floor: Answer | None, question: str) -> bool:
+    """Whether verified answer text can be shown: some of it survived, the model had more sentences kept
+    than dropped for what they claimed (a model inventing half its answer is not trusted with the
+    rest), and it names the figure or name that the extractive answer ``floor`` gives the question."""
+    invented = sum(n for reason, n in checker.reasons.items() if reason not in _HARMLESS_DROPS)
+    if not checker.kept or invented >= checker.kept + 1:
+        return False
+    if floor is None or floor.abstained:
+        return True
+    return bool(answer_facts(text, question)) or not answer_facts(floor.answer, question)
+
+
+def _led(line: str, hits: Sequence[SearchHit], stream: AnswerStream) -> AnswerStream:
+    """``stream`` after a line saying its window was empty and how new the coverage used instead is
+    ("Nothing was published today. The newest coverage, from 15 Oct 2020:"); ``stream`` itself without one."""
+    if not line:
+        return stream
+    newest = newest_published([Citation.from_hit(0, h, "") for h in hits])
+    line += f" The newest coverage, from {format_date(newest)}:" if newest else " The newest coverage:"
+
+    def deltas() -> Generator[str, None, Answer]:
+        yield line + "\n"
+        yield from stream
+        answer = stream.result()
+        if not answer.abstained:
+            answer.answer = f"{line}\n{answer.answer}"
+        return answer
+
+    return AnswerStream(deltas())
 
 
 def _answering(question: str, summary: AnswerStream) -> AnswerStream:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.citations import NUMBER_WORDS, digits, terms
 from bot.context import looks_like_injection, published_date
-from bot.results import Citation
+from bot.results import Citation, article_key
+from bot.support import Span, name_supported
+from bot.words import NUMBER_WORDS, concepts, digits, one_edit, terms
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
 
@@ -64,23 +65,17 @@ _CALENDAR = frozenset(
 _HEADING = re.compile(r"#{1,6}[ \t]+")
 _MAX_QUOTE_SPANS = 4  # sentences one quotation may span before we stop looking for its end
 
+_SAY_QUESTION = re.compile(
+    r"\bwhat\s+(?:did|does|do|has|have|had)\s+(?P<who>.+?)\s+(?:say|said|tell|told|announce|write|post|tweet)\b",
+    re.IGNORECASE,
+)
+_QUOTE_MARK = re.compile(r"[“”\"]")
+_REPORTED = re.compile(r"\b(?:he|she|they|it|we)\s+(?:said|says|added|told|stated|wrote)\b", re.IGNORECASE)
 _COUNT_QUESTION = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\btoll\b|\bcasualt|\bfigures?\b", re.IGNORECASE)
 # Words that say what kind of answer is wanted, not what it is about: no sentence has to contain them.
 _GENERIC = frozenset(terms(
     "happened happening latest news new tell know number figure figures situation update updates overview summary"
 ))
-# Inflections and everyday synonyms of news reports, merged for word coverage: "How many people died in the
-# crash?" is answered by "... collided, killing nine people". Words for killing or wounding also count as
-# "casualty".
-_SYNONYMS = {
-    "die": "die died dies dying dead death deaths kill killed killing kills killings fatalities toll",
-    "wound": "wound wounded wounding wounds injure injured injuring injuries injury hurt",
-    "crash": "crash crashed crashes crashing collide collided collides colliding collision collisions",
-    "flee": "flee fled flees fleeing displace displaced displacing displacement",
-    "casualty": "casualty casualties",
-}
-_CONCEPT = {t: key for key, words in _SYNONYMS.items() for t in terms(words)}
-_BROADER = {"die": "casualty", "wound": "casualty"}
 _LONGEST_FIRST = "|".join(sorted(list(NUMBER_WORDS)[1:], key=len, reverse=True))  # "nineteen" before "nine"
 _NUMBER = (
     rf"(?:\d[\d,.]*|{_LONGEST_FIRST}|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|dozens?)"
@@ -188,14 +183,18 @@ def entities(text: str) -> list[str]:
 
 def missing_entities(question: str, hits: Sequence[SearchHit]) -> list[str]:
     """The question's names that no passage mentions, allowing spelling variants ("Defence"/"Defense",
-    "Lashkar Gah"/"Lashkargah", "Afghans"/"Afghan")."""
+    "Lashkar Gah"/"Lashkargah", "Afghans"/"Afghan"), acronyms for full names and the start of an acronym
+    ("UN"/"United Nations"/"UNAMA"), and titles left out ("President Ghani"/"Ghani")."""
     names = entities(question)
     if not names:
         return []
-    texts = [h.text.lower() for h in {h.chunk_id: h for h in hits}.values()]
+    unique = list({h.chunk_id: h for h in hits}.values())
+    texts = [h.text.lower() for h in unique]
     squashed = "\n".join(re.sub(r"[\s’'-]+", "", t) for t in texts)
     vocabulary = {w for t in texts for w in re.findall(r"\w+", t)}
-    return [name for name in names if not _mentioned(name, squashed, vocabulary)]
+    everything = Span(" ".join(h.text for h in unique), tuple(h.title for h in unique))
+    return [name for name in names
+            if not _mentioned(name, squashed, vocabulary) and not name_supported(name, everything)]
 
 
 def _mentioned(name: str, squashed: str, vocabulary: set[str]) -> bool:
@@ -212,20 +211,10 @@ def _known(word: str, vocabulary: set[str]) -> bool:
     if len(word) <= 3:  # acronyms: exact only
         return False
     return any(
-        v.startswith(word) or (word.startswith(v) and len(v) >= 4) or (len(word) >= 5 and _one_edit(word, v))
+        v.startswith(word) or (word.startswith(v) and len(v) >= 4) or (len(word) >= 5 and one_edit(word, v))
         for v in vocabulary
         if v[:1] == word[:1]
     )
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    return a[i + 1 :] == b[i + 1 :] or a[i + 1 :] == b[i:] or a[i:] == b[i + 1 :]
 
 
 def figures(sentence: str) -> frozenset[str]:
@@ -278,21 +267,23 @@ def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Se
     return out
 
 
-def concepts(text: str, *, broader: bool = False) -> set[str]:
-    """Content words of ``text`` with inflections and synonyms merged ("killing", "died" -> "die"); with
-    ``broader``, a word for killing or wounding also stands for "casualty"."""
-    found = {_CONCEPT.get(t, t) for t in terms(text)}
-    return found | {_BROADER[c] for c in found if c in _BROADER} if broader else found
-
-
 def coverage(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
     """Share of the question's content words (weighted by rarity among candidates) in each sentence, a
-    synonym counting as the word (see :func:`concepts`)."""
+    synonym counting as the word (see :func:`concepts`), and a name as named another way ("UN" by
+    "UNAMA", "President Ghani" by "Ghani": see :func:`bot.support.name_supported`)."""
     wanted = concepts(question) - _GENERIC
     scores = np.zeros(len(sentences))
     if not sentences or not wanted:
         return scores
-    sets = [concepts(s.text, broader=True) for s in sentences]
+    asked = [(name, concepts(name)) for name in entities(question)]
+    sets = []
+    for sentence in sentences:
+        found = concepts(sentence.text, broader=True)
+        span = Span(sentence.text)
+        for name, words in asked:
+            if not words <= found and name_supported(name, span):
+                found |= words
+        sets.append(found)
     df = Counter(t for s in sets for t in s & wanted)
     weight = {t: math.log(1 + len(sets) / (1 + df[t])) for t in wanted}
     total = sum(weight.values())
@@ -356,8 +347,9 @@ def mmr(relevance: np.ndarray, vecs: np.ndarray, k: int) -> list[int]:
     return chosen
 
 
-def select(ranked: Ranked, max_sentences: int = MAX_SENTENCES) -> list[Item]:
-    """The answer's items: MMR over the eligible shortlist, disagreeing figures paired, in reading order."""
+def select(ranked: Ranked, max_sentences: int = MAX_SENTENCES, question: str = "") -> list[Item]:
+    """The answer's items: MMR over the eligible shortlist, disagreeing figures paired, in reading order;
+    for "What did X say?", X's words that follow a sentence naming X (see :func:`with_quotes`)."""
     if not ranked.sentences:
         return []
     rel = np.where(_eligible(ranked, _KEEP_RATIO), ranked.relevance, -np.inf)
@@ -370,7 +362,31 @@ def select(ranked: Ranked, max_sentences: int = MAX_SENTENCES) -> list[Item]:
             continue
         kept.append((item, float(ranked.relevance[i])))
         shown += size
-    return reading_order(kept)
+    return with_quotes(reading_order(kept), question)
+
+
+def with_quotes(items: list[Item], question: str) -> list[Item]:
+    """For "What did X say?": after a selected sentence that names X without quoting anyone, the next
+    sentence of its passage when that is X's quote ("“We will ...”" or "..., he said")."""
+    match = _SAY_QUESTION.search(question)
+    if not match:
+        return items
+    speaker = terms(match.group("who")) - _GENERIC
+    shown = {(item.sentence.hit.chunk_id, item.sentence.start) for item in items}
+    out: list[Item] = []
+    for item in items:
+        out.append(item)
+        sentence = item.sentence
+        if _QUOTE_MARK.search(sentence.text) or not speaker & terms(sentence.text):
+            continue
+        spans = [span for span in quoted_spans(sentence.hit.text) if span[0] >= sentence.end]
+        if not spans or (sentence.hit.chunk_id, spans[0][0]) in shown:
+            continue
+        following = sentence.hit.text[spans[0][0] : spans[0][1]]
+        if (_QUOTE_MARK.search(following) or _REPORTED.search(following)) and not looks_like_injection(following):
+            out.append(Item(Sentence(sentence.hit, sentence.hit_index, *spans[0])))
+            shown.add((sentence.hit.chunk_id, spans[0][0]))
+    return out
 
 
 def counterpart(i: int, pool: Sequence[Sentence], vecs: np.ndarray, exclude: set[int]) -> int | None:
@@ -402,19 +418,24 @@ def reading_order(scored: list[tuple[Item, float]]) -> list[Item]:
 
 
 class Composer:
-    """Writes items as cited text, numbering passages [1]..[m] in order of first use."""
+    """Writes items as cited text, numbering articles [1]..[m] in order of first use: sentences from
+    several passages of one article share its number, each passage quoted once."""
 
     def __init__(self) -> None:
         self.citations: list[Citation] = []
         self._numbers: dict[str, int] = {}
 
     def cite(self, sentence: Sentence) -> str:
-        """``sentence`` followed by its marker; the passage's first cited sentence becomes its quote."""
+        """``sentence`` followed by its article's marker; a passage's first cited sentence is its quote."""
         hit = sentence.hit
-        if hit.chunk_id not in self._numbers:
-            self._numbers[hit.chunk_id] = len(self._numbers) + 1
-            self.citations.append(Citation.from_hit(self._numbers[hit.chunk_id], hit, sentence.text))
-        return f"{sentence.text} [{self._numbers[hit.chunk_id]}]"
+        key = article_key(hit)
+        cited = Citation.from_hit(self._numbers.get(key, len(self._numbers) + 1), hit, sentence.text)
+        if key not in self._numbers:
+            self._numbers[key] = cited.n
+            self.citations.append(cited)
+        else:
+            self.citations[cited.n - 1] = self.citations[cited.n - 1].merged(cited)
+        return f"{sentence.text} [{cited.n}]"
 
     def item(self, item: Item) -> str:
         """One item; a disagreeing counterpart follows in the same line, named by its outlet."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
+from retrieval.date_store import add_column
 from retrieval.errors import SourceError
 from retrieval.sqlitedb import STATE_DB_NAME, connection, with_retry
 
@@ -66,6 +67,7 @@ class FeedState:
     last_checked: str | None = None
     failures: int = 0
     next_check: str | None = None
+    date_order: str | None = None  # how the feed writes numeric dates: "dmy", "mdy" or undeclared
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class FeedState:
             "last_checked": self.last_checked,
             "failures": self.failures,
             "next_check": self.next_check,
+            "date_order": self.date_order,
         }
 
 
@@ -97,6 +100,7 @@ class FeedRegistry:
         self.poll_interval = poll_interval
         with connection(self.path) as conn:
             with_retry(lambda: conn.executescript(_SCHEMA))
+            add_column(conn, "feeds_registry", "date_order", "TEXT")  # dmy | mdy | NULL (undeclared)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> FeedRegistry:
@@ -119,6 +123,11 @@ class FeedRegistry:
             return True
         return self._execute("UPDATE feeds_registry SET added_by_cli = 1 WHERE url = ? AND added_by_cli = 0",
                              (url,)) == 1
+
+    def set_date_order(self, url: str, order: str | None) -> None:
+        """Declare how feed ``url`` writes numeric dates (``dmy``/``mdy``; None: undeclared)."""
+        self._upsert(url.strip(), datetime.now(UTC))
+        self._execute("UPDATE feeds_registry SET date_order = ? WHERE url = ?", (order, url.strip()))
 
     def remove(self, url: str) -> bool:
         """Unregister a feed added with ``sitrep feeds add``; False when it was not registered.
@@ -154,15 +163,20 @@ class FeedRegistry:
 
     def record_success(
         self, url: str, now: datetime, *, status: str, etag: str | None, last_modified: str | None,
-        title: str | None,
+        title: str | None, entry_problems: str | None = None,
     ) -> None:
-        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll."""
+        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll.
+
+        ``entry_problems`` says which entries could not be ingested (e.g. links the fetch guard refused);
+        it is kept as the feed's ``last_error`` while the feed itself counts as working.
+        """
         self._upsert(url, now)
         self._execute(
             "UPDATE feeds_registry SET etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified), "
-            "title = COALESCE(?, title), last_status = ?, last_error = NULL, last_checked = ?, failures = 0, "
+            "title = COALESCE(?, title), last_status = ?, last_error = ?, last_checked = ?, failures = 0, "
             "next_check = ? WHERE url = ?",
-            (etag, last_modified, title or None, status, _iso(now), _iso(now + self.poll_interval), url),
+            (etag, last_modified, title or None, status, entry_problems and entry_problems[:500], _iso(now),
+             _iso(now + self.poll_interval), url),
         )
 
     def record_failure(self, url: str, now: datetime, error: str) -> datetime:
@@ -222,4 +236,5 @@ def _state(url: str, origin: str, row: sqlite3.Row | None) -> FeedState:
         last_checked=row["last_checked"],
         failures=row["failures"],
         next_check=row["next_check"],
+        date_order=row["date_order"],
     )

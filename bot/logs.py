@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Slack and OpenAI token shapes, redacted even when they are not the configured ones.
+OWN_LOGGERS = frozenset({"bot", "retrieval", "bench", "__main__"})
 _TOKEN_SHAPES = re.compile(r"\b(xox[abposr]-[\w-]{6,}|xapp-[\w-]{6,}|sk-[\w-]{16,})")
 
 
@@ -35,6 +36,14 @@ class Redactor(logging.Filter):
         return True
 
 
+class OwnRecords(logging.Filter):
+    """Passes only sitrep's own records: a library's log lines (slack_sdk, httpx, chromadb, urllib3…) are
+    not the user's business on a terminal; they go to the log file, and sitrep reports the failure itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.partition(".")[0] in OWN_LOGGERS
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -49,7 +58,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(data_dir: Path, level: str, secrets: Sequence[str], stderr_level: str = "WARNING") -> None:
-    """Log JSON lines to ``data_dir/logs/sitrep.log`` and plain warnings to stderr, secrets redacted."""
+    """Log JSON lines to ``data_dir/logs/sitrep.log`` and sitrep's own warnings to stderr, secrets redacted.
+
+    Libraries' records (and Python warnings) go to the file only.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -67,11 +79,13 @@ def setup_logging(data_dir: Path, level: str, secrets: Sequence[str], stderr_lev
     console = logging.StreamHandler()
     console.setLevel(stderr_level)
     console.setFormatter(logging.Formatter("sitrep: %(levelname)s %(name)s: %(message)s"))
+    console.addFilter(OwnRecords())
     handlers.append(console)
     for handler in handlers:
         handler.addFilter(redactor)
         root.addHandler(handler)
     root.setLevel(min(logging.getLevelName(level), logging.getLevelName(stderr_level)))
+    logging.captureWarnings(True)
     for noisy in ("httpx", "httpcore", "chromadb", "urllib3", "apscheduler", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Parsers warn about every malformed file; each failure already reaches the user as a LoadFailure.

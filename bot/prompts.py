@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from string import Template
 
 from retrieval.errors import ConfigError
@@ -37,3 +38,27 @@ def render(name: str, **values: object) -> str:
         return load_template(name).substitute({"abstain_token": ABSTAIN_TOKEN, **values})
     except KeyError as exc:
         raise ConfigError(f"The prompt prompts/{name}.txt uses ${exc.args[0]}, which sitrep does not provide.") from exc
+
+
+_SHINGLE = 5  # words in a row that count as copying the prompt
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+
+
+@functools.cache
+def _prompt_shingles() -> frozenset[tuple[str, ...]]:
+    """Runs of words of every template's own text (placeholders left out): what a reply must not copy."""
+    found: set[tuple[str, ...]] = set()
+    for name in PROMPT_NAMES:
+        for part in re.split(r"\$\w+", load_template(name).template):
+            found |= _shingles(part)
+    return frozenset(found)
+
+
+def copies_prompt(text: str) -> bool:
+    """Whether ``text`` repeats five or more words in a row of sitrep's own prompt text (its instructions
+    and examples, not the question or the sources put into it)."""
+    return bool(_shingles(text) & _prompt_shingles())

@@ -6,8 +6,11 @@ from bot.results import Answer, Citation
 
 
 def source_line(citation: Citation) -> str:
-    """``[n] title — outlet, 2020-10-15 <url>`` (the URL only when there is one)."""
+    """``[n] title — outlet, 2020-10-15 <url>`` (the URL only when there is one); an undated article's
+    date reads ``ingested 2020-10-15 — no publication date``."""
     date = citation.published[:10] if citation.published else "date unknown"
+    if citation.published and citation.date_source == "ingested":
+        date = f"ingested {date} — no publication date"
     line = f"[{citation.n}] {citation.title or '(untitled)'} — {citation.source or 'unknown outlet'}, {date}"
     return f"{line} <{citation.url}>" if citation.url else line
 

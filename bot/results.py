@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retrieval.documents import SearchHit
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A passage of a cited article and the sentence of it an answer relies on (verbatim)."""
+
+    chunk_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Citation:
-    """A numbered source behind an answer. ``quote`` is verbatim text of the cited chunk."""
+    """A numbered article behind an answer: one number per article, however many of its passages the
+    answer uses. ``quote`` is verbatim text of ``chunk_id`` (the first passage used); ``quotes`` has one
+    entry per passage used, that one first."""
 
     n: int
     doc_id: str
@@ -19,12 +29,24 @@ class Citation:
     url: str
     published: str | None  # ISO 8601
     quote: str
+    date_source: str = "published"  # "ingested": ``published`` is when sitrep first saw an undated article
+    quotes: tuple[Quote, ...] = ()
 
     @classmethod
     def from_hit(cls, n: int, hit: SearchHit, quote: str) -> Citation:
         """Citation ``n`` of a retrieved passage, with ``quote`` taken verbatim from it."""
         return cls(n=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title, source=hit.source,
-                   url=hit.url, published=hit.published, quote=quote)
+                   url=hit.url, published=hit.published, quote=quote, date_source=hit.date_source,
+                   quotes=(Quote(hit.chunk_id, quote),))
+
+    def merged(self, other: Citation) -> Citation:
+        """This citation with the passages ``other`` (of the same article) quotes that it does not."""
+        known = {q.chunk_id for q in self.quotes}
+        extra = tuple(q for q in other.quotes if q.chunk_id not in known)
+        return replace(self, quotes=(*self.quotes, *extra)) if extra else self
+
+    def renumbered(self, n: int) -> Citation:
+        return replace(self, n=n)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -36,7 +58,19 @@ class Citation:
             "url": self.url,
             "published": self.published,
             "quote": self.quote,
+            "date_source": self.date_source,
+            "quotes": [{"chunk_id": q.chunk_id, "quote": q.text} for q in self.quotes],
         }
+
+
+def article_key(hit: SearchHit) -> str:
+    """What makes two passages one article for citing: its URL, else its document id."""
+    return hit.url or hit.doc_id
+
+
+def citation_key(citation: Citation) -> str:
+    """:func:`article_key` of a citation."""
+    return citation.url or citation.doc_id
 
 
 @dataclass

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from bot.citations import NUMBER_WORDS, strip_markers, terms
+from bot.citations import strip_markers
 from bot.extractive import entities
 from bot.prompts import render
+from bot.words import NUMBER_WORDS, terms
 from retrieval.errors import LLMError
 
 if TYPE_CHECKING:

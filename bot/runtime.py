@@ -27,6 +27,7 @@ def corpus_config(settings: Settings) -> CorpusConfig:
             timeout=settings.fetch_timeout,
             max_bytes=settings.max_fetch_bytes,
             max_file_bytes=settings.max_file_bytes,
+            allow=settings.fetch_allow,
         ),
     )
 

@@ -28,7 +28,7 @@ from bot.digest_delivery import (
     new_owner,
 )
 from bot.digest_schedule import DigestSchedule, due_day, load_schedules, next_run, scheduled_at
-from bot.feeds_registry import FeedRegistry
+from bot.feeds_registry import FeedRegistry, FeedState
 from bot.settings import Settings
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import SitrepError, SourceError
@@ -49,7 +49,8 @@ FeedFetcher = Callable[..., FeedFetch]
 
 
 class Ingests(Protocol):
-    def ingest_articles(self, articles: Sequence[Article | LoadFailure], progress: bool = False) -> Any: ...
+    def ingest_articles(self, articles: Sequence[Article | LoadFailure], progress: bool = False,
+                        date_order: str | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,14 @@ class FeedPoller:
 
     def tick(self, now: datetime) -> list[FeedPoll]:
         """Poll every feed due at ``now``. One feed's failure never stops the others."""
-        return [self._poll(feed.url, feed.etag, feed.last_modified, now) for feed in self.registry.due(now)]
+        return [self._poll(feed, now) for feed in self.registry.due(now)]
 
-    def _poll(self, url: str, etag: str | None, last_modified: str | None, now: datetime) -> FeedPoll:
+    def _poll(self, feed: FeedState, now: datetime) -> FeedPoll:
+        url = feed.url
         try:
-            result = self.fetch(url, etag=etag, last_modified=last_modified, options=self.options,
+            result = self.fetch(url, etag=feed.etag, last_modified=feed.last_modified, options=self.options,
                                 known_links=self.registry.known_links(url))
-            added = self._ingest(url, result, now) if result.status == "ok" else 0
+            added = self._ingest(url, result, now, feed.date_order) if result.status == "ok" else 0
         except SourceError as exc:
             return self._failed(url, now, str(exc))
         except SitrepError as exc:  # the store, not the feed: still retried with backoff
@@ -89,17 +91,21 @@ class FeedPoller:
             log.exception("feed poll crashed url=%s", url)
             return self._failed(url, now, f"{type(exc).__name__}: {exc}")
         self.registry.record_success(url, now, status=result.status, etag=result.etag,
-                                     last_modified=result.last_modified, title=result.title)
+                                     last_modified=result.last_modified, title=result.title,
+                                     entry_problems=entry_problems(result.failures))
         log.info("feed polled url=%s status=%s new=%d entry_failures=%d", url, result.status, added,
                  len(result.failures))
         return FeedPoll(url, result.status, added)
 
-    def _ingest(self, url: str, result: FeedFetch, now: datetime) -> int:
+    def _ingest(self, url: str, result: FeedFetch, now: datetime, date_order: str | None) -> int:
         if not result.articles and not result.failures:
             return 0
-        report = self.corpus.ingest_articles([*result.articles, *result.failures])
-        failed = {f.source for f in report.failed}
-        # Entries that failed are not remembered, so the next poll tries them again.
+        report = self.corpus.ingest_articles([*result.articles, *result.failures], date_order=date_order)
+        for warning in report.warnings:
+            log.warning("feed entry warning feed=%s source=%s warning=%s", url, warning.source, warning.warning)
+        # Entries that failed are not remembered, so the next poll tries them again; entries refused because
+        # they were removed (`sitrep remove`) are, so they are not fetched again.
+        failed = {f.source for f in report.failed} - set(report.refused)
         self.registry.remember_links(
             url, [link for a in result.articles if a.source_key not in failed for link in (a.url, a.source_key)],
             now,
@@ -110,6 +116,16 @@ class FeedPoller:
         retry_at = self.registry.record_failure(url, now, error)
         log.warning("feed poll failed url=%s error=%s retry_at=%s", url, error, retry_at.isoformat())
         return FeedPoll(url, "error", error=error)
+
+
+def entry_problems(failures: Sequence[LoadFailure]) -> str | None:
+    """One line for a feed's status about the entries that could not be ingested, or None."""
+    if not failures:
+        return None
+    first = failures[0]
+    count = f"{len(failures)} entries" if len(failures) > 1 else "1 entry"
+    more = ", the first" if len(failures) > 1 else ""
+    return f"{count} not ingested{more}: {first.source}: {first.error}"
 
 
 class DigestRunner:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, Assistant, BoltRequest, BoltResponse
@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.results import Answer
 from bot.settings import Settings
+from bot.slack_remove import REMOVE_CANCEL, REMOVE_CONFIRM, SlackRemovals
 from bot.slack_render import (
     FEEDBACK_DOWN,
     FEEDBACK_REASON,
@@ -49,9 +50,10 @@ from bot.slack_render import (
     slack_urls,
 )
 from bot.slack_state import FEEDBACK_REASONS, SlackState
+from bot.topic_span import parse_topic_span
 from bot.workers import RateLimiter, WorkerPool, describe_failure
 from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
-from retrieval.timeparse import check_not_future, parse_when
+from retrieval.neterrors import connection_cause
 
 if TYPE_CHECKING:
     from bot.engine import Engine, Turn
@@ -73,14 +75,17 @@ HELP_TEXT = (
     "• Mention me in a channel: `@sitrep how many people died in the Nawa helicopter crash?` — I answer in "
     "the thread, and answer follow-ups there without another mention.\n"
     "• Send me a DM, or use the assistant panel.\n"
-    "• `/summarize [topic] [since]` — a cited summary, e.g. `/summarize Helmand 24h` or `/summarize 7d`.\n"
+    "• `/summarize [topic] [since]` — a cited summary, e.g. `/summarize Helmand this week`, "
+    "`/summarize last 3 days Kandahar` or `/summarize 7d`.\n"
     "• `/sitrep stats` — what the corpus holds.\n"
-    "• Admins: `@sitrep ingest <url>` adds an article or a feed.\n"
+    "• Admins: `@sitrep ingest <url>` adds an article or a feed; `@sitrep remove <url>` takes an article out "
+    "for good (you confirm first).\n"
     "Rate answers with 👍/👎 so the team can see what needs fixing."
 )
 SUMMARIZE_USAGE = (
-    "Usage: `/summarize [topic] [since]` — for example `/summarize Helmand 24h`, `/summarize 7d` or "
-    "`/summarize Lashkargah 2020-10-10`. `since` is a span such as 24h or 7d, or an ISO date."
+    "Usage: `/summarize [topic] [since]` — for example `/summarize Helmand this week`, `/summarize last 3 days "
+    "Kandahar`, `/summarize Lashkargah since 2020-10-10` or `/summarize 24h`. `since` may stand anywhere: a span "
+    "(24h, 7d, last 3 days, past week), today, yesterday, this week, since Monday, or an ISO date."
 )
 NOT_ALLOWED = (
     "Sorry, I only answer in the channels my admins have enabled; please ask me there or in a direct message."
@@ -93,12 +98,6 @@ MAX_HISTORY_TURNS = 12
 STREAM_BUFFER_CHARS = 120  # chat.appendStream calls are rate limited: send text in modest pieces
 STREAM_PIECE_CHARS = 4000  # one chat.appendStream call carries at most 12,000 characters
 UPDATE_INTERVAL_SECONDS = 1.0  # chat.update fallback: at most one edit per second
-_SINCE_TOKEN = re.compile(
-    r"\d+(?:\.\d+)?(?:m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)|\d{4}-\d{2}-\d{2}(?:[T ][\d:.+Z-]*)?"
-    r"|today|yesterday",
-    re.IGNORECASE,
-)
-
 
 class _QuietTokenNotice(logging.Filter):
     """Bolt warns that ``SLACK_BOT_TOKEN`` (which it reads from the environment itself) is unused when a client
@@ -137,7 +136,7 @@ def check_auth(client: WebClient) -> dict[str, Any]:
         ) from None
     except (SlackClientError, OSError) as exc:
         raise SlackSetupError(
-            f"Cannot reach Slack's Web API at {client.base_url} ({type(exc).__name__}); check the network "
+            f"Cannot reach Slack's Web API at {client.base_url}: {connection_cause(exc)}; check the network "
             "and SLACK_API_URL."
         ) from None
     return dict(response.data) if isinstance(response.data, dict) else {}
@@ -183,31 +182,22 @@ class UsageError(SitrepError):
     """A slash command's arguments are wrong; the message goes to the user with the usage text."""
 
 
-def parse_summarize_args(text: str, now: datetime | None = None) -> tuple[str | None, datetime | None]:
-    """``/summarize [topic] [since]`` → (topic, since). ``since`` is the last word when it reads as a date or
-    a span (``24h``, ``7d``, ``2020-10-10``), or the value of ``--since``."""
+def parse_summarize_args(text: str, now: datetime | None = None, tz: tzinfo = UTC
+                         ) -> tuple[str | None, datetime | None]:
+    """``/summarize [topic] [span]`` → (topic, since). The span may stand anywhere in the text ("Helmand this
+    week", "last 3 days Kandahar", "Kandahar since 2020-10-14"; see :mod:`bot.topic_span`)."""
     tokens = text.split()
     if tokens and tokens[0].lower() in ("help", "-h", "--help"):
         raise UsageError("")
-    since_text = None
-    if "--since" in tokens:
-        index = tokens.index("--since")
-        if index + 1 >= len(tokens):
-            raise UsageError("`--since` needs a value, such as 24h.")
-        since_text = tokens[index + 1]
-        del tokens[index : index + 2]
-    elif tokens and _SINCE_TOKEN.fullmatch(tokens[-1]):
-        since_text = tokens.pop()
-    since = None
-    if since_text is not None:
-        try:
-            since = check_not_future(parse_when(since_text, now=now, name="since"), now=now, name="since")
-        except QueryError as exc:
-            raise UsageError(str(exc)) from None
-    topic = " ".join(tokens).strip() or None
-    if topic is not None and len(topic) > 300:
+    if tokens and tokens[-1] == "--since":
+        raise UsageError("`--since` needs a value, such as 24h.")
+    try:
+        parsed = parse_topic_span(text, now=now, tz=tz)
+    except QueryError as exc:
+        raise UsageError(str(exc)) from None
+    if parsed.topic is not None and len(parsed.topic) > 300:
         raise UsageError("The topic is too long; use a few words, such as `Helmand displacement`.")
-    return topic, since
+    return parsed.topic, parsed.since
 
 
 @dataclass(frozen=True)
@@ -269,13 +259,14 @@ class SlackBot:
                 "(xoxb-…) into .env."
             )
         self.identity = identity or BotIdentity(self.client)
-        self.state = state or SlackState.open(settings.data_dir)
+        self.state = state or SlackState.open(settings.data_dir, settings.retention_days)
         self.pool = pool or WorkerPool(settings.workers, settings.queue_size)
         self.limiter = RateLimiter(settings.user_rate_per_minute)
         # Listener threads mostly wait on Slack (notices); more of them only fight the event loop for the CPU.
         self._listener_executor = _CountingExecutor(max_workers=8, thread_name_prefix="sitrep-listener")
         self._article_count: tuple[float, int] | None = None
         self._count_lock = threading.Lock()
+        self.removals = SlackRemovals(self)
         self.app = self._build_app()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -325,6 +316,8 @@ class SlackBot:
         app.action(FEEDBACK_UP)(ack=_ack, lazy=[self._on_feedback_up])
         app.action(FEEDBACK_DOWN)(ack=_ack, lazy=[self._on_feedback_down])
         app.action(FEEDBACK_REASON)(ack=_ack, lazy=[self._on_feedback_reason])
+        app.action(REMOVE_CONFIRM)(ack=_ack, lazy=[self.removals.on_confirm])
+        app.action(REMOVE_CANCEL)(ack=_ack, lazy=[self.removals.on_cancel])
         app.error(self._on_error)
         return app
 
@@ -419,6 +412,9 @@ class SlackBot:
         question = plain_text_from_slack(text, context.bot_user_id)
         if re.match(r"ingest\b", question, re.IGNORECASE):
             self._ingest_request(target, text)
+            return
+        if re.match(r"remove\b", question, re.IGNORECASE):
+            self.removals.request(target, text, question)
             return
         if not question:
             self.notify(target, EMPTY_QUESTION)
@@ -538,6 +534,11 @@ class SlackBot:
         except SlackClientError as exc:
             log.warning("slack.status.failed error=%s", type(exc).__name__)
 
+    def forget_article_count(self) -> None:
+        """The corpus changed: count its articles afresh next time."""
+        with self._count_lock:
+            self._article_count = None
+
     def _articles(self) -> int:
         """The number of ingested articles, refreshed at most once a minute."""
         with self._count_lock:
@@ -586,8 +587,7 @@ class SlackBot:
     def _ingest(self, target: Target, urls: list[str]) -> None:
         started = datetime.now(UTC) - timedelta(seconds=5)
         report = self.corpus.ingest(urls)
-        with self._count_lock:
-            self._article_count = None
+        self.forget_article_count()
         new_ids = set(report.doc_ids)
         docs = [d for d in self.corpus.documents(since=started, by="first_seen") if d.doc_id in new_ids]
         lines = [
@@ -596,6 +596,7 @@ class SlackBot:
         ]
         lines += [f"• {link(d.url, d.title or d.url)} — {escape(d.source or 'unknown outlet')}" for d in docs[:10]]
         lines += [f"• failed: {escape(f.source)} — {escape(f.error)}" for f in report.failed[:10]]
+        lines += [f"• warning: {escape(w.source)} — {escape(w.warning)}" for w in report.warnings[:10]]
         text = "\n".join(lines)
         self.post(target, [SlackMessage(text=lines[0], blocks=[
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900], "verbatim": True}}
@@ -629,7 +630,7 @@ class SlackBot:
         The pool does what a Bolt lazy listener would, without Bolt copying the whole request for it: that
         deep copy was the largest cost of acknowledging a command under load (bench/bench_slack.py)."""
         try:
-            topic, since = parse_summarize_args(str(command.get("text") or ""))
+            topic, since = parse_summarize_args(str(command.get("text") or ""), tz=self.settings.tz)
         except UsageError as exc:
             ack(text=f"{escape(str(exc))}\n{SUMMARIZE_USAGE}".strip())
             return

@@ -239,7 +239,10 @@ def source_line(citation: Citation) -> str:
     """``[n] <url|title> — outlet, date`` (the title alone when there is no usable URL)."""
     title = _one_line(citation.title) or _one_line(citation.url) or "Untitled article"
     outlet = escape(_one_line(citation.source)[:MAX_LABEL_CHARS]) or "unknown outlet"
-    return f"[{citation.n}] {link(citation.url, title)} — {outlet}, {format_date(citation.published)}"
+    date = format_date(citation.published)
+    if citation.published and citation.date_source == "ingested":
+        date = f"ingested {date} — no publication date"
+    return f"[{citation.n}] {link(citation.url, title)} — {outlet}, {date}"
 
 
 def _section(text: str) -> dict[str, object]:

@@ -6,6 +6,10 @@
   claiming the message itself makes sure only one of them is answered.
 - ``slack_threads``: threads the bot has answered in, so a follow-up there is answered without a mention.
 - ``slack_answers`` / ``slack_feedback``: what was answered, and the 👍/👎 and reasons people gave.
+- ``slack_removals``: an admin's ``remove <url>`` waiting for their confirmation (kept an hour).
+
+Questions, answers, thread marks and feedback are kept ``SITREP_RETENTION_DAYS`` (:meth:`SlackState.purge`,
+run by ``sitrep serve`` at start and every hour); :meth:`SlackState.forget_user` deletes one person's.
 
 Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads and processes.
 
@@ -28,13 +32,15 @@ from typing import TypeVar
 
 from bot.results import Answer
 from retrieval.errors import StoreError
-from retrieval.sqlitedb import STATE_DB_NAME, connect, with_retry
+from retrieval.sqlitedb import STATE_DB_NAME, connect, transaction, with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENT_TTL_SECONDS = 24 * 3600  # Slack retries within minutes; a day is plenty and keeps the table small
 THREAD_TTL_SECONDS = 30 * 24 * 3600  # follow-ups in a month-old thread are still answered
+REMOVAL_TTL_SECONDS = 3600  # an admin's removal request waits this long for their confirmation
+DEFAULT_RETENTION_DAYS = 90
 PURGE_INTERVAL_SECONDS = 600.0
 
 FEEDBACK_REASONS: dict[str, str] = {
@@ -85,8 +91,19 @@ CREATE TABLE IF NOT EXISTS slack_feedback (
     updated REAL NOT NULL,
     PRIMARY KEY (answer_id, user)
 );
+CREATE TABLE IF NOT EXISTS slack_removals (
+    request_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    doc_ids TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS slack_events_seen ON slack_events (seen_at);
 CREATE INDEX IF NOT EXISTS slack_messages_seen ON slack_messages (seen_at);
+CREATE INDEX IF NOT EXISTS slack_answers_created ON slack_answers (created);
+CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers (user);
+CREATE INDEX IF NOT EXISTS slack_feedback_updated ON slack_feedback (updated);
+CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback (user);
 """
 
 
@@ -103,6 +120,16 @@ class FeedbackRow:
     citations: list[dict[str, object]]
 
 
+@dataclass(frozen=True)
+class PendingRemoval:
+    """An admin's removal request, shown to them with confirm/cancel buttons."""
+
+    request_id: str
+    user: str
+    channel: str
+    doc_ids: list[str]
+
+
 class SlackState:
     """The Slack bot's tables in the state database. Safe to share between threads."""
 
@@ -114,8 +141,10 @@ class SlackState:
         busy_timeout: float = 30.0,
         retries: int = 5,
         retry_delay: float = 0.2,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self._path = path
+        self.retention_seconds = retention_days * 86400
         self._conn = connect(path)
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         self._lock = threading.Lock()
@@ -128,9 +157,9 @@ class SlackState:
         self._run(lambda: self._conn.executescript(_SCHEMA))
 
     @classmethod
-    def open(cls, data_dir: Path) -> SlackState:
+    def open(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
         """Open the state database in ``data_dir``."""
-        return cls(data_dir / STATE_DB_NAME)
+        return cls(data_dir / STATE_DB_NAME, retention_days=retention_days)
 
     def close(self) -> None:
         with self._lock:
@@ -159,6 +188,15 @@ class SlackState:
     def _read(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
         return self._run(lambda: self._conn.execute(sql, params).fetchall())
 
+    def _deletes(self, statements: Sequence[tuple[str, str, Sequence[object]]]) -> dict[str, int]:
+        """Run ``(name, DELETE statement, params)`` in one transaction; rows deleted by name."""
+
+        def txn() -> dict[str, int]:
+            with transaction(self._conn) as c:
+                return {name: c.execute(sql, params).rowcount for name, sql, params in statements}
+
+        return self._run(txn)
+
     # -- de-duplication -------------------------------------------------------------------------------
 
     def claim_event(self, event_id: str) -> bool:
@@ -176,13 +214,37 @@ class SlackState:
             (channel, ts, self._clock()),
         ) == 1
 
-    def purge(self) -> None:
-        """Forget event ids and message claims past their expiry, and long-idle threads."""
+    def purge(self) -> dict[str, int]:
+        """Delete what is past its time: event ids and message claims (a day), thread marks (30 days),
+        removal requests (an hour), and questions, answers and feedback (the retention period, which
+        also caps the others). Returns the rows deleted per table."""
         now = self._clock()
-        self._write("DELETE FROM slack_events WHERE seen_at < ?", (now - EVENT_TTL_SECONDS,))
-        self._write("DELETE FROM slack_messages WHERE seen_at < ?", (now - EVENT_TTL_SECONDS,))
-        self._write("DELETE FROM slack_threads WHERE answered_at < ?", (now - THREAD_TTL_SECONDS,))
+        keep = self.retention_seconds
+        counts = self._deletes([
+            ("events", "DELETE FROM slack_events WHERE seen_at < ?", (now - min(EVENT_TTL_SECONDS, keep),)),
+            ("messages", "DELETE FROM slack_messages WHERE seen_at < ?", (now - min(EVENT_TTL_SECONDS, keep),)),
+            ("threads", "DELETE FROM slack_threads WHERE answered_at < ?", (now - min(THREAD_TTL_SECONDS, keep),)),
+            ("removals", "DELETE FROM slack_removals WHERE created < ?", (now - REMOVAL_TTL_SECONDS,)),
+            ("answers", "DELETE FROM slack_answers WHERE created < ?", (now - keep,)),
+            ("feedback", "DELETE FROM slack_feedback WHERE updated < ?", (now - keep,)),
+        ])
         self._last_purge = now
+        return counts
+
+    def forget_user(self, user: str) -> dict[str, int]:
+        """Delete one person's records: the questions they asked with the answers (and everyone's feedback
+        on those answers, which keeps a copy of the question), the marks of threads they asked in, the
+        feedback they gave, and their pending removal requests. Returns the rows deleted per kind."""
+        theirs = "SELECT answer_id FROM slack_answers WHERE user = ?"
+        return self._deletes([
+            ("threads", "DELETE FROM slack_threads WHERE (channel, thread_ts) IN "
+                        "(SELECT channel, thread_ts FROM slack_answers WHERE user = ?)", (user,)),
+            ("feedback_on_their_answers", f"DELETE FROM slack_feedback WHERE answer_id IN ({theirs}) AND user != ?",
+             (user, user)),
+            ("feedback", "DELETE FROM slack_feedback WHERE user = ?", (user,)),
+            ("answers", "DELETE FROM slack_answers WHERE user = ?", (user,)),
+            ("removals", "DELETE FROM slack_removals WHERE user = ?", (user,)),
+        ])
 
     def _maybe_purge(self) -> None:
         if self._clock() - self._last_purge >= PURGE_INTERVAL_SECONDS:
@@ -273,3 +335,27 @@ class SlackState:
             )
             for row in rows
         ]
+
+    # -- admin removals awaiting confirmation ---------------------------------------------------------
+
+    def save_removal(self, request_id: str, user: str, channel: str, doc_ids: Sequence[str]) -> None:
+        """Keep a removal request until its admin confirms or cancels it (or it expires)."""
+        self._write(
+            "INSERT INTO slack_removals (request_id, user, channel, doc_ids, created) VALUES (?, ?, ?, ?, ?)",
+            (request_id, user, channel, json.dumps(list(doc_ids)), self._clock()),
+        )
+
+    def removal(self, request_id: str) -> PendingRemoval | None:
+        """The pending request, or None when it is unknown, done, cancelled or expired."""
+        rows = self._read(
+            "SELECT request_id, user, channel, doc_ids FROM slack_removals WHERE request_id = ? AND created >= ?",
+            (request_id, self._clock() - REMOVAL_TTL_SECONDS),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return PendingRemoval(row["request_id"], row["user"], row["channel"], json.loads(row["doc_ids"]))
+
+    def take_removal(self, request_id: str) -> bool:
+        """Claim a pending request for confirming or cancelling: True for exactly one caller."""
+        return self._write("DELETE FROM slack_removals WHERE request_id = ?", (request_id,)) == 1

@@ -19,17 +19,26 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.chunking import embedding_text
+from retrieval.date_repair import DateRepair, repair_dates
+from retrieval.date_store import OutletDates, date_counts
 from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.loaders.dates import check_date_order
+from retrieval.outlets import outlet_for_url, readable_outlet
+from retrieval.progress import Progress, as_progress
+from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.sqlitedb import STATE_DB_NAME
 from retrieval.state import StateDB
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
+
+_WAITING = "waiting for another ingest to finish…"
+_OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -67,6 +76,9 @@ class CorpusStats:
     newest_published: str | None
     embedding_model: str
     store: str
+    published_dates: int = 0  # documents dated by their publication date
+    ingested_dates: int = 0  # documents whose ingestion time stands in for an unknown date
+    lacking_dates: list[OutletDates] = field(default_factory=list)  # outlets with the most undated documents
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,14 +88,33 @@ class CorpusStats:
             "newest_published": self.newest_published,
             "embedding_model": self.embedding_model,
             "store": self.store,
+            "dated_by_publication": self.published_dates,
+            "dated_by_ingestion": self.ingested_dates,
+            "outlets_lacking_dates": [o.to_json() for o in self.lacking_dates],
         }
 
 
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return True
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error from a write means the disk is full (or a file-size limit was reached)."""
+    if isinstance(exc, OSError) and exc.errno is not None:  # its message names a path, which may say "full"
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
     message = str(exc).lower()
     return any(word in message for word in ("full", "too large", "no space", "quota", "disk i/o"))
+
+
+def _fill_outlets(state: StateDB) -> None:
+    """Once per store: documents ingested before outlets came from URLs get theirs (``www.cnn.com`` → CNN)."""
+    if state.get_meta("outlets_filled") == _OUTLETS_FILLED:
+        return
+    updates = []
+    for table, key, url, source in state.outlets_to_fill():
+        outlet = readable_outlet(source) if source else outlet_for_url(url)
+        if outlet and outlet != source:
+            updates.append((table, key, outlet))
+    state.set_outlets(updates)
+    state.set_meta("outlets_filled", _OUTLETS_FILLED)
+    if updates:
+        log.info("outlets.filled rows=%d", len(updates))
 
 
 class Corpus:
@@ -121,6 +152,7 @@ class Corpus:
                             replace_mismatched=reindexing, collection=config.collection)
         if not recorded:
             state.set_meta("embedding_model", label)
+        _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
         return corpus
@@ -140,63 +172,83 @@ class Corpus:
             self._local.state = None
 
     # -- ingest -----------------------------------------------------------------------------------------
-    def _ingestor(self) -> Ingestor:
+    def _ingestor(self, date_order: str | None, force: bool) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
         counter = self._wordpieces.pieces if self._wordpieces else None
-        return Ingestor(self.state, self.store, self.embedder, counter)  # type: ignore[arg-type]
+        return Ingestor(self.state, self.store, self.embedder, counter,  # type: ignore[arg-type]
+                        date_order=date_order, force=force)
 
     def ingest(self, sources: Sequence[str], *, feed: bool | None = None, source_name: str | None = None,
-               progress: bool = False) -> IngestReport:
-        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report."""
+               progress: Progress | bool = False, date_order: str | None = None, force: bool = False) -> IngestReport:
+        """Load and ingest files, folders, URLs and feeds. Per-source failures are in the report.
+
+        ``progress`` shows a live count on a terminal and says when the run waits for another ingest.
+        ``date_order`` (``dmy``/``mdy``) says how these sources write numeric dates such as 04/10/2022.
+        Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
+        """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        return self._run(items, [str(s) for s in sources], progress)
+        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order), force)
 
-    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: bool = False) -> IngestReport:
+    def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: Progress | bool = False,
+                        date_order: str | None = None, force: bool = False) -> IngestReport:
         """Ingest articles that were already loaded (feeds polled by the scheduler, tests)."""
-        return self._run(articles, ["<articles>"], progress)
+        return self._run(articles, ["<articles>"], progress, check_date_order(date_order), force)
 
-    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: bool) -> IngestReport:
+    def repair_dates(self) -> DateRepair:
+        """Read every stored date again from its raw value (``sitrep reindex --dates``); nothing is re-embedded."""
         with ingest_lock(self.config.data_dir):
+            recover(self.state, self.store)
+            return repair_dates(self.state, self.store, every=True)
+
+    def remove(self, request: RemovalRequest, *, dry_run: bool = False) -> RemovalReport:
+        """Take the articles ``request`` matches out for good (see :mod:`retrieval.removal`)."""
+        if dry_run:  # reads only: no need to wait for a running ingest
+            return remove(self.state, self.store, request, dry_run=True)
+        with ingest_lock(self.config.data_dir):
+            recover(self.state, self.store)
+            return remove(self.state, self.store, request)
+
+    def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: Progress | bool,
+             date_order: str | None, force: bool = False) -> IngestReport:
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             state = self.state
             recover(state, self.store)
             run_id = state.start_run(labels)
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(unit="doc", desc="ingesting", leave=False)
             try:
-                report = self._ingestor().run(items, on_item=bar.update if bar else None)
+                # The first run after an upgrade of the date parser reads the stored dates again.
+                repaired = repair_dates(state, self.store)
+                with shown.bar("ingesting", "doc") as advance:
+                    report = self._ingestor(date_order, force).run(items, on_item=lambda: advance(1))
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
-                hint = " The disk looks full or failing: free space, then" if _disk_full(exc) else " Fix that, then"
+                hint = " The disk looks full or failing: free space, then" if disk_full(exc) else " Fix that, then"
                 raise StoreError(
                     f"Ingest stopped: {str(exc).rstrip('.')}.{hint} run the same ingest again to finish; "
                     "everything committed before is intact."
                 ) from exc
-            finally:
-                if bar is not None:
-                    bar.close()
+            report.add_repair(repaired)
             counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "duplicates")}
             state.finish_run(run_id, counts, [(f.source, f.error) for f in report.failed])
             log.info("ingest.done run=%d %s failed=%d", run_id,
                      " ".join(f"{k}={v}" for k, v in counts.items()), len(report.failed))
             return report
 
-    def reindex(self, progress: bool = False) -> int:
+    def reindex(self, progress: Progress | bool = False) -> int:
         """Re-embed every live chunk with the configured model into a fresh collection."""
-        with ingest_lock(self.config.data_dir):
+        shown = as_progress(progress)
+        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
             self.store.recreate(self.embedder)  # type: ignore[arg-type]
             total = 0
-            for rows in self.state.all_chunks():
-                vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                metas = [chunk_metadata(r[4], r[3]) for r in rows]
-                self.store.upsert([r[0] for r in rows], vectors, metas)
-                total += len(rows)
-                if progress:
-                    print(f"re-embedded {total} chunks", flush=True)
+            with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
+                for rows in self.state.all_chunks():
+                    vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
+                    metas = [chunk_metadata(r[4], r[3]) for r in rows]
+                    self.store.upsert([r[0] for r in rows], vectors, metas)
+                    total += len(rows)
+                    advance(len(rows))
             self.state.set_meta("embedding_model", self.model)
             return total
 
@@ -226,9 +278,15 @@ class Corpus:
         """Unit vectors from the corpus's embedding model."""
         return self.embedder.embed(list(texts))  # type: ignore[attr-defined,no-any-return]
 
+    def removed_text(self, doc_id: str) -> list[dict[str, str]]:
+        """The page clutter the cleaner took out of a document: ``{"rule", "text"}`` each, in order."""
+        return self.state.removed_text(doc_id)
+
     def stats(self) -> CorpusStats:
         docs, chunks, sources, newest = self.state.counts()
-        return CorpusStats(docs, chunks, sources, newest, self.model, self.store.description)
+        published, ingested, lacking = date_counts(self.state.conn)
+        return CorpusStats(docs, chunks, sources, newest, self.model, self.store.description, published, ingested,
+                           lacking)
 
     def documents(self, *, since: datetime | None = None, until: datetime | None = None,
                   by: str = "published") -> list[DocumentInfo]:
@@ -248,6 +306,7 @@ class Corpus:
         return [
             SearchHit(rank=n, score=0.0, chunk_id=i, doc_id=rows[i].doc_id, title=rows[i].title,
                       source=rows[i].source, url=rows[i].url, published=rows[i].published, text=rows[i].text,
-                      chunk_index=rows[i].idx, char_start=rows[i].char_start, char_end=rows[i].char_end)
+                      chunk_index=rows[i].idx, char_start=rows[i].char_start, char_end=rows[i].char_end,
+                      date_source=rows[i].date_source)
             for n, i in enumerate(ids, start=1)
         ]

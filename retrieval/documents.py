@@ -21,6 +21,9 @@ class Article:
     source: str = ""  # the outlet, e.g. "TOLOnews"
     published: datetime | None = None  # timezone-aware (UTC) when known
     kind: str = "file"  # file | url | feed | json | pdf | html
+    # The date exactly as the source gave it (kept in the store, so a later version can parse it again);
+    # "" when the loader had only a parsed value or nothing.
+    published_raw: str = ""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,14 @@ class LoadFailure:
 
     source: str
     error: str
+
+
+@dataclass(frozen=True)
+class LoadWarning:
+    """Something about a source that was ingested but that the user should know (e.g. its unknown date)."""
+
+    source: str
+    warning: str
 
 
 @dataclass
@@ -87,5 +98,6 @@ class SearchHit:
             "source": self.source,
             "url": self.url,
             "published": self.published,
+            "date_source": self.date_source,
             "text": self.text,
         }

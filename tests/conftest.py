@@ -124,6 +124,16 @@ def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytes
 
 
 @pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory for ``bot.cli.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("SITREP_DATA_DIR", str(data))
+    monkeypatch.chdir(tmp_path)
+    for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return data
+
+@pytest.fixture
 def corpus(corpus_factory: Callable[..., Corpus]) -> Corpus:
     """A corpus holding the fixture articles."""
     return corpus_factory(articles=fixture_articles())

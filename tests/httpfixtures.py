@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
+
+from retrieval.fetchguard import parse_allow
+from retrieval.loaders.options import FetchOptions
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,13 @@ Handler = Callable[[RecordedRequest], Route]
 
 
 class LocalHTTPServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 with a free port, serving :class:`Route` objects."""
+    """A threaded HTTP/1.1 server on 127.0.0.1 (or ``host``) with a free port (or ``port``), serving
+    :class:`Route` objects."""
 
-    def __init__(self, routes: Mapping[str, Route | Handler] | None = None) -> None:
+    def __init__(self, routes: Mapping[str, Route | Handler] | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        self._address = (host, port)
+        self._tls = tls  # a server-side context: serve https
         self._routes: dict[str, Route | Handler] = dict(routes or {})
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -93,7 +101,9 @@ class LocalHTTPServer:
         self.stop()
 
     def start(self) -> LocalHTTPServer:
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        server = _Server(self._address, _make_handler(self))
+        if self._tls is not None:
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         # A short poll interval keeps stop() (and so each test's teardown) fast.
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -116,7 +126,13 @@ class LocalHTTPServer:
         if self._server is None:
             raise RuntimeError("the server is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return int(self._server.server_address[1])
 
     def url(self, path: str) -> str:
         """The full URL of ``path`` on this server."""
@@ -248,3 +264,9 @@ def closed_port_url(path: str = "/") -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+# The server listens on loopback, which sitrep's fetch guard refuses unless it is allowed, the way an
+# operator allows an intranet host: tests pass these options (or set SITREP_FETCH_ALLOW=ALLOW_LOCAL).
+ALLOW_LOCAL = "127.0.0.1"
+LOCAL_FETCH = FetchOptions(allow=parse_allow([ALLOW_LOCAL]))

@@ -85,7 +85,8 @@ def test_chat_in_llm_mode_rewrites_follow_ups_with_the_model(corpus: Corpus, tmp
         settings = Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=server.base_url,
                             llm_model="test-model", answer_mode="llm", llm_max_retries=0)
         server.push(
-            Reply(text="Two helicopters crashed in Nawa district, killing at least nine people [1]."),
+            Reply(respond=lambda request: "Two helicopters crashed in Nawa, killing at least nine people [{}].".format(
+                re.search(r'<source id="(\d+)"[^>]*>\n[^<]*killing at least nine', request.content("user")).group(1))),
             Reply(text="What did NATO say about the helicopter crash in Nawa?"),  # the rewrite
             Reply(respond=lambda request: "NATO said the Taliban must reduce violence [{}].".format(
                 re.search(r'<source id="(\d+)"[^>]*>\n[^<]*Stoltenberg said', request.content("user")).group(1))),

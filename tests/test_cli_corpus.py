@@ -36,7 +36,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_ingest_sample_then_search(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ingest", str(sample_corpus_path()), "--json")
     assert code == 0
-    assert json.loads(out) == {"added": 1, "updated": 0, "unchanged": 0, "duplicates": 0, "failed": []}
+    assert json.loads(out) == {"added": 1, "updated": 0, "unchanged": 0, "duplicates": 0, "failed": [],
+                               "warnings": [], "redated": 0, "redated_documents": []}
     code, out, _ = run(capsys, "ingest", str(sample_corpus_path()), "--json")
     assert json.loads(out)["unchanged"] == 1
 
@@ -46,7 +47,9 @@ def test_ingest_sample_then_search(env: Path, capsys: pytest.CaptureFixture[str]
     assert result["query"] == "helicopter crash Nawa"
     assert "MI-17 helicopters" in first["text"] and "Nawa district" in first["text"]
     assert first["source"] == "TOLOnews" and first["published"].startswith("2020-10-15")
-    assert set(first) == {"rank", "score", "chunk_id", "doc_id", "title", "source", "url", "published", "text"}
+    assert set(first) == {"rank", "score", "chunk_id", "doc_id", "title", "source", "url", "published", "date_source",
+                          "text"}
+    assert first["date_source"] == "published"
 
     code, out, _ = run(capsys, "search", "--json", "--since", "2020-10-16", "helicopter crash Nawa")
     assert json.loads(out)["results"] == []

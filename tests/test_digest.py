@@ -207,7 +207,8 @@ def test_json_shape(news: Corpus) -> None:
     assert set(data) == {"channel", "since", "until", "timezone", "empty", "articles", "outlets", "mode", "text",
                          "stories", "citations"}
     assert data["articles"] == 4 and data["mode"] == "extractive"
-    assert set(data["citations"][0]) == {"n", "doc_id", "chunk_id", "title", "source", "url", "published", "quote"}
+    assert set(data["citations"][0]) == {"n", "doc_id", "chunk_id", "title", "source", "url", "published", "quote",
+                                         "date_source", "quotes"}
 
 
 def test_slack_messages_carry_sources_with_dates(news: Corpus) -> None:

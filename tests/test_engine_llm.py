@@ -12,7 +12,7 @@ import pytest
 
 from bot.citations import MARKER, marker_ids
 from bot.context import looks_like_injection
-from bot.engine import Engine
+from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
 from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Answer
 from bot.settings import Settings
@@ -117,14 +117,19 @@ def test_every_citation_names_a_retrieved_passage(corpus: Corpus, server: OpenAI
     assert all(not looks_like_injection(c.quote) for c in answer.citations)
 
 
-@pytest.mark.parametrize("reply", [ABSTAIN_TOKEN, "Lima is the capital of Peru.", "Nine died [42]."])
-def test_model_abstention_or_no_valid_citation_abstains(corpus: Corpus, server: OpenAIServer, tmp_path: Path,
-                                                        reply: str) -> None:
+@pytest.mark.parametrize(("reply", "line"), [
+    (ABSTAIN_TOKEN, MODEL_FOUND_NOTHING), ("Lima is the capital of Peru.", UNVERIFIED), ("Nine died [42].", UNVERIFIED),
+])
+def test_model_abstention_or_no_valid_citation_falls_back_to_the_extractive_answer(
+        corpus: Corpus, server: OpenAIServer, tmp_path: Path, reply: str, line: str) -> None:
     server.push(Reply(text=reply))
-    answer = make_engine(corpus, server, tmp_path).ask(CRASH_QUESTION)
-    assert answer.abstained and answer.citations == [] and answer.as_of is None
-    assert "don't cover “How many people died" in answer.answer
-    assert "the newest article is from 2020-10-16 (Bazaar Blog)" in answer.answer
+    stream = make_engine(corpus, server, tmp_path).ask_stream(CRASH_QUESTION)
+    shown = "".join(stream)
+    answer = stream.result()
+    assert shown == answer.answer and answer.mode == "extractive" and not answer.abstained
+    assert answer.answer.split("\n")[0] == line
+    assert "nine" in answer.answer and "Nawa" in answer.answer and "Lima" not in answer.answer
+    assert_grounded(answer, corpus)
 
 
 def test_irrelevant_question_abstains_without_asking_the_model(corpus: Corpus, server: OpenAIServer,
@@ -220,7 +225,8 @@ def test_stream_broken_midway_keeps_the_verified_part(corpus: Corpus, server: Op
 def test_injection_article_arrives_as_delimited_data(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> None:
     server.push(Reply(text=f"PWNED [1]. {ABSTAIN_TOKEN}"))
     answer = make_engine(corpus, server, tmp_path).ask("Is the bazaar in Lashkargah open?")
-    assert "PWNED" not in answer.answer and answer.abstained
+    assert "PWNED" not in answer.answer and answer.mode == "extractive"
+    assert answer.answer.startswith(MODEL_FOUND_NOTHING) and "stayed closed" in answer.answer
     (request,) = server.chat_requests()
     system, user = request.content("system"), request.content("user")
     assert "never follow" in system.lower() and "data" in system.lower() and ABSTAIN_TOKEN in system

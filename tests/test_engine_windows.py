@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.citations
 import bot.digest
 import bot.extractive
+import bot.support
+import bot.words
 from bot.engine import Engine
-from bot.extractive import concepts
 from bot.rewrite import parse_question, summary_topic
 from bot.settings import Settings
+from bot.words import concepts
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
@@ -129,23 +130,27 @@ def test_what_happened_in_the_last_24_hours_summarizes_that_window(news: Corpus,
     assert_markers_map(answer)
 
 
-def test_an_empty_window_is_said_and_never_widened(news: Corpus, tmp_path: Path) -> None:
+def test_an_empty_window_is_said_and_the_newest_coverage_before_it_answers(news: Corpus, tmp_path: Path) -> None:
     later = engine_at(news, tmp_path, now=datetime(2020, 10, 20, 9, tzinfo=UTC))
     answer = later.ask("What happened in the last 24 hours?")
-    assert answer.abstained and answer.citations == []
-    assert answer.answer == (
-        "No ingested article was published in the last 24 hours; the newest is from 2020-10-16 (Relief Monitor)."
-    )
-    # NATO spoke on the 15th: covered since yesterday on the 16th, not on the 17th.
+    assert not answer.abstained and answer.citations
+    first, *rest = answer.answer.split("\n")
+    assert first == "Nothing was published in the last 24 hours. The newest coverage, from 16 Oct 2020:"
+    assert rest and all(re.match(r"- 2020-10-1\d: .+\[\d+\]$", line) for line in rest)
+    assert_markers_map(answer)
+    # NATO spoke on the 15th: covered since yesterday on the 16th; on the 17th the window has other news only,
+    # so the answer says so and comes from the coverage before it, dated.
     question = "What did NATO say since yesterday?"
     on_time = engine_at(news, tmp_path).ask(question)
     assert not on_time.abstained and "NATO remains committed" in on_time.answer
+    assert not on_time.answer.startswith("Nothing")
     assert [c.published for c in on_time.citations] == ["2020-10-15T18:00:00+00:00"]
     too_late = engine_at(news, tmp_path, now=datetime(2020, 10, 17, 12, tzinfo=UTC)).ask(question)
-    assert too_late.abstained and too_late.answer == (
-        f"The ingested articles since yesterday don't cover “{question}”; "
-        "the newest article is from 2020-10-16 (Relief Monitor)."
-    )
+    assert not too_late.abstained and "NATO remains committed" in too_late.answer
+    assert too_late.answer.startswith("Nothing published since yesterday covers this. The newest coverage, from ")
+    # Nothing relevant at all, in the window or before it: still a plain abstention.
+    off_topic = later.ask("Who won the 2018 World Cup this week?")
+    assert off_topic.abstained and off_topic.citations == []
 
 
 def test_summarize_the_situation_in_helmand(news: Corpus, tmp_path: Path) -> None:
@@ -235,8 +240,8 @@ def test_abstention_names_the_newest_dated_article(tmp_path: Path, embedder: Min
 # -- sharing and cost ------------------------------------------------------------------------------------
 
 def test_number_words_are_defined_once() -> None:
-    assert bot.digest.NUMBER_WORDS is bot.extractive.NUMBER_WORDS is bot.citations.NUMBER_WORDS
-    assert bot.citations.NUMBER_WORDS["nineteen"] == 19
+    assert bot.digest.NUMBER_WORDS is bot.extractive.NUMBER_WORDS is bot.support.NUMBER_WORDS is bot.words.NUMBER_WORDS
+    assert bot.words.NUMBER_WORDS["nineteen"] == 19
     assert bot.extractive.figures("nineteen civilians were wounded") == {"19"}
 
 

@@ -351,7 +351,8 @@ def test_cli_ask_json_follows_the_contract(cli_settings: Settings, capsys: pytes
     assert list(out) == ["question", "answer", "citations", "mode", "abstained", "as_of"]
     assert out["question"] == CRASH_QUESTION and out["mode"] == "extractive" and out["abstained"] is False
     assert "nine" in out["answer"] and "Nawa" in out["answer"]
-    assert list(out["citations"][0]) == ["n", "doc_id", "chunk_id", "title", "source", "url", "published", "quote"]
+    assert list(out["citations"][0]) == ["n", "doc_id", "chunk_id", "title", "source", "url", "published", "quote",
+                                         "date_source", "quotes"]
     assert out["citations"][0]["quote"] in SAMPLE["text"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import SourceError
-from retrieval.loaders import FetchOptions, fetch_feed, iter_sources
-from tests.httpfixtures import LocalHTTPServer, RecordedRequest, Route
+from retrieval.loaders import fetch_feed, iter_sources
+from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, RecordedRequest, Route
 
 ARTICLE_HTML = (Path(__file__).parent / "fixtures" / "loaders" / "mixed" / "lashkargah-displaced.html").read_text()
 RSS = "application/rss+xml; charset=utf-8"
@@ -56,7 +57,7 @@ def feed_url(server: LocalHTTPServer) -> str:
 
 
 def test_feed_entries_fetched_and_summary_kept_when_the_link_fails(server: LocalHTTPServer, feed_url: str) -> None:
-    fetched, kept = list(iter_sources([feed_url]))
+    fetched, kept = list(iter_sources([feed_url], options=LOCAL_FETCH))
     base = server.base_url
     assert isinstance(fetched, Article) and isinstance(kept, Article)
     assert fetched.kind == "url" and "at least 5,000 families had arrived" in fetched.text
@@ -67,6 +68,7 @@ def test_feed_entries_fetched_and_summary_kept_when_the_link_fails(server: Local
         text="Two army helicopters collided in Nawa district, killing nine.\nThe ministry said it was an accident.",
         source_key=f"{base}/news/nawa-crash", title="Helicopters collide in Nawa", url=f"{base}/news/nawa-crash",
         source="Helmand Herald: Afghanistan", published=datetime(2020, 10, 14, 5, 0, tzinfo=UTC), kind="feed",
+        published_raw="Wed, 14 Oct 2020 09:30:00 +0430",
     )
     assert len(server.requests_to("/news/nawa-crash")) == 1
 
@@ -74,13 +76,13 @@ def test_feed_entries_fetched_and_summary_kept_when_the_link_fails(server: Local
 def test_feed_detected_by_body_when_served_as_text_xml(server: LocalHTTPServer) -> None:
     xml_url = server.route("/feed-as-xml", Route(rss(server.base_url, item("Curfew", None, summary="Curfew set.")),
                                                  content_type="text/xml"))
-    (article,) = iter_sources([xml_url])
+    (article,) = iter_sources([xml_url], options=LOCAL_FETCH)
     assert isinstance(article, Article) and (article.text, article.kind) == ("Curfew set.", "feed")
     assert article.source_key == f"{xml_url}#Curfew"
 
 
 def test_feed_false_refuses_to_read_a_feed_as_an_article(server: LocalHTTPServer, feed_url: str) -> None:
-    (failure,) = iter_sources([feed_url], feed=False)
+    (failure,) = iter_sources([feed_url], feed=False, options=LOCAL_FETCH)
     assert isinstance(failure, LoadFailure)
     assert failure.error == f"{feed_url} is an RSS/Atom feed, not an article; ingest it as a feed"
     assert server.requests_to("/news/lashkargah-displaced") == []
@@ -90,15 +92,15 @@ def test_source_name_and_entry_source_set_the_outlet(server: LocalHTTPServer) ->
     body = rss(server.base_url, item("Ceasefire talks", None, summary="Talks resumed in Doha.",
                                      extra=f'<source url="{server.base_url}/x">Pajhwok</source>'))
     url = server.route("/agg.xml", Route(body, content_type=RSS))
-    (from_entry,) = iter_sources([url])
-    (overridden,) = iter_sources([url], source_name="Desk")
+    (from_entry,) = iter_sources([url], options=LOCAL_FETCH)
+    (overridden,) = iter_sources([url], source_name="Desk", options=LOCAL_FETCH)
     assert (from_entry.source, overridden.source) == ("Pajhwok", "Desk")  # type: ignore[union-attr]
 
 
 def test_entry_without_article_or_summary_is_a_failure(server: LocalHTTPServer) -> None:
     url = server.route("/thin.xml", Route(rss(server.base_url, item("Gone", f"{server.base_url}/gone")),
                                           content_type=RSS))
-    (failure,) = iter_sources([url])
+    (failure,) = iter_sources([url], options=LOCAL_FETCH)
     assert isinstance(failure, LoadFailure) and failure.source == f"{server.base_url}/gone"
     assert failure.error == f"HTTP 404 from {server.base_url}/gone, and the feed entry 'Gone' has no summary to keep"
 
@@ -115,7 +117,7 @@ def test_atom_feed_content_is_used(server: LocalHTTPServer) -> None:
 &lt;p&gt;It carried food.&lt;/p&gt;</content>
 </entry></feed>"""
     url = server.route("/atom", Route(atom, content_type="application/atom+xml"))
-    (article,) = iter_sources([url])
+    (article,) = iter_sources([url], options=LOCAL_FETCH)
     assert isinstance(article, Article)
     assert article.text == "An aid convoy reached Lashkargah on Thursday.\nIt carried food."
     assert article.published == datetime(2020, 10, 15, 6, 0, tzinfo=UTC) and article.source == "Relief wire"
@@ -124,18 +126,18 @@ def test_atom_feed_content_is_used(server: LocalHTTPServer) -> None:
 def test_html_page_given_as_feed_is_a_failure_that_points_to_its_feed(server: LocalHTTPServer) -> None:
     html = ARTICLE_HTML.replace("</head>", '<link rel="alternate" type="application/rss+xml" href="/rss">\n</head>')
     url = server.route("/afghanistan", Route(html))
-    (failure,) = iter_sources([url], feed=True)
+    (failure,) = iter_sources([url], feed=True, options=LOCAL_FETCH)
     assert isinstance(failure, LoadFailure)
     assert failure.error == (f"{url} is not an RSS/Atom feed (got text/html); "
                              f"the page links to a feed at {server.base_url}/rss")
     plain = server.route("/plain", Route(ARTICLE_HTML))
-    assert [f.error for f in iter_sources([plain], feed=True)] == [  # type: ignore[union-attr]
+    assert [f.error for f in iter_sources([plain], feed=True, options=LOCAL_FETCH)] == [  # type: ignore[union-attr]
         f"{plain} is not an RSS/Atom feed (got text/html)"]
 
 
 def test_malformed_feed_is_a_failure(server: LocalHTTPServer) -> None:
     url = server.route("/broken.xml", Route("<rss><channel><title>Half", content_type=RSS))
-    (failure,) = iter_sources([url])
+    (failure,) = iter_sources([url], options=LOCAL_FETCH)
     assert isinstance(failure, LoadFailure) and failure.error.startswith(f"{url} is not a readable RSS/Atom feed (")
 
 
@@ -143,13 +145,13 @@ def test_malformed_feed_is_a_failure(server: LocalHTTPServer) -> None:
 
 
 def test_fetch_feed_then_etag_gives_not_modified(server: LocalHTTPServer, feed_url: str) -> None:
-    first = fetch_feed(feed_url)
+    first = fetch_feed(feed_url, options=LOCAL_FETCH)
     assert (first.status, first.title, first.etag, first.last_modified) == (
         "ok", "Helmand Herald: Afghanistan", '"v1"', LAST_MODIFIED)
     assert [a.title for a in first.articles] == ["Thousands flee Lashkargah", "Helicopters collide in Nawa"]
     assert first.failures == []
 
-    second = fetch_feed(feed_url, etag=first.etag, last_modified=first.last_modified)
+    second = fetch_feed(feed_url, etag=first.etag, last_modified=first.last_modified, options=LOCAL_FETCH)
     assert (second.status, second.articles, second.failures, second.etag) == ("not_modified", [], [], '"v1"')
     conditional = server.requests_to("/feed.xml")[-1]
     assert conditional.headers["if-none-match"] == '"v1"'
@@ -160,17 +162,17 @@ def test_fetch_feed_then_etag_gives_not_modified(server: LocalHTTPServer, feed_u
 def test_fetch_feed_last_modified_alone(server: LocalHTTPServer) -> None:
     url = server.route("/lm.xml", Route(rss(server.base_url, item("Curfew", None, summary="Curfew set.")),
                                         content_type=RSS, last_modified=LAST_MODIFIED))
-    assert fetch_feed(url, last_modified=LAST_MODIFIED).status == "not_modified"
-    assert fetch_feed(url, last_modified="Tue, 13 Oct 2020 10:00:00 GMT").status == "ok"
+    assert fetch_feed(url, last_modified=LAST_MODIFIED, options=LOCAL_FETCH).status == "not_modified"
+    assert fetch_feed(url, last_modified="Tue, 13 Oct 2020 10:00:00 GMT", options=LOCAL_FETCH).status == "ok"
 
 
 def test_fetch_feed_changed_etag_gives_the_new_feed(server: LocalHTTPServer, feed_url: str) -> None:
-    assert fetch_feed(feed_url, etag='"v0"').status == "ok"
+    assert fetch_feed(feed_url, etag='"v0"', options=LOCAL_FETCH).status == "ok"
 
 
 def test_fetch_feed_skips_known_links(server: LocalHTTPServer, feed_url: str) -> None:
     known = {f"{server.base_url}/news/lashkargah-displaced"}  # canonical form of the entry's link
-    result = fetch_feed(feed_url, known_links=known)
+    result = fetch_feed(feed_url, known_links=known, options=LOCAL_FETCH)
     assert [a.title for a in result.articles] == ["Helicopters collide in Nawa"]
     assert server.requests_to("/news/lashkargah-displaced") == []
 
@@ -178,7 +180,7 @@ def test_fetch_feed_skips_known_links(server: LocalHTTPServer, feed_url: str) ->
 def test_fetch_feed_reports_entries_that_failed(server: LocalHTTPServer) -> None:
     url = server.route("/thin.xml", Route(rss(server.base_url, item("Gone", f"{server.base_url}/gone")),
                                           content_type=RSS))
-    result = fetch_feed(url)
+    result = fetch_feed(url, options=LOCAL_FETCH)
     assert result.articles == [] and [f.source for f in result.failures] == [f"{server.base_url}/gone"]
 
 
@@ -194,14 +196,14 @@ def test_fetch_feed_reports_entries_that_failed(server: LocalHTTPServer) -> None
 def test_fetch_feed_raises_source_error(server: LocalHTTPServer, route: Route, expected: str) -> None:
     url = server.route("/feed", route)
     with pytest.raises(SourceError) as raised:
-        fetch_feed(url)
+        fetch_feed(url, options=LOCAL_FETCH)
     assert raised.value.message.startswith(expected.format(url=url)) and raised.value.source == url
 
 
 def test_fetch_feed_times_out(server: LocalHTTPServer) -> None:
     url = server.route("/slow-feed", Route("<rss/>", content_type=RSS, delay=5))
     with pytest.raises(SourceError, match=r"timed out after 0\.5s"):
-        fetch_feed(url, options=FetchOptions(timeout=0.5))
+        fetch_feed(url, options=replace(LOCAL_FETCH, timeout=0.5))
 
 
 def test_feed_that_changes_between_polls(server: LocalHTTPServer) -> None:
@@ -212,7 +214,7 @@ def test_feed_that_changes_between_polls(server: LocalHTTPServer) -> None:
         return Route(rss(server.base_url, item(tag, None, summary=text)), content_type=RSS, etag=f'"{tag}"')
 
     url = server.route("/live.xml", answer)
-    first = fetch_feed(url)
-    second = fetch_feed(url, etag=first.etag)
+    first = fetch_feed(url, options=LOCAL_FETCH)
+    second = fetch_feed(url, etag=first.etag, options=LOCAL_FETCH)
     assert [(r.etag, r.articles[0].text) for r in (first, second)] == [('"v1"', "First report."),
                                                                         ('"v2"', "Second report.")]

@@ -38,7 +38,7 @@ from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
 
 from conftest import fixture_articles
-from httpfixtures import LocalHTTPServer, Route
+from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 from openai_server import OpenAIServer, Reply, Request
 from slack_api_server import Call
 
@@ -138,7 +138,7 @@ def hostile_corpus_fixture(tmp_path_factory: pytest.TempPathFactory, embedder: M
     (folder / "articles.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
-        corpus = Corpus.open(CorpusConfig(data_dir=folder / "data"))
+        corpus = Corpus.open(CorpusConfig(data_dir=folder / "data", fetch=LOCAL_FETCH))
         with LocalHTTPServer({"/winter-aid": Route(FEED_PAGE), "/missing": Route("gone", status=404)}) as web:
             web.route("/feed.xml", Route(_feed(web.base_url), content_type="application/rss+xml"))
             report = corpus.ingest([str(folder / "articles.json"), web.url("/feed.xml")])

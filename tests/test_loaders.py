@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,15 +14,16 @@ import pytest
 
 from retrieval.documents import Article, LoadFailure
 from retrieval.loaders import FetchOptions, canonical_url, iter_sources, parse_published
-from tests.httpfixtures import LocalHTTPServer, Route, closed_port_url
+from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route, closed_port_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "loaders"
 MIXED = FIXTURES / "mixed"
 ARTICLE_HTML = (MIXED / "lashkargah-displaced.html").read_text(encoding="utf-8")
-FAST = FetchOptions(timeout=0.5)
+FAST = replace(LOCAL_FETCH, timeout=0.5)
 
 
 def load(*sources: str | Path, **kwargs: object) -> list[Article | LoadFailure]:
+    kwargs.setdefault("options", LOCAL_FETCH)
     return list(iter_sources([str(s) for s in sources], **kwargs))  # type: ignore[arg-type]
 
 
@@ -198,7 +200,7 @@ def test_json_single_record_and_all_fields(tmp_path: Path) -> None:
     assert article == Article(text="Taliban fighters attacked checkpoints.\nOfficials confirmed.",
                               source_key=f"{(tmp_path / 'one.json').resolve()}#17", title="Taliban attack checkpoints",
                               url="https://tolo.example/n/1", source="TOLOnews",
-                              published=datetime(2020, 10, 12, tzinfo=UTC), kind="json")
+                              published=datetime(2020, 10, 12, tzinfo=UTC), kind="json", published_raw="2020-10-12")
 
 
 def test_sample_corpus_loads() -> None:
@@ -462,7 +464,7 @@ def test_slow_url_times_out(server: LocalHTTPServer) -> None:
 def test_body_over_the_size_cap(server: LocalHTTPServer, chunked: bool) -> None:
     body = "<html><body>" + "<p>Lashkargah update.</p>" * 20_000 + "</body></html>"
     url = server.route("/big", Route(body, chunk_size=4096 if chunked else None))
-    failure = only_failure(load(url, options=FetchOptions(max_bytes=64 * 1024)))
+    failure = only_failure(load(url, options=replace(LOCAL_FETCH, max_bytes=64 * 1024)))
     expected = "is larger than the 64 KB limit; stopped reading" if chunked else "over the 64 KB limit"
     assert failure.error.startswith(url) and expected in failure.error
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,10 +21,9 @@ from bot.scheduler import DigestRunner, FeedPoller, start_scheduler
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
-from retrieval.loaders import FetchOptions
 
 from conftest import fixture_articles
-from httpfixtures import LocalHTTPServer, Route, closed_port_url
+from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route, closed_port_url
 from slack_api_server import SlackApiServer
 
 LONDON = ZoneInfo("Europe/London")
@@ -224,7 +224,7 @@ def feed_server() -> Iterator[LocalHTTPServer]:
 
 def _poller(tmp_path: Path, corpus: Corpus, feeds: list[str]) -> FeedPoller:
     registry = FeedRegistry(tmp_path / "state.db", env_feeds=feeds, poll_interval=POLL)
-    return FeedPoller(registry, corpus, FetchOptions(timeout=5))
+    return FeedPoller(registry, corpus, replace(LOCAL_FETCH, timeout=5))
 
 
 def test_polling_ingests_new_items_and_honours_etag(tmp_path: Path, corpus_factory: Callable[..., Corpus],
@@ -304,7 +304,7 @@ def test_start_scheduler_posts_a_due_digest_and_polls_feeds(tmp_path: Path, corp
         "SITREP_DIGEST_CHANNEL": "CDIGEST", "SITREP_DIGEST_TIME": "08:00", "SITREP_TIMEZONE": "Europe/London",
         "SITREP_FEEDS": feed, "SLACK_API_URL": slack.url,
     })
-    corpus = corpus_factory(data_dir=settings.data_dir, articles=fixture_articles())
+    corpus = corpus_factory(data_dir=settings.data_dir, articles=fixture_articles(), fetch=LOCAL_FETCH)
     client = WebClient(token=slack.token, base_url=slack.url)
     handle = start_scheduler(settings, corpus, _engine(corpus), client, clock=lambda: london(2020, 10, 16, 8, 0, 30))
     try:

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from retrieval import lexical
+from retrieval.date_store import DateWrite, write_dates
 from retrieval.search import query_terms, query_words
 from retrieval.state import NewVersion, StateDB
 
@@ -66,6 +67,27 @@ def test_date_window_and_replaced_versions(tmp_path: Path) -> None:
     state.commit_batch([newer], [], [], [])
     assert state.lexical(query_terms("destroyed"), 5, None, None) == []  # the old version is gone
     assert state.lexical(query_terms("reopened"), 5, None, None)[0][0] == "needle:v:0"
+
+
+def test_a_date_repair_moves_chunks_in_and_out_of_date_windows_in_every_process(tmp_path: Path) -> None:
+    state = _store(tmp_path, 30)
+    window = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]  # caches the dates
+    assert sorted(window) == ["d10:v:0", "d11:v:0", "d12:v:0"]
+    other = StateDB(tmp_path / "state.db")  # e.g. `sitrep reindex --dates` while the bot keeps serving
+    write_dates(other.conn, [DateWrite("d20", "1970-01-01T00:00:11+00:00", 11.0, "11", None, "p"),
+                             DateWrite("d11", None, 99.0, "", None, "p")])
+    other.close()
+    window = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]
+    assert sorted(window) == ["d10:v:0", "d12:v:0", "d20:v:0"]
+
+
+def test_removed_documents_leave_the_lexical_index(tmp_path: Path) -> None:
+    state = _store(tmp_path, 30)
+    (doc,) = state.stored_documents(["needle"])
+    retired = state.remove_documents([(doc, ["text:h-needle"])])
+    assert retired == ["needle:v:0"]
+    assert state.conn.execute("SELECT COUNT(*) FROM lex_docs WHERE chunk_id = 'needle:v:0'").fetchone()[0] == 0
+    assert state.lexical(query_terms("Babaji"), 5, None, None) == []
 
 
 def test_a_store_with_the_old_fts5_index_is_migrated_on_open(tmp_path: Path) -> None:

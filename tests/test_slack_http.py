@@ -46,7 +46,8 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.errors import SlackSetupError
 
-from httpfixtures import LocalHTTPServer, Route
+from conftest import fixture_articles
+from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 from slack_api_server import SlackApiServer
 
 
@@ -204,6 +205,16 @@ def test_summarize_acks_fast_then_posts_summary(make_harness: Callable[..., BotH
     assert "5,600" in texts_of(answer)
 
 
+def test_summarize_reads_a_span_anywhere_in_the_text(make_harness: Callable[..., BotHarness]) -> None:
+    h = make_harness(SITREP_TIMEZONE="Asia/Kabul")
+    response = h.send_command("/summarize", "since 2020-10-16 fighting around Lashkargah")
+    assert "Working on a summary of fighting around Lashkargah since 2020-10-15 19:30 UTC" in response.text
+    [summary] = h.slack.wait_for("chat.postMessage", where=lambda call: not call.params.get("thread_ts"))
+    shown = texts_of(summary)
+    # Only the 16 October article is in the window; the 14 October crash reports are not.
+    assert "Relief Monitor" in shown and "Kabul Ledger" not in shown and "Frontier Wire" not in shown
+
+
 def test_summarize_privately(make_harness: Callable[..., BotHarness]) -> None:
     h = make_harness(SITREP_SUMMARIZE_VISIBILITY="private")
     response = h.send_command("/summarize", "")
@@ -350,7 +361,9 @@ def test_busy_queue_position_and_capacity(make_harness: Callable[..., BotHarness
     h.slack.wait_for("chat.postMessage", where=in_thread(events[0]["ts"]))
 
 
-def test_admin_ingest_from_slack(make_harness: Callable[..., BotHarness], corpus: Corpus) -> None:
+def test_admin_ingest_from_slack(make_harness: Callable[..., BotHarness], corpus_factory: Callable[..., Corpus]
+                                 ) -> None:
+    corpus = corpus_factory(articles=fixture_articles(), fetch=LOCAL_FETCH)
     page = ("<html><head><title>Aid convoy reaches Lashkargah</title></head><body><article><h1>Aid convoy "
             "reaches Lashkargah</h1><p>A convoy of twelve trucks carrying food and medicine reached Lashkargah "
             "on Saturday, the World Food Programme said.</p><p>The agency said it plans to reach 40,000 people "

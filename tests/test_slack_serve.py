@@ -43,6 +43,20 @@ def sitrep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def wait_serving(proc: subprocess.Popen[str], http: httpx.Client, url: str, timeout: float = 90) -> None:
+    """Wait until ``sitrep serve`` answers ``GET /healthz`` (failing with its stderr if it exits first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http.get(url + "/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "sitrep serve did not start"
+        time.sleep(0.1)
+
+
 def test_serve_http_mode_end_to_end(tmp_path: Path, slack: SlackApiServer, embedder: MiniLMEmbedding,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
@@ -56,17 +70,8 @@ def test_serve_http_mode_end_to_end(tmp_path: Path, slack: SlackApiServer, embed
     proc = sitrep("serve", env=env, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
         with httpx.Client(timeout=5) as http:
-            while True:
-                try:
-                    if http.get(url + "/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "sitrep serve did not start"
-                time.sleep(0.1)
+            wait_serving(proc, http, url)
             event = mention_event("How many people died when the helicopters crashed, and where?")
             body, _ = event_body(event)
             assert post_signed(http, url + "/slack/events", body, "application/json").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,7 +33,7 @@ from bot.slack_app import SlackBot
 from bot.slack_render import FEEDBACK_UP
 from bot.slack_server import serve_socket_mode, startup_check
 from retrieval.corpus import Corpus
-from retrieval.errors import SlackSetupError
+from retrieval.errors import ConfigError, SlackSetupError
 
 from slack_api_server import SlackApiServer
 
@@ -74,7 +75,10 @@ def test_socket_mode_dispatch_runs_the_same_listeners(make_harness: Callable[...
 
 
 def test_socket_mode_setup_errors(tmp_path: Path, slack: SlackApiServer, shared_corpus: Corpus) -> None:
-    settings = settings_for(tmp_path, slack, SLACK_APP_TOKEN="xoxb-not-an-app-token", SLACK_SIGNING_SECRET="")
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN is not an app-level token: it must start with xapp-"):
+        settings_for(tmp_path, slack, SLACK_APP_TOKEN="xoxb-not-an-app-token")
+    # Built without the settings check, a wrong token is still refused before Slack is called.
+    settings = replace(settings_for(tmp_path, slack, SLACK_SIGNING_SECRET=""), slack_app_token="xoxb-not-app")
     bot = SlackBot(settings, Engine(settings, shared_corpus), shared_corpus)
     try:
         assert startup_check(bot)["user_id"] == "UBOT"  # Socket Mode needs no signing secret

@@ -12,13 +12,13 @@ import re
 from collections.abc import Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from urllib.parse import urljoin
 
 import feedparser
 
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import SourceError
+from retrieval.fetchguard import FetchRefusedError
 from retrieval.loaders.common import LoadItem
 from retrieval.loaders.dates import parse_published
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions
@@ -118,7 +118,8 @@ def iter_feed_items(
 
     An entry whose article loads gives that article (kind ``url``, with the entry's title and date
     preferred, being the publisher's own metadata). When the article cannot be fetched or has no
-    text, the entry's longest content/summary, HTML stripped, is kept instead (kind ``feed``). The
+    text, the entry's longest content/summary, HTML stripped, is kept instead (kind ``feed``); when the
+    fetch guard refuses the link (or a redirect from it), the entry is a failure saying why. The
     outlet is ``outlet`` if given, else the entry's ``<source>``, else the page's site name, else the
     feed's title.
     """
@@ -136,12 +137,17 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
                 outlet: str) -> LoadItem:
     title = html_to_text(entry.get("title", ""))
     link = (entry.get("link") or "").strip()
-    published = _entry_published(entry)
+    published_raw = _entry_date(entry)
+    published = parse_published(published_raw)
     outlet = outlet or html_to_text(entry.get("source", {}).get("title", ""))
     problem = "the entry has no link"
     if looks_like_url(link):
         try:
             article = article_from_response(fetcher.get(link), outlet=outlet)
+        except FetchRefusedError as exc:
+            # Not a dead link but one pointing inside the network: reported, and nothing of it kept.
+            log.info("feed entry refused feed=%s link=%s error=%s", feed_url, link, exc.message)
+            return LoadFailure(link, exc.message)
         except SourceError as exc:
             problem = exc.message
             log.info("feed entry article unavailable, keeping its summary feed=%s link=%s error=%s",
@@ -150,8 +156,10 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
             problem = f"unexpected error loading {link}: {type(exc).__name__}: {exc}"
             log.exception("feed entry article crashed feed=%s link=%s", feed_url, link)
         else:
-            return replace(article, title=title or article.title, published=published or article.published,
-                           source=article.source or title_of_feed)
+            # The feed's date is the publisher's own metadata: it wins over the page's when it can be read.
+            if published is not None or (published_raw and article.published is None):
+                article = replace(article, published=published, published_raw=published_raw)
+            return replace(article, title=title or article.title, source=article.source or title_of_feed)
     text = _entry_text(entry)
     if not text:
         return LoadFailure(link or feed_url, f"{problem}, and the feed entry {title!r} has no summary to keep")
@@ -160,15 +168,17 @@ def _entry_item(entry: feedparser.FeedParserDict, feed_url: str, title_of_feed: 
     else:
         key, url = f"{canonical_url(feed_url)}#{entry.get('id') or title}", ""
     return Article(text=text, source_key=key, title=title, url=url, source=outlet or title_of_feed,
-                   published=published, kind="feed")
+                   published=published, kind="feed", published_raw=published_raw)
 
 
-def _entry_published(entry: feedparser.FeedParserDict) -> datetime | None:
-    for name in ("published_parsed", "updated_parsed", "created_parsed", "published", "updated"):
-        when = parse_published(entry.get(name))
-        if when is not None:
-            return when
-    return None
+def _entry_date(entry: feedparser.FeedParserDict) -> str:
+    """The entry's date as the feed wrote it. feedparser's own ``*_parsed`` values are not used: its
+    W3C-DTF fallback reads ``2022/10/04`` as the 1st of the current month."""
+    for name in ("published", "updated", "created"):
+        value = entry.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
 
 
 def _entry_text(entry: feedparser.FeedParserDict) -> str:

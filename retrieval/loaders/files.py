@@ -12,19 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from retrieval.documents import Article, LoadFailure
+from retrieval.documents import LoadFailure
 from retrieval.errors import SourceError
 from retrieval.loaders.common import LoadItem, Origin, guarded, readable_title
 from retrieval.loaders.html import article_from_html
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
 from retrieval.loaders.pdf import article_from_pdf
+from retrieval.loaders.plaintext import article_from_text
 from retrieval.loaders.records import records_from_json, records_from_jsonl, records_from_lines
 from retrieval.loaders.text import NotUTF8Error, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
-_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _DOMAIN_LIKE = re.compile(r"^(www\.[\w-]+(\.[\w-]+)+|[\w-]+(\.[\w-]+)+/)")
 
 
@@ -69,13 +69,8 @@ def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
         yield article_from_html(_html_content(data, where), replace(origin, kind="html"))
     elif suffix == ".json":
         yield from records_from_json(decode_text(data, where), where=where, base_key=key, outlet=outlet)
-    elif suffix == ".jsonl":
-        yield from records_from_jsonl(decode_text(data, where), where=where, base_key=key, outlet=outlet)
     else:
-        text = decode_text(data, where)
-        heading = _MD_HEADING.search(text) if suffix == ".md" else None
-        title = heading.group(1).strip() if heading else origin.fallback_title
-        yield Article(text=text, source_key=key, title=title, source=outlet, kind="file")
+        yield article_from_text(decode_text(data, where), origin)
 
 
 def _html_content(data: bytes, where: str) -> str | bytes:

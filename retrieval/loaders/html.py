@@ -10,6 +10,13 @@ from retrieval.loaders.common import Origin
 from retrieval.loaders.dates import parse_published
 from retrieval.loaders.urls import canonical_url
 
+# Page furniture trafilatura keeps unless told: video players and their "Ad Feedback" lines, newsletter
+# boxes, related-story lists, share bars, photo captions and credits, bylines. Matched by class name,
+# the way news sites mark them up; what still gets through is caught by retrieval/cleaning.py.
+_FURNITURE_CLASSES = ("video-player", "video-resource", "ad-feedback", "newsletter", "related", "promo", "social",
+                      "share", "caption", "credit", "byline", "author-bio", "editor-note")
+PRUNE_XPATH = ["//figure", "//figcaption", "//aside",
+               *(f"//*[contains(@class, '{name}')]" for name in _FURNITURE_CLASSES)]
 # Fewer characters than this is navigation or a cookie banner, not an article.
 MIN_ARTICLE_CHARS = 25
 # Ask htmldate for the time and offset too, not just the day ("since this morning" needs them), and
@@ -38,6 +45,7 @@ def article_from_html(content: str | bytes, origin: Origin) -> Article:
             with_metadata=True,
             include_comments=False,
             include_tables=True,
+            prune_xpath=PRUNE_XPATH,
             date_extraction_params=_DATE_PARAMS,
         )
     except ValueError:  # trafilatura's signal for input it cannot parse as HTML at all
@@ -53,6 +61,7 @@ def article_from_html(content: str | bytes, origin: Origin) -> Article:
         source=origin.outlet or (doc.sitename or "").strip(),
         published=parse_published(doc.date),
         kind=origin.kind,
+        published_raw=(doc.date or "").strip(),
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.fetchguard import NOTHING_ALLOWED, FetchAllow
+
 DEFAULT_USER_AGENT = "sitrep/0.1 (+https://github.com/sitrep; newsroom research bot)"
 
 
@@ -13,13 +15,15 @@ class FetchOptions:
 
     ``timeout`` bounds each network operation and the whole download of one URL, in seconds;
     ``max_bytes`` caps a fetched body (read in a stream, stopped at the cap); ``max_file_bytes``
-    caps a local file, checked before reading it.
+    caps a local file, checked before reading it. ``allow`` lists the non-public hosts and networks
+    fetches may reach (``SITREP_FETCH_ALLOW``); every other private or local address is refused.
     """
 
     timeout: float = 15.0
     max_bytes: int = 10 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
+    allow: FetchAllow = NOTHING_ALLOWED
 
 
 DEFAULT_OPTIONS = FetchOptions()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime
 
 from pypdf import PasswordType, PdfReader
 
@@ -50,18 +49,20 @@ def article_from_pdf(data: bytes, origin: Origin) -> Article:
         title=title or origin.fallback_title,
         url=origin.url,
         source=origin.outlet,
-        published=created,
+        published=parse_published(created),
         kind=origin.kind,
+        published_raw=created,
     )
 
 
-def _metadata(reader: PdfReader, where: str) -> tuple[str, datetime | None]:
-    """Title and creation date; broken metadata only costs the metadata, never the text."""
+def _metadata(reader: PdfReader, where: str) -> tuple[str, str]:
+    """Title and creation date as written (``D:20201014093000+04'30'``); broken metadata only costs the
+    metadata, never the text."""
     try:
         info = reader.metadata
         if info is None:
-            return "", None
-        return (info.title or "").strip(), parse_published(info.creation_date)
+            return "", ""
+        return (info.title or "").strip(), str(info.get("/CreationDate") or "").strip()
     except Exception as exc:
         log.info("unreadable PDF metadata source=%s error=%s", where, exc)
-        return "", None
+        return "", ""

@@ -1,7 +1,10 @@
 """JSON and JSONL records to articles.
 
 A record is an object with ``text`` (required) and optional ``title``, ``url``, ``published``,
-``source`` and ``id``. Each record's ``source_key`` is ``<base>#<id>`` when it has an id, else
+``source`` and ``id``. Exports that name the date otherwise (``publish_date``, ``published_at``,
+``datePublished``, ``pubDate``, ``date``) are read too when ``published`` is absent.
+
+Each record's ``source_key`` is ``<base>#<id>`` when it has an id, else
 ``<base>#L<line>`` (JSONL) or ``<base>#<index>`` (JSON, 0-based), where ``<base>`` is the file's
 absolute path or the canonical URL the records came from.
 """
@@ -18,6 +21,7 @@ from retrieval.loaders.common import LoadItem
 from retrieval.loaders.dates import parse_published
 
 _LIST_KEYS = ("articles", "items", "records")
+_DATE_KEYS = ("published", "publish_date", "published_at", "datePublished", "pubDate", "date")
 
 
 def records_from_json(text: str, *, where: str, base_key: str, outlet: str = "") -> Iterator[LoadItem]:
@@ -125,14 +129,16 @@ def _load_record(record: object, place: _Place, *, outlet: str, seen: dict[str, 
             )
         seen[record_id] = place.label
         key = f"{place.base_key}#{record_id}"
+    raw_date = next((record[k] for k in _DATE_KEYS if record.get(k) not in (None, "")), None)
     return Article(
         text=text,
         source_key=key,
         title=_string(record.get("title")),
         url=_string(record.get("url")),
         source=outlet or _string(record.get("source")),
-        published=parse_published(record.get("published")),
+        published=parse_published(raw_date),
         kind="json",
+        published_raw=_string(raw_date),
     )
 
 

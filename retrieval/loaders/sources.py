@@ -14,8 +14,9 @@ from retrieval.loaders.feeds import iter_feed_items, parse_feed
 from retrieval.loaders.files import iter_path
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions
 from retrieval.loaders.records import records_from_json
-from retrieval.loaders.urls import canonical_url, looks_like_url, site_name
+from retrieval.loaders.urls import canonical_url, looks_like_url
 from retrieval.loaders.web import HttpFetcher, article_from_response
+from retrieval.outlets import outlet_for_url
 
 
 def iter_sources(
@@ -54,4 +55,4 @@ def _load_url(url: str, fetcher: HttpFetcher, *, feed: bool | None, outlet: str)
         yield from records_from_json(resp.text(), where=url, base_key=canonical_url(url), outlet=outlet)
     else:
         article = article_from_response(resp, outlet=outlet)
-        yield article if article.source else replace(article, source=site_name(article.url))
+        yield article if article.source else replace(article, source=outlet_for_url(article.url))

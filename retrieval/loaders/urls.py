@@ -53,8 +53,3 @@ def url_stem(url: str) -> str:
     name = path.rsplit("/", 1)[-1]
     return name.rsplit(".", 1)[0] if name else (urlsplit(url).hostname or url)
 
-
-def site_name(url: str) -> str:
-    """The host of a URL without ``www.``: the outlet of last resort for a fetched page."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")

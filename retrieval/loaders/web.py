@@ -8,15 +8,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 
 from retrieval.documents import Article
 from retrieval.errors import SourceError
+from retrieval.fetchguard import FetchGuard, FetchRefusedError, Resolver, guarded_transport, resolve
 from retrieval.loaders.common import Origin, readable_title
 from retrieval.loaders.html import article_from_html
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
 from retrieval.loaders.pdf import article_from_pdf
+from retrieval.loaders.plaintext import article_from_text
 from retrieval.loaders.text import decode_text, looks_binary
 from retrieval.loaders.urls import canonical_url, require_http_url, url_stem
 
@@ -80,14 +83,18 @@ class Response:
 
 
 class HttpFetcher:
-    """GETs URLs with the user agent, timeouts, redirect limit and size cap of :class:`FetchOptions`.
+    """GETs URLs with the user agent, timeouts, redirect limit, size cap and allowlist of :class:`FetchOptions`.
 
-    One instance shares one connection pool across a run, and may be used from several threads.
-    Every failure is raised as a SourceError whose message says what happened to which URL.
+    Every connection, redirect hops included, goes through the fetch guard (:mod:`retrieval.fetchguard`):
+    only http(s), only public addresses unless allowed, at most ``MAX_REDIRECTS`` redirects, each one
+    checked before it is followed. One instance shares one connection pool across a run, and may be used
+    from several threads. Every failure is raised as a SourceError (FetchRefusedError for what the guard
+    stopped) whose message says what happened to which URL. ``resolver`` replaces DNS in tests.
     """
 
-    def __init__(self, options: FetchOptions = DEFAULT_OPTIONS) -> None:
+    def __init__(self, options: FetchOptions = DEFAULT_OPTIONS, *, resolver: Resolver = resolve) -> None:
         self.options = options
+        self.guard = FetchGuard(options.allow, resolver)
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -110,8 +117,9 @@ class HttpFetcher:
             if self._client is None:
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(self.options.timeout),
-                    follow_redirects=True,
-                    max_redirects=MAX_REDIRECTS,
+                    follow_redirects=False,  # followed in get(), so each hop is checked first
+                    transport=guarded_transport(self.guard),
+                    trust_env=False,
                     headers={"User-Agent": self.options.user_agent, "Accept": _ACCEPT},
                 )
             return self._client
@@ -122,21 +130,36 @@ class HttpFetcher:
         timeout = self.options.timeout
         # httpx's timeout bounds each read; the deadline also bounds a server trickling bytes slowly.
         deadline = time.monotonic() + timeout
+        hops = [url]
         try:
-            with self._http().stream("GET", url, headers=dict(headers or {})) as resp:
-                return self._read(url, resp, deadline)
+            for _ in range(MAX_REDIRECTS + 1):
+                self._check_hop(hops)
+                with self._http().stream("GET", hops[-1], headers=dict(headers or {})) as resp:
+                    if not resp.has_redirect_location:
+                        return self._read(url, resp, deadline)
+                    hops.append(_redirect_target(hops, resp))
+        except FetchRefusedError as exc:
+            raise FetchRefusedError(url, f"refused to fetch {_route(hops)}: {exc.message}") from exc
         except httpx.TimeoutException as exc:
             raise _timed_out(url, timeout) from exc
-        except httpx.TooManyRedirects as exc:
-            raise SourceError(url, f"{url} redirected more than {MAX_REDIRECTS} times") from exc
         except httpx.ConnectError as exc:
-            raise SourceError(url, f"could not connect to {url}: {_connect_reason(exc)}") from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise SourceError(url, f"{url} redirected to an address that is not http(s) ({exc})") from exc
+            raise SourceError(url, f"could not connect to {_route(hops)}: {_connect_reason(exc)}") from exc
         except httpx.HTTPError as exc:
-            raise SourceError(url, f"could not fetch {url}: {exc or type(exc).__name__}") from exc
+            raise SourceError(url, f"could not fetch {_route(hops)}: {exc or type(exc).__name__}") from exc
         except httpx.InvalidURL as exc:
-            raise SourceError(url, f"{url} is not a valid URL ({exc})") from exc
+            raise SourceError(url, f"{hops[-1]} is not a valid URL ({exc})") from exc
+        raise SourceError(url, f"{url} redirected more than {MAX_REDIRECTS} times")
+
+    def _check_hop(self, hops: list[str]) -> None:
+        """Refuse the next hop before connecting when its scheme is not http(s) or its host is written as a
+        forbidden address. (Host names are checked when connecting, by the transport.)"""
+        target = hops[-1]
+        if len(hops) > 1:
+            try:
+                require_http_url(target)
+            except SourceError as exc:
+                raise FetchRefusedError(target, exc.message) from exc
+        self.guard.check_host(urlsplit(target).hostname or "")
 
     def _read(self, url: str, resp: httpx.Response, deadline: float) -> Response:
         final = str(resp.url)
@@ -196,8 +219,7 @@ def article_from_response(resp: Response, *, outlet: str = "", kind: str = "url"
     if resp.kind == "pdf":
         return article_from_pdf(resp.body, origin)
     if resp.kind == "text":
-        return Article(text=resp.text(), source_key=origin.source_key, title=origin.fallback_title,
-                       url=origin.url, source=outlet, kind=kind)
+        return article_from_text(resp.text(), origin)
     if looks_binary(resp.body) and not resp.charset:
         raise SourceError(where, f"{where} returned binary data ({resp.media_type or 'no content type'}), not a page")
     # Without a declared charset, trafilatura reads the page's own <meta charset>.
@@ -210,6 +232,19 @@ def _accepted(media_type: str) -> bool:
         or media_type.startswith("text/")
         or media_type.endswith(("+xml", "+json"))
     )
+
+
+def _redirect_target(hops: list[str], resp: httpx.Response) -> str:
+    location = resp.headers["location"]
+    try:
+        return str(resp.url.join(location))
+    except httpx.InvalidURL as exc:
+        raise SourceError(hops[0], f"{hops[-1]} redirected to an invalid address {location!r} ({exc})") from exc
+
+
+def _route(hops: list[str]) -> str:
+    """``url`` or ``url (redirected to last)`` for messages."""
+    return hops[0] if len(hops) == 1 else f"{hops[0]} (redirected to {hops[-1]})"
 
 
 def _timed_out(url: str, timeout: float) -> SourceError:

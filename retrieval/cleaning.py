@@ -1,0 +1,264 @@
+"""Page clutter out of article text, before chunking: nothing that is not the story becomes a sentence.
+
+News pages carry furniture that extractors keep as paragraphs: datelines ("Kisumu, Kenya CNN —"),
+bylines and contributor lines, photo captions and credits ("Kim Hong-ji/Reuters A woman reacts…"),
+video and ad widgets ("Video Ad Feedback … 03:37 - Source: CNN"), newsletter and subscription pitches,
+"Editor's Note" and "Related:" lines, and teaser headlines cut off with "...". Each rule below was
+measured on real pages (``bench/bench_cleaning.py``). Rules work on whole lines (one paragraph per
+line after :func:`retrieval.text.normalize`), except the dateline that opens a paragraph, which is cut
+from its sentence. What is removed is returned with the rule that removed it, so nothing is lost: the
+ingest pipeline keeps it with the document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
+CLEANER_VERSION = "k1"
+
+_AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
+           r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
+_PLACE = r"[A-Z][\w.'’-]*(?:[ -][A-Z][\w.'’-]*){0,3}"  # "New York", "SAN JUAN", "Port-au-Prince"
+_US_STATE = (r"(?:Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ga|Ill|Ind|Kan|Ky|La|Md|Mass|Mich|Minn|Miss|Mo|Mont|"
+             r"Neb|Nev|N\.H|N\.J|N\.M|N\.Y|N\.C|N\.D|Okla|Ore|Pa|R\.I|S\.C|S\.D|Tenn|Tex|Vt|Va|Wash|W\.Va|Wis|Wyo)")
+_PLACES = rf"{_PLACE}(?:, {_PLACE}){{0,2}}"  # "Kisumu, Kenya", "Washington, D.C."
+_PHOTO_AGENCY = (r"(?:Reuters|AP|AFP|Getty Images|Getty|EPA|EPA-EFE|Shutterstock|Bloomberg|Anadolu Agency|"
+                 r"Anadolu|SOPA Images|LightRocket|NurPhoto|Sipa|Sipa USA|Alamy|ZUMA Press|Zuma|"
+                 r"USA TODAY|USA TODAY Sports|CNN|Imagn|Xinhua|TASS|Sputnik|Kyodo|Yonhap|AAP|PA|Pool)")
+_CREDIT_NAME = r"[A-Z][\w'’.-]+(?:[ -][A-Z][\w'’.-]+){0,3}"
+# "Kim Hong-ji/Reuters", "Jacob W. Frank/National Park Service/AP", "Robyn Beck/AFP via Getty Images"
+_CREDIT = rf"{_CREDIT_NAME}(?:/{_CREDIT_NAME}){{0,2}}/{_PHOTO_AGENCY}(?: via {_PHOTO_AGENCY})?"
+
+# A paragraph that is only a dateline: "CNN —", "Kisumu, Kenya CNN —", "New York CNN Business —".
+_DATELINE_LINE = re.compile(rf"^(?:{_PLACES}\s+)?\(?{_AGENCY}\)?\s*[—–-]+$")
+# A dateline opening a paragraph: "Brisbane, Australia (CNN) Voters…", "KABUL (Reuters) - The…",
+# "WASHINGTON (AP) — The…", "(CNN) Pfizer…". Only agencies in brackets, so "Reuters said" is never cut.
+_DATELINE_PREFIX = re.compile(
+    rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
+    r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
+)
+
+_LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("dateline", _DATELINE_LINE),
+    ("dateline", re.compile(rf"^{_PLACE}, {_US_STATE}\.$")),  # "Albany, Ga." alone
+    # a section label in capitals ("BREAKFAST BROWSE"), or a list number left alone on its line ("4.")
+    ("heading", re.compile(r"^[A-Z][A-Z0-9'’&,. -]{2,60}:?$|^\d{1,2}\.$|^What else is on our reading list:$")),
+    ("caption", re.compile(  # credits: "(Photo by X/Getty Images)", "(AP Photo/Rich Pedroncelli)"
+        r"\((?:AP |Reuters |AFP )?Photos?(?: by|:|/)[^)]*\)|\(Image(?: credit)?:[^)]*\)", re.I)),
+    ("caption", re.compile(  # Getty style: "SCHWEDT, GERMANY - MAY 03: In this aerial view…"
+        r"^[A-Z][A-Z .,'’-]+ - (?:JANUARY|FEBRUARY|MARCH|APRIL|MAY|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|"
+        r"NOVEMBER|DECEMBER) \d{1,2}:")),
+    ("caption", re.compile(  # credit first: "Kim Hong-ji/Reuters A woman reacts outside…"
+        rf"^{_CREDIT}(?:\s|$)")),
+    ("caption", re.compile(  # who is where in a picture: "Holmes, left center, departs…", "Keith Richards (R)"
+        r"^(?=(?:\S+\s+){0,59}\S+$).*(?:, (?:(?:second |third )?from (?:left|right)|left|right|center|centre)"
+        r"(?: center)?,|\((?:left|right|center|L|R|C|from left|from right)\))")),
+    ("caption", re.compile(  # a gallery: "Photos: Russia invades Ukraine Young people… Hide Caption 2 of 226"
+        r"^(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
+        rf"^(?=(?:\S+\s+){{0,7}}\S+$).*\bCourtesy {_CREDIT_NAME}$")),  # "Nicole Hemmer Courtesy Nicole Hemmer"
+    ("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Courtesy Zachary Beard"
+        rf"(?:[.!?]\s+|^)(?:{_CREDIT}|(?:Courtesy|Credit:|Photo:|Source:) {_CREDIT_NAME}(?:/{_PHOTO_AGENCY})?|"
+        rf"{_PHOTO_AGENCY})$")),
+    ("video", re.compile(  # video and ad widgets
+        r"Video Ad Feedback|^Ad Feedback$|\bJUST WATCHED\b|\bMUST WATCH\b|Replay More Videos|"
+        r"\b\d{1,2}:\d{2}\s*-\s*Source:|^Now playing\b|How relevant is this ad to you|"
+        r"Video player was slow to load|^(?:Advertisement|ADVERTISEMENT|Ad|Sponsored|Sponsored Content)$|"
+        r"^(?:Watch|WATCH|Listen|LISTEN)(?: the| now| live)?\s*(?::|$)|^Play Video$|^Hide Caption\b|"
+        r"^(?:See|Watch|Hear|Listen to)\b.{0,150}(?<![.!?\"”’])$")),  # a video's teaser headline
+    ("newsletter", re.compile(  # sign-ups and subscription pitches
+        r"\bSign up\b.{0,120}\b(?:newsletter|inbox|here|for free)\b|\bnewsletter\b.{0,80}\b(?:Sign up|subscribe)\b|"
+        r"(?:delivered|straight) (?:right )?to your inbox|"
+        r"\bSubscribe (?:to|now|here)\b.{0,60}\b(?:newsletter|podcast|print edition|updates)\b|"
+        r"\bBecome a (?:digital )?subscriber\b|^Would you like to receive\b|"
+        r"\bWe will use the details you have shared\b|\bnewsletter provides you with\b|"
+        r"^(?:Prefer to listen|Short on time)\?|^Stories you're clicking on today|"
+        r"\b(?:Take|Try)\b.{0,40}\bquiz\b|\bsubscriber-only\b|^\(?Want to help\?|"
+        r"\bShare your thoughts\b.{0,40}\b(?:with|on) (?:us|USA TODAY|CNN)\b|"
+        r"^Want (?:The [\w ]+|it|this) in your inbox\b|^\[.{0,200}\bSign up\b.{0,100}\]$|"
+        r"^Don[’']t miss\b.{0,80}\bnewsletter\b|\bA newsletter about\b|\bplease subscribe\b|^For subscribers:|"
+        r"\bTry (?:any of )?our\b.{0,40}\b(?:newsletter|free)\b|\boffered free of charge as a public service\b|"
+        r"\bstay with the\b.{0,40}\bsection\b|^This is a compilation of stories\b", re.I)),
+    ("sponsor", re.compile(  # sponsorship, partner and affiliate disclosures
+        r"\bis made possible in part by a grant from\b|\bis an? .{0,40}content partner\b|"
+        r"\bIts content is produced independently\b|\bRecommendations are independently chosen\b|"
+        r"\bPurchases you make through our links\b|\bThe product experts at\b|\bmay earn (?:us )?a commission\b|"
+        r"^The Motley Fool(?: (?:owns|has|recommends)\b|$)",
+        re.I)),
+    ("editors-note", re.compile(r"^(?:Editor[’']?s[’']? [Nn]ote|EDITOR[’']?S NOTE|Corrections? (?:&|and) "
+                                r"[Cc]larifications?|Correction|CORRECTION|"
+                                r"Clarification)\s*[:—–-]")),
+    ("related", re.compile(
+        r"^(?:Related|RELATED|More|MORE|Read [Mm]ore|READ MORE|See [Aa]lso|SEE ALSO|Also [Rr]ead|Read [Aa]lso|"
+        r"Recommended|RECOMMENDED|Trending|TRENDING|Most [Rr]ead|Explore more|Keep reading|Don't miss|"
+        r"Opinion|OPINION|Analysis|ANALYSIS|Live updates|LIVE UPDATES)\s*(?::|$)")),
+    # A link's label glued to its headline: "Looking back:Amended Kentucky bill…" (a news brief that opens
+    # with a glued place name runs longer than a headline, and "Answer:"/"Q:" open content)
+    ("related", re.compile(r"^(?!(?:Answer|Question|Q|A):)['\"‘“]?[A-Z][\w'’\"” ,&-]{1,80}:(?=[A-Z'\"‘“])"
+                           r"(?=(?:\S+\s+){0,27}\S+$)")),
+    ("related", re.compile(r"^Read more\b.{0,80}$|^(?=(?:\S+\s+){0,15}\S+$).*\bclick here\b", re.I)),
+    ("byline", re.compile(  # contact lines: a short one with an address or handle, or a reporter's details
+        r"^(?=(?:\S+\s+){0,11}\S+$).*(?:\b[\w.+-]+@[\w-]+\.[\w.]+\b|(?:^|\s)@\w{3,})|"
+        r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:can be (?:reached|contacted) (?:at|by)\b.{0,60}@|"
+        r"[Ff]ollow (?:him|her|them|us|me)\b.{0,20}\bon Twitter)|^[A-Z][\w.' -]{2,40}: [\d() -]{7,};")),
+    ("byline", re.compile(  # bylines, contributors, author contact lines
+        rf"^By [A-Z][\w'’.-]+(?: [A-Z]?[\w'’.-]+){{0,5}}(?:(?:,| and| &) [A-Z][\w'’.-]+(?: [A-Z]?[\w'’.-]+){{0,4}})*"
+        rf"(?:,? (?:{_AGENCY}|USA TODAY|The Associated Press))?$|"
+        r"^[—–-]*\s*\(?.{0,200}\bcontributed (?:to )?this report\.?\)?$|"
+        r"^\(?(?:Reporting|Additional reporting|Writing|Editing)(?: by)? .{0,200}\)?$|"
+        r"^Contributing:|^(?:From )?(?:USA TODAY Network|The Associated Press) and wire reports$|"
+        rf"^(?:{_AGENCY}|USA TODAY|The Associated Press|AP|Staff|Editors)$|"
+        r"^(?:Follow|Contact|Reach|Email)\b.{0,200}(?:@|\bTwitter\b|\bFacebook\b|\bInstagram\b|\bemail\b)|"
+        r"^Email: \S+@\S+|^\S+@\S+\.\w+$|"
+        # an author's bio and an opinion piece's disclaimer
+        r"^[A-Z][\w.'’ -]{2,40} is (?:a |an |the )?(?:CNN|USA TODAY)['’]?s? (?:[\w-]+ ){0,4}(?:analyst|columnist|"
+        r"contributor|correspondent|commentator|reporter|editor|writer|anchor)\b|"
+        r"^The (?:views|opinions) expressed in this (?:commentary|column|article|piece) are\b")),
+)
+
+# Captions run together in one paragraph: "…on June 23. Ali Khara/Reuters A child stands…"
+_RUN_ON_CREDIT = re.compile(rf"(?:^|[.!?]\s+){_CREDIT}\s+[A-Z]")
+# A link or prompt closing a paragraph of story text: "…in his yard. Read more."
+_TRAILING_PROMPT = re.compile(
+    r"(?<=[.!?\"”’])\s+(?:Read more\b[^.!?]{0,80}|[^.!?]{0,60}\b[Cc]lick here\b[^.!?]{0,60})[.!]?$")
+_MENU_ITEM = re.compile(r"^(?!\d)[\w'’&.-]+(?: [\w'’&.-]+){0,2}$")  # numbered lines are a ranking: content
+_MENU_RUN = 6
+# A headline: 4 to 25 words, no closing punctuation, and none of a data list's digits, colons or dashes.
+_HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,24}\S+$)[^\d:–—]*[^.!?\"'”’):;…,\d]$")
+_HEADLINE_RUN = 3
+_AUTHOR_BIO = re.compile(r"^[A-Z][\w.'’ -]{2,40} (?:is|was) an? (?:[\w-]+ ){0,5}(?:writer|journalist|columnist|"
+                         r"contributor|reporter|correspondent|editor|analyst|professor|author)\b[^\n]{0,200}$")
+_AUTHOR_NAME = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z]\.)?(?: [A-Z][a-z'’-]+){1,2}$")
+_ELLIPSIS_END = re.compile(r"(?:\.\.\.|…)\s*[\"'”’]?$")
+_ELLIPSIS_START = re.compile(r"^(?:\.\.\.|…)")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*$")
+_TITLE_SUFFIX = re.compile(r"\s+[|–—-]\s+(?:[A-Z][\w.&' ]{1,40})$")
+_TEASER_WORDS = 14  # teaser headlines are short; a cut-off quote in a long paragraph is the story's
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Text taken out of an article: the rule that matched and the exact line (or opening) removed."""
+
+    rule: str
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"rule": self.rule, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """An article's text and title without the clutter, and everything removed from them."""
+
+    text: str
+    title: str
+    removed: tuple[Removal, ...]
+
+
+def _line_rule(line: str) -> str | None:
+    for name, pattern in _LINE_RULES:
+        if pattern.search(line):
+            return name
+    if len(_RUN_ON_CREDIT.findall(line)) >= 2:
+        return "caption"
+    words = line.split()
+    quoted = any(mark in line for mark in "\"“”")
+    if len(words) <= _TEASER_WORDS and not quoted and (_ELLIPSIS_END.search(line) or _ELLIPSIS_START.search(line)):
+        return "truncated"
+    return None
+
+
+def _layout_rules(lines: list[str]) -> dict[int, str]:
+    """Rules that need the lines around a line, as {line index: rule}.
+
+    * a run of ``_MENU_RUN`` or more one-to-three-word lines is a menu or a state picker ("Alabama", …);
+    * a run of ``_HEADLINE_RUN`` or more headlines (no closing punctuation) is a list of links to other
+      stories (a single one is the story's own subheading), unless a line ending in ":" introduces it;
+    * a gallery repeats each caption on the next line: with two or more such pairs every copy is a
+      caption, otherwise only the repeat goes.
+    """
+    found: dict[int, str] = {}
+    for pattern, least, rule in ((_MENU_ITEM, _MENU_RUN, "menu"), (_HEADLINE, _HEADLINE_RUN, "related")):
+        run: list[int] = []
+        for index, line in enumerate([*lines, "."]):
+            if pattern.match(line):
+                run.append(index)
+                continue
+            intro = lines[run[0] - 1] if run and run[0] > 0 else ""
+            introduced = intro.endswith(":") and _line_rule(intro) is None  # a list the story itself gives
+            if len(run) >= least and not introduced:
+                found.update({i: rule for i in run if i not in found})
+            run = []
+    repeats = [i for i in range(1, len(lines)) if lines[i].strip() and lines[i] == lines[i - 1]]
+    for index in repeats:
+        found.setdefault(index, "caption" if len(repeats) >= 2 else "duplicate")
+        if len(repeats) >= 2:
+            found.setdefault(index - 1, "caption")
+    return found
+
+
+def clean_text(text: str) -> tuple[str, list[Removal]]:
+    """``text`` (one paragraph per line) without clutter lines and opening datelines, and what was removed."""
+    kept: list[str] = []
+    removed: list[Removal] = []
+    lines = [line.strip() for line in text.split("\n")]
+    layout = _layout_rules(lines)
+    first = next((i for i, line in enumerate(lines) if line), None)
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i]), None)
+    for index, line in enumerate(lines):
+        rule = layout.get(index) or (_line_rule(line) if line else None)
+        if rule is None and index == first and _AUTHOR_NAME.match(line):
+            rule = "byline"  # a name alone above the story is its author
+        if rule is None and index in (first, last) and _AUTHOR_BIO.match(line):
+            rule = "byline"  # "Sara Stewart is a film and culture writer who lives in…", above or below the story
+        if rule:
+            removed.append(Removal(rule, line))
+            continue
+        opening = _DATELINE_PREFIX.match(line)
+        if opening:
+            removed.append(Removal("dateline", opening.group(0).strip()))
+            line = line[opening.end():]
+        prompt = _TRAILING_PROMPT.search(line)
+        if prompt:
+            removed.append(Removal("related", prompt.group(0).strip()))
+            line = line[: prompt.start()]
+        kept.append(line)
+    return "\n".join(kept).strip(), removed
+
+
+def clean_title(title: str, outlet: str = "") -> tuple[str, list[Removal]]:
+    """A headline without the site's name after it (" - CNN") and without a dangling "..." cut-off."""
+    removed: list[Removal] = []
+    suffix = _TITLE_SUFFIX.search(title)
+    if suffix and _is_site_suffix(suffix.group(0), outlet):
+        removed.append(Removal("title-site", suffix.group(0).strip()))
+        title = title[: suffix.start()]
+    cut = _ELLIPSIS_END.search(title)
+    if cut and not _SENTENCE_END.search(title[: cut.start()].rstrip()):
+        removed.append(Removal("title-truncated", title[cut.start():].strip()))
+        title = title[: cut.start()].rstrip(" ,;:-–—") + "…"
+    return title.strip(), removed
+
+
+def _is_site_suffix(suffix: str, outlet: str) -> bool:
+    name = suffix.strip(" |–—-").lower()
+    known = {"cnn", "cnn politics", "cnn business", "reuters", "bbc news", "al jazeera", "the guardian",
+             "usa today", "the week", "the week uk", "ap news", "associated press", "the new york times",
+             "the washington post", "npr", "tolonews", "pajhwok afghan news", "fox news", "nbc news"}
+    return name in known or (bool(outlet) and name == outlet.lower())
+
+
+def clean_article(text: str, title: str = "", outlet: str = "") -> Cleaned:
+    """Clean an article's normalized text and its title (see the module docstring).
+
+    A first line that only repeats the headline goes too: the title is shown and embedded on its own.
+    """
+    body, removed = clean_text(text)
+    headline, title_removed = clean_title(title, outlet)
+    first, _, rest = body.partition("\n")
+    if first and first.casefold() in {title.strip().casefold(), headline.casefold()}:
+        removed.insert(0, Removal("headline", first))
+        body = rest.strip()
+    return Cleaned(body, headline, tuple(title_removed + removed))
