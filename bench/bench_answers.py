@@ -195,6 +195,7 @@ def main() -> int:
                         help="at most this many questions per week pair in LLM mode (0: all)")
     parser.add_argument("--parts", default="answers,checker,off-topic,variants",
                         help="what to run, comma-separated: answers, checker, off-topic, variants (LLM only)")
+    parser.add_argument("--pairs", default="tuning,unseen", help="which week pairs to answer: tuning, unseen")
     parser.add_argument("--variants", default="", help="only these prompt variants (comma-separated names)")
     parser.add_argument("--out", type=Path, help="write the results into this Markdown file")
     parser.add_argument("--json", type=Path, help="write every answer to this JSON file")
@@ -203,8 +204,8 @@ def main() -> int:
     parts = set(args.parts.split(","))
     started = time.perf_counter()
     bench = load_benchmark(args.data, [*TUNE_WEEKS, *TEST_WEEKS])
-    by_week = {"tuning weeks (20220617, 20220624)": [q for q in bench.questions if q.question_id[:8] in TUNE_WEEKS],
-               "unseen weeks (20220701, 20220708)": [q for q in bench.questions if q.question_id[:8] in TEST_WEEKS]}
+    by_week = {f"{pair} weeks ({', '.join(weeks)})": [q for q in bench.questions if q.question_id[:8] in weeks]
+               for pair, weeks in (("tuning", TUNE_WEEKS), ("unseen", TEST_WEEKS)) if pair in args.pairs}
     log = print
     lines: list[str] = []
     records: list[dict[str, object]] = []

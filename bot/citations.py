@@ -48,8 +48,9 @@ _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 _MAX_RANGE = 20
 # "Here is what the sources say: ..." — the lead-in goes, the claim after it is checked like any other.
 _PREAMBLE = re.compile(
-    r"^\s*(?:here(?:'s|’s|\s+is|\s+are)|the\s+following|based\s+on|according\s+to\s+the\s+(?:sources|articles)"
-    r"|in\s+summary|summary|answer|to\s+answer|sure|certainly)\b[^:\n]{0,80}:\s+(?=\S)",
+    r"^\s*[*_#]*\s*(?:here(?:'s|’s|\s+is|\s+are)|the\s+following|based\s+on"
+    r"|according\s+to\s+the\s+(?:sources|articles)|in\s+summary|summary|answer|to\s+answer|sure|certainly)"
+    r"\b[^:\n]{0,80}:[*_]*\s+(?=\S)",
     re.IGNORECASE,
 )
 

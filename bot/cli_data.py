@@ -26,17 +26,18 @@ def add_commands(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_remove)
 
     p = subparsers.add_parser("forget", help="delete one person's stored questions, answers and feedback")
-    p.add_argument("--user", required=True, metavar="SLACK_USER_ID")
+    p.add_argument("--user", required=True, metavar="SLACK_USER_ID",
+                   help="the Slack user id (U…) whose questions, answers and feedback to delete")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_forget)
 
     p = subparsers.add_parser("backup", help="a consistent copy of the corpus and the bot's state in a new folder")
-    p.add_argument("dest", metavar="DEST")
+    p.add_argument("dest", metavar="DEST", help="a new folder to write the backup into (must not exist yet)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_backup)
 
     p = subparsers.add_parser("restore", help="restore a backup into SITREP_DATA_DIR (empty, unless --force)")
-    p.add_argument("src", metavar="SRC")
+    p.add_argument("src", metavar="SRC", help="a folder written by `sitrep backup`")
     p.add_argument("--force", action="store_true", help="replace what the data directory holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_restore)

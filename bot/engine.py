@@ -236,7 +236,9 @@ class Engine:
             # Nothing in the window the question names: answer from the newest coverage before it.
             older = self._retrieve(queries, None, until, recency=True)
             if older[2].answerable():
-                lead = self._empty_window_line(since, until, label)
+                # Another search can find what the window's missed: the line is said only when the best
+                # sentence found is older than the window.
+                lead = "" if _within(older[2], since) else self._empty_window_line(since, until, label)
                 query, hits, ranked = older
                 since = label = None
         if query != question:
@@ -524,6 +526,17 @@ def _trusted(checker: CitationChecker, text: str, floor: Answer | None, question
     if floor is None or floor.abstained:
         return True
     return bool(answer_facts(text, question)) or not answer_facts(floor.answer, question)
+
+
+def _within(ranked: Ranked, since: datetime | None) -> bool:
+    """Whether the most relevant sentence comes from an article published since ``since``."""
+    if since is None or not ranked.sentences:
+        return False
+    best = ranked.sentences[int(np.argmax(ranked.relevance))].hit.published
+    if not best:
+        return False
+    when = datetime.fromisoformat(best)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)) >= since
 
 
 def _led(line: str, hits: Sequence[SearchHit], stream: AnswerStream) -> AnswerStream:

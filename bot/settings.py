@@ -329,7 +329,7 @@ _BY_NAME = {v.name: v for v in VARIABLES}
 
 
 def _describe_default(value: object) -> str:
-    if value in (None, (), frozenset()):
+    if value in (None, (), frozenset()) or value == NOTHING_ALLOWED:
         return "unset it to leave this off"
     if isinstance(value, time):
         value = f"{value:%H:%M}"

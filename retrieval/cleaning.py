@@ -44,7 +44,8 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dateline", _DATELINE_LINE),
     ("dateline", re.compile(rf"^{_PLACE}, {_US_STATE}\.$")),  # "Albany, Ga." alone
     # a section label in capitals ("BREAKFAST BROWSE"), or a list number left alone on its line ("4.")
-    ("heading", re.compile(r"^[A-Z][A-Z0-9'’&,. -]{2,60}:?$|^\d{1,2}\.$|^What else is on our reading list:$")),
+    ("heading", re.compile(r"^[A-Z][A-Z0-9'’&,. -]{2,60}:?$|^\d{1,2}\.$|^[_=*~•-]{3,}$|"
+                           r"^What else is on our reading list:$")),
     ("caption", re.compile(  # credits: "(Photo by X/Getty Images)", "(AP Photo/Rich Pedroncelli)"
         r"\((?:AP |Reuters |AFP )?Photos?(?: by|:|/)[^)]*\)|\(Image(?: credit)?:[^)]*\)", re.I)),
     ("caption", re.compile(  # Getty style: "SCHWEDT, GERMANY - MAY 03: In this aerial view…"
@@ -84,15 +85,16 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\bis made possible in part by a grant from\b|\bis an? .{0,40}content partner\b|"
         r"\bIts content is produced independently\b|\bRecommendations are independently chosen\b|"
         r"\bPurchases you make through our links\b|\bThe product experts at\b|\bmay earn (?:us )?a commission\b|"
-        r"^The Motley Fool(?: (?:owns|has|recommends)\b|$)",
+        r"^The Motley Fool(?: (?:owns|has|recommends)\b|$)|^SPONSOR(?:ED)? CONTENT\b|"
+        r"^Check back with\b.{0,80}\b(?:for|often)\b",
         re.I)),
     ("editors-note", re.compile(r"^(?:Editor[’']?s[’']? [Nn]ote|EDITOR[’']?S NOTE|Corrections? (?:&|and) "
                                 r"[Cc]larifications?|Correction|CORRECTION|"
-                                r"Clarification)\s*[:—–-]")),
+                                r"Clarification)\s*[:—–-]|^This (?:story|article) has been updated\b")),
     ("related", re.compile(
         r"^(?:Related|RELATED|More|MORE|Read [Mm]ore|READ MORE|See [Aa]lso|SEE ALSO|Also [Rr]ead|Read [Aa]lso|"
         r"Recommended|RECOMMENDED|Trending|TRENDING|Most [Rr]ead|Explore more|Keep reading|Don't miss|"
-        r"Opinion|OPINION|Analysis|ANALYSIS|Live updates|LIVE UPDATES)\s*(?::|$)")),
+        r"Opinion|OPINION|Analysis|ANALYSIS|Live updates|LIVE UPDATES)\s*(?::|$)|^More [\w .'’-]{2,40} news$")),
     # A link's label glued to its headline: "Looking back:Amended Kentucky bill…" (a news brief that opens
     # with a glued place name runs longer than a headline, and "Answer:"/"Q:" open content)
     ("related", re.compile(r"^(?!(?:Answer|Question|Q|A):)['\"‘“]?[A-Z][\w'’\"” ,&-]{1,80}:(?=[A-Z'\"‘“])"
@@ -108,6 +110,7 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^[—–-]*\s*\(?.{0,200}\bcontributed (?:to )?this report\.?\)?$|"
         r"^\(?(?:Reporting|Additional reporting|Writing|Editing)(?: by)? .{0,200}\)?$|"
         r"^Contributing:|^(?:From )?(?:USA TODAY Network|The Associated Press) and wire reports$|"
+        rf"^[—–-]+\s*[A-Z][\w.'’ -]{{2,40}}, (?:{_AGENCY}|USA TODAY|The Associated Press)$|"
         rf"^(?:{_AGENCY}|USA TODAY|The Associated Press|AP|Staff|Editors)$|"
         r"^(?:Follow|Contact|Reach|Email)\b.{0,200}(?:@|\bTwitter\b|\bFacebook\b|\bInstagram\b|\bemail\b)|"
         r"^Email: \S+@\S+|^\S+@\S+\.\w+$|"
@@ -170,6 +173,12 @@ def _line_rule(line: str) -> str | None:
     return None
 
 
+def _is_headline(line: str) -> bool:
+    """A story headline: sentence case ("Trump casino empire dogged by bad bets"), unlike a song or a name in
+    Title Case, which a list in the story itself gives."""
+    return bool(_HEADLINE.match(line)) and sum(word[:1].islower() for word in line.split()) >= 2
+
+
 def _layout_rules(lines: list[str]) -> dict[int, str]:
     """Rules that need the lines around a line, as {line index: rule}.
 
@@ -180,10 +189,10 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
       caption, otherwise only the repeat goes.
     """
     found: dict[int, str] = {}
-    for pattern, least, rule in ((_MENU_ITEM, _MENU_RUN, "menu"), (_HEADLINE, _HEADLINE_RUN, "related")):
+    for test, least, rule in ((_MENU_ITEM.match, _MENU_RUN, "menu"), (_is_headline, _HEADLINE_RUN, "related")):
         run: list[int] = []
         for index, line in enumerate([*lines, "."]):
-            if pattern.match(line):
+            if test(line):
                 run.append(index)
                 continue
             intro = lines[run[0] - 1] if run and run[0] > 0 else ""

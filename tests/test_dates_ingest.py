@@ -19,7 +19,6 @@ from bot.feeds_registry import FeedRegistry
 from bot.scheduler import FeedPoller
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, SearchHit
-from retrieval.loaders import FetchOptions
 from retrieval.sqlitedb import STATE_DB_NAME
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
@@ -270,7 +269,7 @@ def test_a_feed_declares_its_date_order(tmp_path: Path, env: Path, capsys: pytes
 
         corpus = corpus_factory(data_dir=env)
         registry = FeedRegistry(env / STATE_DB_NAME, poll_interval=timedelta(minutes=15))
-        FeedPoller(registry, corpus, FetchOptions(timeout=5, allow=LOCAL_FETCH.allow)).tick(datetime.now(UTC))
+        FeedPoller(registry, corpus, LOCAL_FETCH).tick(datetime.now(UTC))
     dates = {d.title.split()[0].lower(): d.published for d in corpus.documents(by="first_seen")}
     # Declared day-first; the year-first date needs no declaration (and is not feedparser's "1st of this month").
     assert dates == {"cumin": "2022-10-04T00:00:00+00:00", "barley": "2022-10-04T00:00:00+00:00", "sesame": None}

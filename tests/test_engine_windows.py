@@ -223,16 +223,30 @@ def test_off_topic_questions_still_abstain(nawa: Corpus, tmp_path: Path, questio
 
 # -- abstention messages ---------------------------------------------------------------------------------
 
-def test_abstention_without_dates_or_outlets_reads_well(nawa: Corpus, tmp_path: Path) -> None:
-    answer = engine_at(nawa, tmp_path).ask("What is the capital of Peru?")
+# A note with no date anywhere and no outlet: the ingestion time stands in for its date.
+UNDATED_NOTE = Article(
+    text="Field teams reported that two army helicopters collided in Nawa district, killing nine people on board.",
+    source_key="notes/undated-field-note", title="Field note from Nawa",
+)
+
+
+def test_abstention_without_dates_or_outlets_reads_well(tmp_path: Path, embedder: MiniLMEmbedding) -> None:
+    with built_corpus(tmp_path / "data", embedder, [UNDATED_NOTE]) as corpus:
+        answer = engine_at(corpus, tmp_path, now=datetime.now(UTC)).ask("What is the capital of Peru?")
     assert answer.answer == (
         "The ingested articles don't cover “What is the capital of Peru?”; "
         "none of the ingested articles carries a publication date."
     )
 
 
+def test_abstention_names_a_dateline_date(nawa: Corpus, tmp_path: Path) -> None:
+    # The Markdown report's dateline ("Lashkargah, 14 October 2020") is its publication date.
+    answer = engine_at(nawa, tmp_path).ask("What is the capital of Peru?")
+    assert answer.answer.endswith("; the newest article is from 2020-10-14.")
+
+
 def test_abstention_names_the_newest_dated_article(tmp_path: Path, embedder: MiniLMEmbedding) -> None:
-    with built_corpus(tmp_path / "data", embedder, fixture_articles(), files=[NAWA_MD]) as corpus:
+    with built_corpus(tmp_path / "data", embedder, [*fixture_articles(), UNDATED_NOTE], files=[NAWA_MD]) as corpus:
         answer = engine_at(corpus, tmp_path, now=datetime.now(UTC)).ask("What is the capital of Peru?")
     assert answer.answer.endswith("; the newest dated article is from 2020-10-16 (Relief Monitor).")
 

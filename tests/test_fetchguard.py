@@ -137,7 +137,7 @@ def test_allowlist_entries() -> None:
 
 @pytest.mark.parametrize("entry", ["10.0.0.0/33", "http://intranet", "intra!net", "1.2.3", "-bad.example"])
 def test_bad_allowlist_entry_fails_at_start_naming_the_setting(entry: str) -> None:
-    with pytest.raises(ConfigError, match=r"^SITREP_FETCH_ALLOW: .* is not a host name, an IP address or a CIDR"):
+    with pytest.raises(ConfigError, match=r"^SITREP_FETCH_ALLOW\b.* is not a host name, an IP address or a CIDR"):
         load_settings({"SITREP_FETCH_ALLOW": f"intranet.corp,{entry}"})
 
 
@@ -308,10 +308,11 @@ def test_feed_status_shows_refusals(tmp_path: Path, outside: LocalHTTPServer, in
     ingested: list[object] = []
 
     class Corpus:
-        def ingest_articles(self, articles: list[object], progress: bool = False) -> object:
+        def ingest_articles(self, articles: list[object], progress: bool = False,
+                            date_order: str | None = None) -> object:
             ingested.extend(articles)
             return type("Report", (), {"failed": [a for a in articles if isinstance(a, LoadFailure)],
-                                       "added": 1, "updated": 0})()
+                                       "added": 1, "updated": 0, "warnings": [], "refused": []})()
 
     registry = FeedRegistry(tmp_path / "state.db", env_feeds=[hostile, private_feed],
                             poll_interval=timedelta(minutes=15))

@@ -24,11 +24,10 @@ from bot.scheduler import FeedPoller
 from bot.settings import load_settings
 from retrieval.corpus import Corpus
 from retrieval.errors import QueryError
-from retrieval.loaders import FetchOptions
 from retrieval.removal import RemovalRequest
 
 from conftest import fixture_articles
-from httpfixtures import LocalHTTPServer, Route
+from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
 CRASH_URL = "https://example-news.test/helmand-helicopters"
 CRASH_QUERY = "MI-17 helicopters crashed in Nawa district, Ministry of Defense"
@@ -242,7 +241,7 @@ def test_feed_entries_refused_as_removed_are_not_fetched_again(tmp_path: Path,
                                                f"</title><link>{server.base_url}/</link>{item}</channel></rss>",
                                                content_type="application/rss+xml"))
         registry = FeedRegistry(tmp_path / "state.db", env_feeds=[feed], poll_interval=timedelta(minutes=15))
-        poller = FeedPoller(registry, corpus, FetchOptions(timeout=5))
+        poller = FeedPoller(registry, corpus, LOCAL_FETCH)
         start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
         assert poller.tick(start)[0].added == 1
         corpus.remove(RemovalRequest(targets=[f"{server.base_url}/crash"]))
