@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'with "answers" and "asked_at"')
     p.add_argument("-k", type=int, default=10, metavar="N",
                    help="how many documents to rank per question (default 10)")
+    p.add_argument("--mode", choices=("hybrid", "rrf", "dense", "lexical"), default="hybrid",
+                   help="rank with sitrep's hybrid search (default) or a baseline: plain RRF, dense or BM25 only "
+                        "(retrieval scores only; answers always use hybrid search)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cli_eval.cmd_eval)
 

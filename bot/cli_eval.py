@@ -18,8 +18,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     when some line could not be used."""
     cases, errors = load_cases(Path(args.file))
     corpus = open_corpus(settings)
+
+    def ranked(question: str) -> list[set[str]]:  # --mode: hybrid, or a baseline ranking
+        return corpus.ranked_documents(question, k=args.k, mode=args.mode)
+
     try:
-        result: dict[str, object] = dict(evaluate(cases, lambda q: corpus.ranked_documents(q, k=args.k)))
+        result: dict[str, object] = dict(evaluate(cases, ranked))
         answered = [
             answer_eval.AnswerCase(c.question, c.answers, c.asked_at, c.gold)
             for c in cases if c.answers is not None and c.asked_at is not None

@@ -9,7 +9,7 @@ model: MiniLM silently drops word pieces past 256, which would hide text from de
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.text import sentence_spans
@@ -61,12 +61,13 @@ def chunk_text(
     text: str,
     title: str = "",
     config: ChunkingConfig | None = None,
-    wordpieces: Callable[[str], int] | None = None,
+    wordpieces: Callable[[str], Sequence[int]] | None = None,
 ) -> list[ChunkSpan]:
     """Cut normalized ``text`` into chunk spans.
 
-    ``wordpieces`` counts the embedding tokenizer's pieces (including [CLS]/[SEP]); when given, any
-    chunk over the limit is re-split so nothing is truncated at embedding time.
+    ``wordpieces`` counts the embedding tokenizer's pieces of each of several texts, [CLS]/[SEP] left out
+    (see :meth:`retrieval.embeddings.WordPieceCounter.pieces`); when given, any chunk over the limit is
+    re-split so nothing is truncated at embedding time.
     """
     cfg = config or ChunkingConfig()
     units: list[tuple[int, int, int]] = []  # (start, end, tokens)
@@ -93,21 +94,31 @@ def chunk_text(
         groups.append(current)
 
     spans: list[tuple[int, int]] = []
-    for group in groups:
-        spans.extend(_fit(text, title, group[0][0], group[-1][1], cfg, wordpieces))
+    if wordpieces is None:
+        spans = [(group[0][0], group[-1][1]) for group in groups]
+    else:
+        # Chunks are whole sentences joined by whitespace, where the tokenizer splits words anyway: a
+        # chunk's pieces are its sentences' pieces, so the sentences are counted once, in one batch.
+        per_unit = dict(zip(units, wordpieces([text[s:e] for s, e, _ in units]), strict=True))
+        fixed = 2 + (wordpieces([title])[0] if title else 0)  # [CLS], [SEP] and the title
+        for group in groups:
+            if fixed + sum(per_unit[u] for u in group) <= cfg.embed_limit:
+                spans.append((group[0][0], group[-1][1]))
+            else:
+                count = lambda s, e: fixed + wordpieces([text[s:e]])[0]  # noqa: E731
+                spans.extend(_fit(text, group[0][0], group[-1][1], cfg, count))
     return [ChunkSpan(i, s, e) for i, (s, e) in enumerate(spans)]
 
 
 def _fit(
     text: str,
-    title: str,
     start: int,
     end: int,
     cfg: ChunkingConfig,
-    wordpieces: Callable[[str], int] | None,
+    pieces: Callable[[int, int], int],
 ) -> list[tuple[int, int]]:
     """Return ``[(start, end)]`` or, when the embedded form is over the limit, smaller halves."""
-    if wordpieces is None or wordpieces(embedding_text(title, text[start:end])) <= cfg.embed_limit:
+    if pieces(start, end) <= cfg.embed_limit:
         return [(start, end)]
     words = [m.start() + start for m in re.finditer(r"\S+", text[start:end])]
     if len(words) < 2:
@@ -119,4 +130,4 @@ def _fit(
     left_end = cut
     while left_end > start and text[left_end - 1].isspace():
         left_end -= 1
-    return _fit(text, title, start, left_end, cfg, wordpieces) + _fit(text, title, cut, end, cfg, wordpieces)
+    return _fit(text, start, left_end, cfg, pieces) + _fit(text, cut, end, cfg, pieces)

@@ -175,7 +175,7 @@ class Corpus:
     def _ingestor(self, date_order: str | None, force: bool) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
-        counter = self._wordpieces.count if self._wordpieces else None
+        counter = self._wordpieces.pieces if self._wordpieces else None
         return Ingestor(self.state, self.store, self.embedder, counter,  # type: ignore[arg-type]
                         date_order=date_order, force=force)
 
@@ -245,7 +245,7 @@ class Corpus:
             with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
                 for rows in self.state.all_chunks():
                     vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                    metas = [chunk_metadata(r[4], r[3], r[5], r[6], r[7], r[1], r[8], r[9], r[10]) for r in rows]
+                    metas = [chunk_metadata(r[4], r[3]) for r in rows]
                     self.store.upsert([r[0] for r in rows], vectors, metas)
                     total += len(rows)
                     advance(len(rows))

@@ -3,8 +3,8 @@
 Three occasions: the parser changed (the first ingest after an upgrade, or ``sitrep reindex --dates``),
 a store from before raw dates were kept (each record's raw date is read again from its JSON file when that
 file is still there), and a source ingested again unchanged but with another declared date order. Only
-the date columns in SQLite and the ``date_ts``/``published`` metadata of the chunks in Chroma change;
-Chroma is written first, so an interruption leaves SQLite saying the work is still to do.
+the date columns in SQLite (with the lexical index's dates) and the ``date_ts`` metadata of the chunks in
+Chroma change; Chroma is written first, so an interruption leaves SQLite saying the work is still to do.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def apply_changes(state: StateDB, store: VectorStore,
     for change in moved:
         for chunk_id in chunks.get(change.write.doc_id, []):
             ids.append(chunk_id)
-            metadatas.append({"date_ts": change.write.date_ts, "published": change.write.published or ""})
+            metadatas.append({"date_ts": change.write.date_ts})
     if ids:
         store.update_metadata(ids, metadatas)
     write_dates(state.conn, [c.write for c in changes])

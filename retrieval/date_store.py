@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from retrieval import lexical
 from retrieval.sqlitedb import with_retry
 
 _COLUMNS = (("published_raw", "TEXT"), ("date_order", "TEXT"), ("date_parser", "TEXT"))
@@ -132,10 +133,8 @@ def write_dates(conn: sqlite3.Connection, writes: Sequence[DateWrite]) -> None:
             )
             conn.execute("UPDATE chunks SET date_ts = (SELECT r.date_ts FROM temp.redate r WHERE r.doc_id ="
                          " chunks.doc_id) WHERE doc_id IN (SELECT doc_id FROM temp.redate)")
-            # One pass over the lexical index for the whole batch (chunk_id is not an indexed column there).
-            conn.execute("UPDATE chunks_fts SET date_ts = (SELECT c.date_ts FROM chunks c WHERE c.chunk_id ="
-                         " chunks_fts.chunk_id) WHERE chunk_id IN (SELECT c.chunk_id FROM chunks c JOIN temp.redate r"
-                         " ON r.doc_id = c.doc_id)")
+            lexical.redate(conn, conn.execute("SELECT c.chunk_id, r.date_ts FROM chunks c JOIN temp.redate r"
+                                              " ON r.doc_id = c.doc_id").fetchall())
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

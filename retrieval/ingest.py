@@ -16,8 +16,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+import queue
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +40,12 @@ from retrieval.tombstones import article_keys
 
 log = logging.getLogger(__name__)
 
-BATCH_CHUNKS = 128  # chunks embedded and committed together
+# Chunks embedded, written to Chroma and committed together. Batches start small, so the first articles
+# are searchable within seconds, and double up to the maximum, where per-batch costs are negligible.
+FIRST_BATCH_CHUNKS = 32
+BATCH_CHUNKS = 512
+QUEUE_BATCHES = 2  # planned batches waiting for the writer thread: bounds memory
+TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 
 
@@ -54,12 +61,12 @@ class IngestReport:
     doc_ids: list[str] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)  # e.g. a date that could not be read
     redated: list[Redated] = field(default_factory=list)  # stored documents whose date was read again
+    refused: list[str] = field(default_factory=list)  # source keys refused as removed (also in ``failed``)
 
     def add_repair(self, repair: DateRepair) -> None:
         """Include what a pass over stored dates changed."""
         self.redated += repair.redated
         self.warnings += repair.warnings
-    refused: list[str] = field(default_factory=list)  # source keys refused as removed (also in ``failed``)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -118,47 +125,143 @@ def recover(state: StateDB, store: VectorStore) -> int:
     return removed
 
 
+class _InFlight:
+    """Texts and sources planned but not yet committed, so duplicates across queued batches are caught."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, str] = {}  # content hash -> doc_id
+        self.keys: set[str] = set()
+        self._batches: deque[tuple[int, list[str], list[str]]] = deque()
+        self._open: tuple[list[str], list[str]] = ([], [])
+
+    def add(self, pending: _Pending) -> None:
+        self.keys.add(pending.link.source_key)
+        self._open[1].append(pending.link.source_key)
+        if pending.version is not None:
+            self.hashes[pending.version.content_hash] = pending.version.doc_id
+            self._open[0].append(pending.version.content_hash)
+
+    def seal(self, number: int) -> None:
+        """The pending items added since the last seal went into batch ``number``."""
+        self._batches.append((number, *self._open))
+        self._open = ([], [])
+
+    def forget_up_to(self, committed: int) -> None:
+        """Batches up to ``committed`` are in the database now: lookups there find them."""
+        while self._batches and self._batches[0][0] <= committed:
+            _, hashes, keys = self._batches.popleft()
+            for digest in hashes:
+                self.hashes.pop(digest, None)
+            self.keys.difference_update(keys)
+
+
+class _Writer:
+    """Embeds, writes to Chroma and commits planned batches in order, on its own thread and connection.
+
+    The planning thread (loading, cleaning, chunking) runs ahead by at most ``QUEUE_BATCHES`` batches,
+    so embedding overlaps with preparing the next batch while memory stays bounded.
+    """
+
+    def __init__(self, ingestor: Ingestor, report: IngestReport) -> None:
+        self.ingestor = ingestor
+        self.report = report
+        self.committed = 0  # number of the last committed batch
+        self.error: BaseException | None = None
+        self.abandon = False
+        self._queue: queue.Queue[tuple[int, list[_Pending]] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._thread = threading.Thread(target=self._loop, name="sitrep-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, number: int, batch: list[_Pending]) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self._queue.put((number, batch), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self, abandon: bool) -> None:
+        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writer's error."""
+        self.abandon = abandon
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None and not abandon:
+            raise self.error
+
+    def _loop(self) -> None:
+        state = self.ingestor.open_state()
+        try:
+            while (job := self._queue.get()) is not None:
+                if self.error is None and not self.abandon:
+                    try:
+                        self.ingestor.flush(state, job[1], self.report)
+                        self.committed = job[0]
+                    except BaseException as exc:  # handed to the planning thread, which raises it
+                        self.error = exc
+        finally:
+            if state is not self.ingestor.state:
+                state.close()
+
+
 class Ingestor:
     """Turns a stream of articles into committed document versions."""
 
     def __init__(self, state: StateDB, store: VectorStore, embedder: Embedder,
-                 wordpieces: Callable[[str], int] | None, chunking: ChunkingConfig | None = None,
-                 date_order: str | None = None, force: bool = False) -> None:
+                 wordpieces: Callable[[str], Sequence[int]] | None, chunking: ChunkingConfig | None = None,
+                 open_state: Callable[[], StateDB] | None = None, date_order: str | None = None,
+                 force: bool = False) -> None:
         self.state = state
         self.force = force  # ingest removed articles again (lifting their tombstones)
         self.store = store
         self.embedder = embedder
         self.wordpieces = wordpieces
         self.chunking = chunking or ChunkingConfig()
+        self.open_state = open_state or (lambda: StateDB(state.path))
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
 
     def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
+        """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches)."""
         report = IngestReport()
+        inflight = _InFlight()
+        writer = _Writer(self, report)
         batch: list[_Pending] = []
-        batch_hashes: dict[str, str] = {}  # content hash -> doc_id for versions not yet committed
-        batch_keys: set[str] = set()
         touched: list[str] = []
-        chunks_in_batch = 0
-        for item in items:
-            if isinstance(item, LoadFailure):
-                report.failed.append(item)
-            else:
-                pending = self._plan(item, batch_hashes, batch_keys, report)
-                if pending is None:
-                    touched.append(item.source_key)
+        chunks_in_batch = number = 0
+        batch_limit = FIRST_BATCH_CHUNKS
+        failed = True
+        try:
+            for item in items:
+                if isinstance(item, LoadFailure):
+                    report.failed.append(item)
                 else:
-                    batch.append(pending)
-                    batch_keys.add(item.source_key)
-                    if pending.version is not None:
-                        batch_hashes[pending.version.content_hash] = pending.version.doc_id
-                        chunks_in_batch += len(pending.version.chunks)
-                if chunks_in_batch >= BATCH_CHUNKS:
-                    self._flush(batch, report)
-                    batch, batch_hashes, batch_keys, chunks_in_batch = [], {}, set(), 0
-            if on_item:
-                on_item()
-        self._flush(batch, report)
+                    inflight.forget_up_to(writer.committed)
+                    pending = self._plan(item, inflight, report)
+                    if pending is None:
+                        touched.append(item.source_key)
+                        if len(touched) >= TOUCH_BATCH:
+                            self.state.touch_sources(touched)
+                            touched = []
+                    else:
+                        batch.append(pending)
+                        inflight.add(pending)
+                        chunks_in_batch += len(pending.version.chunks) if pending.version else 0
+                    if chunks_in_batch >= batch_limit:
+                        batch_limit = min(BATCH_CHUNKS, batch_limit * 2)
+                        number += 1
+                        inflight.seal(number)
+                        writer.put(number, batch)
+                        batch, chunks_in_batch = [], 0
+                if on_item:
+                    on_item()
+            if batch:
+                number += 1
+                writer.put(number, batch)
+            failed = False
+        finally:
+            writer.close(abandon=failed)
         self.state.touch_sources(touched)
         redated, warnings = apply_changes(self.state, self.store, self._date_changes)
         report.redated += redated
@@ -166,8 +269,7 @@ class Ingestor:
         self._date_changes = []
         return report
 
-    def _plan(self, loaded: Article, batch_hashes: dict[str, str], batch_keys: set[str],
-              report: IngestReport) -> _Pending | None:
+    def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport) -> _Pending | None:
         prepared = prepare(loaded)
         art, text = prepared.article, prepared.article.text
         if not text:
@@ -176,7 +278,7 @@ class Ingestor:
             report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
                                                              f"{what if clutter else ''}"))
             return None
-        if art.source_key in batch_keys:
+        if art.source_key in inflight.keys:
             # The same source twice in one run: the later text wins in the next run; skip now.
             report.unchanged += 1
             return None
@@ -203,8 +305,8 @@ class Ingestor:
         # The same text from an older chunker or cleaner: rebuilt in place, for every source sharing it.
         rebuild = current is not None and current.content_hash == digest
 
-        # (A second source of that text in this batch only links to the rebuilt version.)
-        same_text = batch_hashes.get(digest) or (
+        # (A second source of that text planned in this run only links to the rebuilt version.)
+        same_text = inflight.hashes.get(digest) or (
             None if rebuild else (d.doc_id if (d := self.state.doc_for_hash(digest)) else None))
         if same_text:
             if dated.published is None:
@@ -236,23 +338,19 @@ class Ingestor:
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
-    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+    def flush(self, state: StateDB, batch: list[_Pending], report: IngestReport) -> None:
+        """Embed, store and commit one batch (the steps in the module docstring), through ``state``."""
         if not batch:
             return
         versions = [p.version for p in batch if p.version is not None]
         ids = [c[0] for v in versions for c in v.chunks]
         journal_rows: list[int] = []
         if ids:
-            journal_rows.append(self.state.journal(ids, "writing"))
-            texts = [t for p in batch for t in p.embed_texts]
-            vectors = self.embedder.embed(texts)
-            metadatas = [
-                chunk_metadata(v.doc_id, v.date_ts, c[1], c[2], c[3], v.title, v.source, v.url, v.published)
-                for v in versions
-                for c in v.chunks
-            ]
+            journal_rows.append(state.journal(ids, "writing"))
+            vectors = self.embedder.embed([t for p in batch for t in p.embed_texts])
+            metadatas = [chunk_metadata(v.doc_id, v.date_ts) for v in versions for _ in v.chunks]
             self.store.upsert(ids, vectors, metadatas)
-        retired = self.state.commit_batch(
+        retired = state.commit_batch(
             versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
             unblock=[k for p in batch for k in p.unblock],
         )
@@ -260,15 +358,17 @@ class Ingestor:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)
             report.doc_ids.append(p.link.doc_id)
         if retired:
-            recover(self.state, self.store)
+            recover(state, self.store)
         log.info("ingest.batch docs=%d chunks=%d retired=%d", len(versions), len(ids), len(retired))
 
 
-def chunk_metadata(doc_id: str, date_ts: float, index: int, start: int, end: int, title: str, source: str,
-                   url: str, published: str | None) -> dict[str, object]:
-    """The metadata stored with a chunk's vector (``date_ts`` is what Chroma-side date filters use)."""
-    return {"doc_id": doc_id, "date_ts": date_ts, "chunk_index": index, "char_start": start, "char_end": end,
-            "title": title[:500], "source": source[:200], "url": url[:1000], "published": published or ""}
+def chunk_metadata(doc_id: str, date_ts: float) -> dict[str, object]:
+    """The metadata stored with a chunk's vector: ``date_ts`` is what Chroma-side date filters use.
+
+    Everything else about a chunk lives in the state database; each metadata key is a row in Chroma's
+    own SQLite, so fewer keys make every write cheaper.
+    """
+    return {"doc_id": doc_id, "date_ts": date_ts}
 
 
 def _relink(link: SourceLink, doc_id: str) -> SourceLink:

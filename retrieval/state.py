@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
 from retrieval.sqlitedb import connect, transaction, with_retry
 from retrieval.tombstones import Tombstone
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,11 +66,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     date_ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    chunk_id UNINDEXED, date_ts UNINDEXED, title, body,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 -- Chroma ids written but not yet live ('writing') or no longer live ('retired'); see module docstring.
 CREATE TABLE IF NOT EXISTS vector_journal (
     chunk_ids TEXT NOT NULL,
@@ -106,14 +105,10 @@ CREATE TABLE IF NOT EXISTS tombstones (
 """
 
 
-TOKENIZE = "porter unicode61 remove_diacritics 2"  # must match chunks_fts above
-PRUNE_MAX_DF = 0.1
-PRUNE_MIN_CHUNKS = 5000
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
 # A hit's date: the publication date, or the ingestion time (date_ts) standing in, and which of the two it is.
 _HIT_DATE = ("COALESCE(d.published, strftime('%Y-%m-%dT%H:%M:%S+00:00', d.date_ts, 'unixepoch')),"
              " CASE WHEN d.published IS NULL THEN 'ingested' ELSE 'published' END")
-_DELETE_FTS = "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)"
 
 
 def now_iso() -> str:
@@ -195,16 +190,40 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
-        self._df_cache: dict[str, int] = {}
-        self._df_total = 0
-        self._stemmer_ready = False
-        with_retry(lambda: self.conn.executescript(SCHEMA))
+        self._dates = lexical.DateIndex()
+        with_retry(lambda: self.conn.executescript(SCHEMA + lexical.SCHEMA))
         ensure_date_columns(self.conn)
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+            with_retry(self._migrate_from_fts5)
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
 
     def close(self) -> None:
         self.conn.close()
+
+    def _migrate_from_fts5(self) -> None:
+        """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+                lexical.rebuild(c, self._lex_batches())
+                c.execute("DROP TABLE IF EXISTS chunks_vocab")
+                c.execute("DROP TABLE chunks_fts")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        lexical.merge_segments(c)
+        log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
+
+    def _lex_batches(self, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
+        cur = self.conn.execute(
+            "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+            " ORDER BY c.rowid"
+        )
+        while rows := cur.fetchmany(size):
+            yield [lexical.LexChunk(*r) for r in rows]
 
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -309,7 +328,7 @@ class StateDB:
                 for v in versions:
                     old = [r[0] for r in c.execute(_CHUNK_IDS, (v.doc_id,))]
                     retired.extend(old)
-                    c.execute(_DELETE_FTS, (v.doc_id,))
+                    lexical.drop_chunks(c, old)
                     c.execute("DELETE FROM chunks WHERE doc_id = ?", (v.doc_id,))
                     c.execute(
                         "INSERT INTO documents(doc_id, content_hash, version, title, source, url, published, date_ts,"
@@ -328,12 +347,10 @@ class StateDB:
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [(cid, v.doc_id, i, s, e, v.text[s:e], v.date_ts) for cid, i, s, e in v.chunks],
                     )
-                    c.executemany(
-                        "INSERT INTO chunks_fts(chunk_id, date_ts, title, body) VALUES (?, ?, ?, ?)",
-                        [(cid, v.date_ts, v.title, v.text[s:e]) for cid, _, s, e in v.chunks],
-                    )
                     c.execute("INSERT OR REPLACE INTO removed_text(doc_id, removed) VALUES (?, ?)",
                               (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
+                lexical.add_chunks(c, [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e])
+                                       for v in versions for cid, _, s, e in v.chunks])
                 for link in links:
                     c.execute(
                         "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
@@ -356,7 +373,9 @@ class StateDB:
                 raise
             return retired
 
-        return with_retry(txn)
+        retired = with_retry(txn)
+        with_retry(lambda: lexical.merge_segments(self.conn))
+        return retired
 
     # -- runs -------------------------------------------------------------------------------------------
     def start_run(self, sources: Sequence[str]) -> int:
@@ -399,70 +418,22 @@ class StateDB:
                 rows[r[0]] = ChunkRow(*r)
         return rows
 
-    def prune_common(self, words: Sequence[str], max_df: float = PRUNE_MAX_DF) -> list[str]:
-        """Drop query words whose stem occurs in more than ``max_df`` of all chunks, keeping the rarest.
-
-        BM25 gives such words little weight, but each adds every chunk it occurs in to the set FTS5 must
-        score and sort: at 100k chunks one common word costs tens of milliseconds. Small corpora are left
-        alone. Stems come from FTS5's own tokenizer (a temporary table), document frequencies from its
-        vocabulary, cached until the index has grown by a tenth.
-        """
-        total = self.conn.execute("SELECT MAX(rowid) FROM chunks_fts").fetchone()[0] or 0
-        if total < PRUNE_MIN_CHUNKS or len(words) < 2:
-            return list(words)
-        if total > self._df_total * 1.1:
-            self._df_cache.clear()
-            self._df_total = total
-        stems = self._stems(words)
-        for stem in set(stems.values()) - self._df_cache.keys():
-            row = self.conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (stem,)).fetchone()
-            self._df_cache[stem] = int(row[0]) if row else 0
-        df = {w: self._df_cache.get(stems.get(w, ""), 0) for w in words}
-        kept = [w for w in words if df[w] <= max_df * total]
-        return kept or [min(words, key=df.__getitem__)]
-
-    def _stems(self, words: Sequence[str]) -> dict[str, str]:
-        if not self._stemmer_ready:
-            for ddl in (f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5(w, tokenize = '{TOKENIZE}')",
-                        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_v USING fts5vocab(temp, stemmer, 'instance')"):
-                self.conn.execute(ddl)
-            self._stemmer_ready = True
-        self.conn.execute("DELETE FROM temp.stemmer")
-        self.conn.executemany("INSERT INTO temp.stemmer(rowid, w) VALUES (?, ?)", list(enumerate(words, start=1)))
-        return {words[doc - 1]: term for term, doc in self.conn.execute("SELECT term, doc FROM temp.stemmer_v")}
-
     def lexical(
-        self, match: str, limit: int, since_ts: float | None, until_ts: float | None
+        self, query_terms: Sequence[str], limit: int, since_ts: float | None, until_ts: float | None
     ) -> list[tuple[str, float]]:
-        """BM25-ranked (chunk_id, score) for an FTS5 match expression, best first."""
-        sql = "SELECT chunk_id, bm25(chunks_fts, 0.0, 0.0, 0.4, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
-        params: list[object] = [match]
-        if since_ts is not None:
-            sql += " AND date_ts >= ?"
-            params.append(since_ts)
-        if until_ts is not None:
-            sql += " AND date_ts <= ?"
-            params.append(until_ts)
-        sql += " ORDER BY s LIMIT ?"
-        params.append(limit)
-        try:
-            return [(r[0], -float(r[1])) for r in self.conn.execute(sql, params)]
-        except sqlite3.OperationalError as exc:
-            if "fts5" in str(exc).lower() or "syntax" in str(exc).lower():
-                return []
-            raise
+        """BM25-ranked (chunk_id, score) of live chunks holding any of ``query_terms``, best first."""
+        return lexical.search(self.conn, query_terms, limit, since_ts, until_ts, self._dates)
 
     def doc_chunk_ids(self, doc_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
 
-    def all_chunks(self, batch: int = 1000) -> Iterable[list[tuple[str, str, str, float]]]:
-        """(chunk_id, title, text, date_ts) for every live chunk, in batches (for re-indexing)."""
+    def all_chunks(self, batch: int = 1000) -> Iterable[list[tuple[str, str, str, float, str]]]:
+        """(chunk_id, title, text, date_ts, doc_id) for every live chunk, in batches (for re-indexing)."""
         last = ""
         while True:
             rows = self.conn.execute(
-                "SELECT c.chunk_id, d.title, c.text, c.date_ts, c.doc_id, c.idx, c.char_start, c.char_end, d.source,"
-                " d.url, COALESCE(d.published, '') FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-                " WHERE c.chunk_id > ? ORDER BY c.chunk_id LIMIT ?",
+                "SELECT c.chunk_id, d.title, c.text, c.date_ts, c.doc_id FROM chunks c"
+                " JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id > ? ORDER BY c.chunk_id LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
@@ -648,10 +619,10 @@ def _journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
 
 
 def _drop_document(c: sqlite3.Connection, doc_id: str) -> list[str]:
-    """Delete a document, its lexical rows and (by cascade) its chunks and sources, inside the caller's
+    """Delete a document and (by cascade) its chunks, their lexical rows and its sources, inside the caller's
     transaction; return its chunk ids."""
     chunk_ids = [r[0] for r in c.execute(_CHUNK_IDS, (doc_id,))]
-    c.execute(_DELETE_FTS, (doc_id,))
+    lexical.drop_chunks(c, chunk_ids)
     c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
     return chunk_ids
 

@@ -24,7 +24,7 @@ from bot.cli import main
 from retrieval.backup import FORMAT_VERSION, MANIFEST
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
-from retrieval.ingest import BATCH_CHUNKS
+from retrieval.ingest import FIRST_BATCH_CHUNKS
 from retrieval.removal import RemovalRequest
 from retrieval.state import StateDB
 
@@ -66,13 +66,13 @@ def test_backup_during_an_ingest_restores_into_an_empty_folder(
     paused, resume = threading.Event(), threading.Event()
 
     def gated(self: StateDB, *args: Any, **kwargs: Any) -> list[str]:
-        if paused.is_set() or len(args[0]) < BATCH_CHUNKS:
+        if paused.is_set() or len(args[0]) < FIRST_BATCH_CHUNKS:
             paused.set()
             assert resume.wait(240)
         return commit(self, *args, **kwargs)
 
     monkeypatch.setattr(StateDB, "commit_batch", gated)
-    ingest = threading.Thread(target=corpus.ingest_articles, args=(dispatches(BATCH_CHUNKS + 12),))
+    ingest = threading.Thread(target=corpus.ingest_articles, args=(dispatches(FIRST_BATCH_CHUNKS + 12),))
     ingest.start()
     try:
         assert paused.wait(240), "the ingest never reached its second commit"
@@ -84,11 +84,11 @@ def test_backup_during_an_ingest_restores_into_an_empty_folder(
         ingest.join(240)
     assert backup.returncode == 0, backup.stderr[-3000:]
     manifest = json.loads(backup.stdout)
-    expected = {"documents": 3 + BATCH_CHUNKS, "chunks": 3 + BATCH_CHUNKS, "sources": 3 + BATCH_CHUNKS,
-                "vectors": 3 + BATCH_CHUNKS, "tombstones": 3}
+    first = 3 + FIRST_BATCH_CHUNKS  # the three fixture articles and the ingest's first batch
+    expected = {"documents": first, "chunks": first, "sources": first, "vectors": first, "tombstones": 3}
     assert manifest["counts"] == expected and manifest["re_embedded"] == 0
     assert manifest["format"] == FORMAT_VERSION and manifest["store"] == "chroma-embedded"
-    assert corpus.stats().documents == 3 + BATCH_CHUNKS + 12  # the ingest went on and finished
+    assert corpus.stats().documents == 3 + FIRST_BATCH_CHUNKS + 12  # the ingest went on and finished
 
     # The backup holds exactly the vectors the store has for those passages.
     folder = tmp_path / "backup"
@@ -110,8 +110,8 @@ def test_backup_during_an_ingest_restores_into_an_empty_folder(
     assert report["restored"] == expected
     assert report["stats"]["documents"] == expected["documents"] and report["stats"]["chunks"] == expected["chunks"]
 
-    assert main(["search", "shelling near checkpoint 42 in Nad Ali", "--json", "-k", "3"]) == 0
-    assert json.loads(capsys.readouterr().out)["results"][0]["url"] == "https://dispatch.test/42"
+    assert main(["search", "shelling near checkpoint 17 in Nad Ali", "--json", "-k", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["url"] == "https://dispatch.test/17"
     assert main(["search", "MI-17 helicopters crashed in Nawa", "--json", "-k", "3"]) == 0
     urls = {r["url"] for r in json.loads(capsys.readouterr().out)["results"]}
     assert "https://example-news.test/helmand-helicopters" in urls

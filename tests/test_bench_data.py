@@ -89,7 +89,7 @@ def test_benchmark_questions_find_their_gold_articles(corpus_factory: Callable[.
     bench = load_benchmark([FIXTURE])
     corpus = corpus_factory(articles=bench.articles)
     results = quality(corpus, bench)
-    assert set(results) == {"dense", "lexical", "hybrid"}
+    assert set(results) == {"dense", "lexical", "rrf", "hybrid"}
     for scores in results.values():
         assert scores["n"] == 2
     assert results["hybrid"]["hits@1"] == 1.0

@@ -168,7 +168,7 @@ def make_old_store(corpus: Corpus, data_dir: Path) -> dict[str, str | None]:
         conn.execute("UPDATE sources SET published = ? WHERE doc_id = ?", (published, doc_id))
         conn.execute("UPDATE chunks SET date_ts = ? WHERE doc_id = ?", (date_ts, doc_id))
         ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
-        conn.executemany("UPDATE chunks_fts SET date_ts = ? WHERE chunk_id = ?", [(date_ts, i) for i in ids])
+        conn.executemany("UPDATE lex_docs SET date_ts = ? WHERE chunk_id = ?", [(date_ts, i) for i in ids])
         corpus.store.update_metadata(ids, [{"date_ts": date_ts, "published": published or ""}] * len(ids))
     for column in ("published_raw", "date_order", "date_parser"):
         conn.execute(f"ALTER TABLE documents DROP COLUMN {column}")

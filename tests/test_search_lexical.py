@@ -1,36 +1,135 @@
-"""Lexical side of search: common query words are pruned on large indexes, with FTS5's own stemming."""
+"""Lexical side of search: BM25 over posting segments, live exactly when the chunks are, and old FTS5 stores."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from retrieval.search import fts_match, fts_query, query_words
-from retrieval.state import PRUNE_MIN_CHUNKS, StateDB
+from retrieval import lexical
+from retrieval.date_store import DateWrite, write_dates
+from retrieval.search import query_terms, query_words
+from retrieval.state import NewVersion, StateDB
 
 
-def _index(tmp_path: Path, n: int) -> StateDB:
+def _version(doc_id: str, texts: list[str], title: str = "", date_ts: float = 0.0) -> NewVersion:
+    text = "\n".join(texts)
+    spans, at = [], 0
+    for i, part in enumerate(texts):
+        spans.append((f"{doc_id}:v:{i}", i, at, at + len(part)))
+        at += len(part) + 1
+    return NewVersion(doc_id=doc_id, content_hash=f"h-{doc_id}-{hash(text)}", version="v", title=title, source="s",
+                      url=f"https://x.test/{doc_id}", published=None, date_ts=date_ts, text=text, chunks=spans)
+
+
+def _store(tmp_path: Path, n_common: int, batch: int = 50) -> StateDB:
     state = StateDB(tmp_path / "state.db")
-    rows = [(f"c{i}", 0.0, "", f"Police officials said fighting continued near checkpoint {i}.") for i in range(n)]
-    rows.append(("needle", 0.0, "", "Police officials said the Babaji bridge was destroyed."))
-    state.conn.executemany("INSERT INTO chunks_fts(chunk_id, date_ts, title, body) VALUES (?, ?, ?, ?)", rows)
+    docs = [_version(f"d{i}", [f"Police officials said fighting continued near checkpoint {i}."], date_ts=float(i))
+            for i in range(n_common)]
+    docs.append(_version("needle", ["Police officials said the Babaji bridge was destroyed."], date_ts=5.0))
+    for start in range(0, len(docs), batch):
+        state.commit_batch(docs[start : start + batch], [], [], [])
     return state
 
 
-def test_common_words_are_pruned_on_a_large_index(tmp_path: Path) -> None:
-    state = _index(tmp_path, PRUNE_MIN_CHUNKS + 100)
-    words = query_words("What did policing officials say about the Babaji bridge?")
-    assert words == ["policing", "officials", "babaji", "bridge"]
-    kept = state.prune_common(words)
-    assert kept == ["babaji", "bridge"]  # "policing" stems like "police", in every chunk
-    assert state.lexical(fts_match(kept), 5, None, None)[0][0] == "needle"
-    assert state.prune_common(["police", "officials"]) in (["police"], ["officials"])  # never empty
+def test_stems_match_and_rare_words_outrank_common_ones(tmp_path: Path) -> None:
+    state = _store(tmp_path, 300)
+    terms = query_terms("What did policing officials say about the Babaji bridges?")
+    assert terms == ["polic", "offici", "babaji", "bridg"]  # "policing" stems like "police", "bridges" like "bridge"
+    hits = state.lexical(terms, 5, None, None)
+    assert hits[0][0] == "needle:v:0"
+    assert len(hits) == 5 and hits[0][1] > hits[1][1] > 0  # the common words still score the rest
+    assert state.lexical(query_terms("police"), 1000, None, None).__len__() == 301
 
 
-def test_small_indexes_are_not_pruned(tmp_path: Path) -> None:
-    state = _index(tmp_path, 50)
-    words = query_words("police Babaji")
-    assert state.prune_common(words) == words
+def test_merging_keeps_the_ranking_and_drops_removed_chunks(tmp_path: Path) -> None:
+    state = StateDB(tmp_path / "state.db")
+    docs = [_version(f"d{i}", [f"Fighting continued near checkpoint {i}."]) for i in range(10 * lexical.FANOUT)]
+    for n in range(lexical.FANOUT - 1):
+        state.commit_batch(docs[n * 10 : n * 10 + 10], [], [], [])
+    before = state.lexical(query_terms("fighting near checkpoint 3"), 3, None, None)
+    assert before[0][0] == "d3:v:0"
+    state.conn.execute("DELETE FROM documents WHERE doc_id = 'd3'")  # any deletion path: cascades to the index
+    assert "d3:v:0" not in {c for c, _ in state.lexical(query_terms("checkpoint 3"), 200, None, None)}
+
+    state.commit_batch(docs[-10:], [], [], [])  # the 8th segment of level 0: merged into one
+    assert [tuple(r) for r in state.conn.execute("SELECT level, docs FROM lex_segments")] == [(1, 79)]
+    postings = state.conn.execute("SELECT SUM(length(ids)) / 4 FROM lex_postings").fetchone()[0]
+    assert postings == 79 * 5  # fight, continu, near, checkpoint, the number; d3's five are gone
+    assert state.lexical(query_terms("fighting near checkpoint 13"), 3, None, None)[0][0] == "d13:v:0"
+    assert state.lexical(query_terms("checkpoint 75"), 3, None, None)[0][0] == "d75:v:0"
 
 
-def test_fts_query_quotes_words_so_no_syntax_leaks() -> None:
-    assert fts_query('NEAR(Babaji "bridge) -Lashkar* OR') == '"near" OR "babaji" OR "bridge" OR "lashkar"'
+def test_date_window_and_replaced_versions(tmp_path: Path) -> None:
+    state = _store(tmp_path, 30)
+    found = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]
+    assert sorted(found) == ["d10:v:0", "d11:v:0", "d12:v:0"]
+    newer = _version("needle", ["The Babaji bridge reopened to traffic."], date_ts=6.0)
+    state.commit_batch([newer], [], [], [])
+    assert state.lexical(query_terms("destroyed"), 5, None, None) == []  # the old version is gone
+    assert state.lexical(query_terms("reopened"), 5, None, None)[0][0] == "needle:v:0"
+
+
+def test_a_date_repair_moves_chunks_in_and_out_of_date_windows_in_every_process(tmp_path: Path) -> None:
+    state = _store(tmp_path, 30)
+    window = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]  # caches the dates
+    assert sorted(window) == ["d10:v:0", "d11:v:0", "d12:v:0"]
+    other = StateDB(tmp_path / "state.db")  # e.g. `sitrep reindex --dates` while the bot keeps serving
+    write_dates(other.conn, [DateWrite("d20", "1970-01-01T00:00:11+00:00", 11.0, "11", None, "p"),
+                             DateWrite("d11", None, 99.0, "", None, "p")])
+    other.close()
+    window = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]
+    assert sorted(window) == ["d10:v:0", "d12:v:0", "d20:v:0"]
+
+
+def test_removed_documents_leave_the_lexical_index(tmp_path: Path) -> None:
+    state = _store(tmp_path, 30)
+    (doc,) = state.stored_documents(["needle"])
+    retired = state.remove_documents([(doc, ["text:h-needle"])])
+    assert retired == ["needle:v:0"]
+    assert state.conn.execute("SELECT COUNT(*) FROM lex_docs WHERE chunk_id = 'needle:v:0'").fetchone()[0] == 0
+    assert state.lexical(query_terms("Babaji"), 5, None, None) == []
+
+
+def test_a_store_with_the_old_fts5_index_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE documents (doc_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, version TEXT NOT NULL,"
+        " title TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+        " published TEXT, date_ts REAL NOT NULL, first_seen TEXT NOT NULL, first_seen_ts REAL NOT NULL,"
+        " updated_at TEXT NOT NULL, text TEXT NOT NULL, n_chunks INTEGER NOT NULL);"
+        "CREATE TABLE chunks (chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id)"
+        " ON DELETE CASCADE, idx INTEGER NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,"
+        " text TEXT NOT NULL, date_ts REAL NOT NULL);"
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(chunk_id UNINDEXED, date_ts UNINDEXED, title, body);"
+        "CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');"
+    )
+    text = "Floods cut the Kabul highway."
+    conn.execute("INSERT INTO documents VALUES ('d1', 'h1', 'v', 'Flood news', '', '', NULL, 1.0, 'x', 1.0, 'x', ?, 1)",
+                 (text,))
+    conn.execute("INSERT INTO chunks VALUES ('d1:v:0', 'd1', 0, 0, ?, ?, 1.0)", (len(text), text))
+    conn.execute("INSERT INTO chunks_fts VALUES ('d1:v:0', 1.0, 'Flood news', ?)", (text,))
+    conn.commit()
+    conn.close()
+
+    state = StateDB(path)
+    assert state.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone() is None
+    assert state.lexical(query_terms("highway floods"), 5, None, None)[0][0] == "d1:v:0"
+
+
+def test_query_words_and_terms_ignore_search_syntax() -> None:
+    assert query_words('NEAR(Babaji "bridge) -Lashkar* OR') == ["near", "babaji", "bridge", "lashkar"]
+    assert query_terms("the of and") == []  # only stopwords: nothing to look up lexically
+    assert query_terms("Kabul's 2022 élection") == ["kabul", "2022", "elect"]
+
+
+def test_a_common_word_is_scored_on_its_best_weighted_postings_only(tmp_path: Path) -> None:
+    state = _store(tmp_path, 300)  # "police" in all 301 chunks, spread over seven segments
+    state.commit_batch([_version("loud", ["Police police police: the police said so."])], [], [], [])
+    hits = lexical.search(state.conn, query_terms("police"), 1000, max_postings=20)
+    assert 20 <= len(hits) < 30  # about 20 of 302, shared out over the segments
+    assert hits[0][0] == "loud:v:0"  # the chunk where the word weighs most is among them
+    both = lexical.search(state.conn, query_terms("police Babaji"), 5, max_postings=20)
+    assert both[0][0] == "needle:v:0"  # a rare word still finds its chunk
+    exact = lexical.search(state.conn, query_terms("police"), 1000, max_postings=10_000)
+    assert len(exact) == 302

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -9,6 +10,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 from retrieval.documents import LoadFailure
 from retrieval.errors import SourceError
@@ -17,8 +19,8 @@ from retrieval.loaders.html import article_from_html
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
 from retrieval.loaders.pdf import article_from_pdf
 from retrieval.loaders.plaintext import article_from_text
-from retrieval.loaders.records import records_from_json, records_from_jsonl
-from retrieval.loaders.text import NotUTF8Error, decode_text
+from retrieval.loaders.records import records_from_json, records_from_jsonl, records_from_lines
+from retrieval.loaders.text import NotUTF8Error, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
     LoadFailures instead.
     """
     where = str(path)
+    if path.suffix.lower() == ".jsonl":
+        yield from _stream_jsonl(path, where, outlet, options.max_file_bytes)
+        return
     data = _read(path, where, options.max_file_bytes)
     if not data.strip():
         raise SourceError(where, f"{where} is empty")
@@ -64,8 +69,6 @@ def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
         yield article_from_html(_html_content(data, where), replace(origin, kind="html"))
     elif suffix == ".json":
         yield from records_from_json(decode_text(data, where), where=where, base_key=key, outlet=outlet)
-    elif suffix == ".jsonl":
-        yield from records_from_jsonl(decode_text(data, where), where=where, base_key=key, outlet=outlet)
     else:
         yield article_from_text(decode_text(data, where), origin)
 
@@ -79,22 +82,82 @@ def _html_content(data: bytes, where: str) -> str | bytes:
         return data
 
 
+def _stream_jsonl(path: Path, where: str, outlet: str, max_line_bytes: int) -> Iterator[LoadItem]:
+    """A JSONL file read line by line, so a file of any size never sits in memory.
+
+    ``max_line_bytes`` (SITREP_MAX_FILE_BYTES) caps each line instead of the whole file. UTF-16 files
+    (rare) are read whole, under the file cap.
+    """
+    key = str(path.resolve())
+    try:
+        _check_regular(path, where)
+        handle = path.open("rb")
+    except OSError as exc:
+        raise _unreadable(where, exc) from exc
+    with handle:
+        head = handle.read(4096)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = decode_text(_read(path, where, max_line_bytes), where)
+            yield from records_from_jsonl(text, where=where, base_key=key, outlet=outlet)
+            return
+        if looks_binary(head):
+            raise SourceError(where, f"{where} looks like a binary file, not text")
+        handle.seek(0)
+        found = False
+        for item in records_from_lines(_lines(handle, where, max_line_bytes), where=where, base_key=key,
+                                       outlet=outlet):
+            found = True
+            yield item
+    if not found:
+        raise SourceError(where, f"{where} is empty")
+
+
+def _lines(handle: BinaryIO, where: str, max_bytes: int) -> Iterator[tuple[int, str | LoadFailure]]:
+    number = offset = 0
+    while raw := handle.readline(max_bytes + 1):
+        number += 1
+        offset += len(raw)
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while (rest := handle.readline(max_bytes + 1)) and not rest.endswith(b"\n"):
+                pass  # the rest of the over-long line
+            problem = f"{where} line {number} is over the {format_size(max_bytes)} limit (SITREP_MAX_FILE_BYTES)"
+            yield number, LoadFailure(f"{where}#L{number}", problem)
+            continue
+        try:
+            yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:  # the whole file is in another encoding, most likely
+            raise NotUTF8Error(
+                where,
+                f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {offset - len(raw) + exc.start}); "
+                "convert it (e.g. iconv -f cp1252 -t utf-8)",
+            ) from exc
+
+
+def _check_regular(path: Path, where: str) -> int:
+    """The file's size; SourceError unless it is a regular file (a pipe or device would block or never end)."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(where, f"{where} is not a regular file")
+    return info.st_size
+
+
+def _unreadable(where: str, exc: OSError) -> SourceError:
+    if isinstance(exc, PermissionError):
+        return SourceError(where, f"cannot read {where}: permission denied")
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(where, f"no such file or folder: {where}")
+    return SourceError(where, f"cannot read {where}: {exc.strerror or exc}")
+
+
 def _read(path: Path, where: str, max_bytes: int) -> bytes:
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end
-            raise SourceError(where, f"{where} is not a regular file")
-        size = info.st_size
+        size = _check_regular(path, where)
         if size > max_bytes:
             raise _too_big(where, size, max_bytes)
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)  # the file may have grown since stat()
-    except PermissionError as exc:
-        raise SourceError(where, f"cannot read {where}: permission denied") from exc
-    except FileNotFoundError as exc:
-        raise SourceError(where, f"no such file or folder: {where}") from exc
     except OSError as exc:
-        raise SourceError(where, f"cannot read {where}: {exc.strerror or exc}") from exc
+        raise _unreadable(where, exc) from exc
     if len(data) > max_bytes:
         raise _too_big(where, len(data), max_bytes)
     return data

@@ -12,7 +12,7 @@ absolute path or the canonical URL the records came from.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from retrieval.documents import Article, LoadFailure
@@ -57,8 +57,17 @@ def records_from_jsonl(text: str, *, where: str, base_key: str, outlet: str = ""
 
     A malformed line is a LoadFailure naming the file and the line number; the other lines still load.
     """
+    return records_from_lines(enumerate(text.split("\n"), start=1), where=where, base_key=base_key, outlet=outlet)
+
+
+def records_from_lines(lines: Iterable[tuple[int, str | LoadFailure]], *, where: str, base_key: str,
+                       outlet: str = "") -> Iterator[LoadItem]:
+    """Articles from numbered JSON Lines as they are read (a line that could not be read is its failure)."""
     seen: dict[str, str] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in lines:
+        if isinstance(line, LoadFailure):
+            yield line
+            continue
         if not line.strip():
             continue
         place = _Place(where, f"{where} line {number}", f"L{number}", base_key)

@@ -1,0 +1,338 @@
+"""The lexical index: BM25 over posting segments kept in the state database.
+
+It replaces SQLite FTS5, whose ``bm25()`` scores every row that holds any query word and counts each
+word's documents by walking its whole posting list: one common word cost tens of milliseconds at
+100k chunks. Here each committed batch of chunks writes one *segment*: for every term, the ids of the
+chunks holding it and their BM25 term weight (saturated term frequency, length-normalised, computed
+once at ingest), as two packed arrays. A query reads its few terms' arrays from every segment with
+index seeks and scores them with numpy, a few nanoseconds per posting instead of FTS5's row-by-row
+virtual-table walk. Segments of one size class are merged ``FANOUT`` at a time (as in an LSM tree), so
+a store holds a few dozen at most.
+
+Consistency with the crash-safe commit: a batch's segment is written in the same SQLite transaction
+that makes its chunks live (:meth:`retrieval.state.StateDB.commit_batch`), and ``lex_docs`` rows
+reference ``chunks`` with ``ON DELETE CASCADE``, so whatever code deletes a chunk removes it from the
+index in that same transaction (:func:`drop_chunks` says so explicitly where documents are removed).
+A query returns only ids that still have their ``lex_docs`` row: a chunk is found lexically exactly
+when it is live. Postings of removed chunks stay in their segment (ignored) until the next merge of
+that segment drops them. A chunk's date (``lex_docs.date_ts``, for date windows) changes only through
+:func:`redate`, which bumps ``lex_redated.epoch`` so every process's cached dates are read again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+
+import numpy as np
+
+from retrieval.terms import term_ids, term_name
+
+K1 = 1.2
+B = 0.75
+TITLE_WEIGHT = 0.4  # a title word counts 0.4 of a body word: the title repeats on every chunk of a story
+IMPACT_SCALE = 65535 / (K1 + 1)  # weights are stored as uint16; K1 + 1 is their upper bound
+FANOUT = 8  # segments of one level merged together
+MAX_MERGED_DOCS = 300_000  # no merge builds a larger segment: bounds one merge's time and memory
+MAX_POSTINGS = 20_000  # a query scores at most this many postings of one term (its best-weighted ones)
+_WRITE_ROWS = 2000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lex_docs (
+    lex_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a stale posting never names a new chunk
+    chunk_id TEXT NOT NULL UNIQUE REFERENCES chunks(chunk_id) ON DELETE CASCADE,
+    date_ts REAL NOT NULL,
+    length REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lex_stats (
+    id INTEGER PRIMARY KEY CHECK (id = 0), docs INTEGER NOT NULL, length REAL NOT NULL
+);
+INSERT OR IGNORE INTO lex_stats(id, docs, length) VALUES (0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS lex_docs_added AFTER INSERT ON lex_docs BEGIN
+    UPDATE lex_stats SET docs = docs + 1, length = length + NEW.length WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS lex_docs_removed AFTER DELETE ON lex_docs BEGIN
+    UPDATE lex_stats SET docs = docs - 1, length = length - OLD.length WHERE id = 0;
+END;
+-- Bumped by every redate: a process whose cached dates (DateIndex) predate it loads them again.
+CREATE TABLE IF NOT EXISTS lex_redated (id INTEGER PRIMARY KEY CHECK (id = 0), epoch INTEGER NOT NULL);
+INSERT OR IGNORE INTO lex_redated(id, epoch) VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS lex_segments (
+    seg INTEGER PRIMARY KEY,
+    level INTEGER NOT NULL,
+    docs INTEGER NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lex_postings (
+    seg INTEGER NOT NULL,
+    term TEXT NOT NULL,
+    ids BLOB NOT NULL,      -- uint32 lex ids, in the order of their weights
+    weights BLOB NOT NULL,  -- uint16 BM25 term weights, IMPACT_SCALE per unit, highest first
+    PRIMARY KEY (seg, term)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class LexChunk:
+    """What the index needs of a chunk going live."""
+
+    chunk_id: str
+    date_ts: float
+    title: str
+    body: str
+
+
+def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
+    """Index chunks as one new segment. Call inside the transaction that inserts them into ``chunks``."""
+    if not chunks:
+        return
+    n = len(chunks)
+    titles = list(dict.fromkeys(c.title for c in chunks))
+    ids, owner = term_ids([c.body for c in chunks] + titles)
+    in_body = owner < n
+    title_terms, title_of_term = ids[~in_body], owner[~in_body] - n
+    chunk_title = np.fromiter(map({t: i for i, t in enumerate(titles)}.__getitem__, (c.title for c in chunks)),
+                              dtype=np.int64, count=n)
+    # Each chunk gets its title's terms: gather them from the title entries (sorted by title, stable).
+    per_title = np.bincount(title_of_term, minlength=len(titles))
+    title_start = np.concatenate(([0], np.cumsum(per_title)[:-1]))
+    counts = per_title[chunk_title]
+    chunk_of = np.repeat(np.arange(n), counts)
+    within = np.arange(len(chunk_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    gathered = title_terms[np.argsort(title_of_term, kind="stable")][np.repeat(title_start[chunk_title], counts)
+                                                                     + within]
+    term = np.concatenate((ids[in_body], gathered))
+    chunk = np.concatenate((owner[in_body], chunk_of))
+    weight = np.concatenate((np.ones(int(in_body.sum())), np.full(len(gathered), TITLE_WEIGHT)))
+    lengths = np.bincount(chunk, minlength=n).astype(np.float64)
+
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lex_docs'").fetchone()
+    first = (row[0] if row else 0) + 1
+    conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)",
+                     [(first + i, c.chunk_id, c.date_ts, float(lengths[i])) for i, c in enumerate(chunks)])
+    n_docs, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
+    avg = total / n_docs if n_docs > 0 and total > 0 else 1.0
+
+    # One entry per (term, chunk), ordered by term then chunk: each term's postings are one slice.
+    keys, which = np.unique(term * n + chunk, return_inverse=True)
+    tf = np.bincount(which, weights=weight)
+    term_of, chunk_of_key = keys // n, keys % n
+    norm = K1 * (1.0 - B + B * lengths[chunk_of_key] / avg)
+    weights = np.clip(np.rint(tf * (K1 + 1) / (tf + norm) * IMPACT_SCALE), 1, 65535).astype(np.uint16)
+    lex_ids = (chunk_of_key + first).astype(np.uint32)
+    by_weight = np.lexsort((lex_ids, -weights.astype(np.int32), term_of))  # each term's best postings first
+    term_of, weights, lex_ids = term_of[by_weight], weights[by_weight], lex_ids[by_weight]
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(term_of)) + 1, [len(keys)])).tolist()
+    names = [term_name(int(t)) for t in term_of[bounds[:-1]]]
+    seg = _new_segment(conn, 0, n, first, first + n - 1)
+    order = sorted(range(len(names)), key=names.__getitem__)  # rows go in in key order
+    _write(conn, ((seg, names[i], lex_ids[bounds[i] : bounds[i + 1]].tobytes(),
+                   weights[bounds[i] : bounds[i + 1]].tobytes()) for i in order))
+
+
+def _new_segment(conn: sqlite3.Connection, level: int, docs: int, first_id: int, last_id: int) -> int:
+    cur = conn.execute("INSERT INTO lex_segments(level, docs, first_id, last_id) VALUES (?, ?, ?, ?)",
+                       (level, docs, first_id, last_id))
+    return int(cur.lastrowid or 0)
+
+
+def _write(conn: sqlite3.Connection, rows: Iterator[tuple[int, str, bytes, bytes]]) -> None:
+    insert = "INSERT INTO lex_postings(seg, term, ids, weights) VALUES (?, ?, ?, ?)"
+    while part := list(itertools.islice(rows, _WRITE_ROWS)):
+        conn.executemany(insert, part)
+
+
+def drop_chunks(conn: sqlite3.Connection, chunk_ids: Sequence[str]) -> None:
+    """Take chunks out of the index (inside the transaction that deletes them from ``chunks``)."""
+    for start in range(0, len(chunk_ids), 500):
+        part = list(chunk_ids[start : start + 500])
+        conn.execute(f"DELETE FROM lex_docs WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+
+
+def redate(conn: sqlite3.Connection, chunk_dates: Sequence[tuple[str, float]]) -> None:
+    """Give indexed chunks new dates, ``(chunk_id, date_ts)`` each (inside the caller's transaction)."""
+    if not chunk_dates:
+        return
+    conn.executemany("UPDATE lex_docs SET date_ts = ? WHERE chunk_id = ?", [(ts, cid) for cid, ts in chunk_dates])
+    conn.execute("UPDATE lex_redated SET epoch = epoch + 1 WHERE id = 0")
+
+
+class DateIndex:
+    """Each lex id's date, cached in memory for date-windowed queries.
+
+    Ids are never reused; a date changes only by :func:`redate`, whose epoch makes the cache start over.
+    """
+
+    def __init__(self) -> None:
+        self.dates = np.zeros(0, dtype=np.float64)
+        self.known = 0  # ids up to this one are loaded
+        self.epoch = 0
+
+    def window(self, conn: sqlite3.Connection, size: int, since_ts: float | None,
+               until_ts: float | None) -> np.ndarray:
+        """A mask over lex ids ``0..size-1``: true where the chunk's date is in the window."""
+        epoch = conn.execute("SELECT epoch FROM lex_redated WHERE id = 0").fetchone()[0]
+        if epoch != self.epoch:
+            self.dates, self.known, self.epoch = np.zeros(0, dtype=np.float64), 0, epoch
+        if size > self.known + 1:
+            rows = conn.execute("SELECT lex_id, date_ts FROM lex_docs WHERE lex_id > ? AND lex_id < ?",
+                                (self.known, size)).fetchall()
+            grown = np.full(size, np.nan)
+            grown[: len(self.dates)] = self.dates
+            if rows:
+                got = np.asarray(rows, dtype=np.float64)
+                grown[got[:, 0].astype(np.int64)] = got[:, 1]
+            self.dates, self.known = grown, size - 1
+        dates = self.dates[:size]
+        mask = ~np.isnan(dates)
+        if since_ts is not None:
+            mask &= dates >= since_ts
+        if until_ts is not None:
+            mask &= dates <= until_ts
+        return mask
+
+
+def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, since_ts: float | None = None,
+           until_ts: float | None = None, dates: DateIndex | None = None,
+           max_postings: int = MAX_POSTINGS) -> list[tuple[str, float]]:
+    """BM25-ranked ``(chunk_id, score)`` of live chunks holding any of ``query_terms``, best first.
+
+    A term found in more than ``max_postings`` chunks adds its weight only to the ``max_postings`` chunks
+    where it weighs most, so the cost of a query stops growing with how common its words are. Those
+    words have the lowest idf: the rest of their postings would add little to chunks ranked by rarer words.
+    """
+    wanted = list(dict.fromkeys(t for t in query_terms if t))
+    if not wanted or limit <= 0:
+        return []
+    n_docs = conn.execute("SELECT docs FROM lex_stats WHERE id = 0").fetchone()[0]
+    if n_docs <= 0:
+        return []
+    marks = ",".join("?" * len(wanted))
+    parts: dict[str, list[tuple[bytes, bytes]]] = {}
+    for term, ids, weights in conn.execute(
+        f"SELECT term, ids, weights FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
+        f" AND term IN ({marks})",
+        wanted,
+    ):
+        parts.setdefault(term, []).append((ids, weights))
+    if not parts:
+        return []
+    all_ids, all_weights = [], []
+    for blobs in parts.values():
+        total = sum(len(w) for _, w in blobs) // 2
+        df = min(total, n_docs)  # postings of removed chunks linger until a merge: never exceed N
+        idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        # Each segment lists a term's best-weighted chunks first: a common term is scored on its
+        # ``max_postings`` best postings, shared out in proportion to the segments' sizes.
+        share = 1.0 if total <= max_postings else max_postings / total
+        for ids_blob, weights_blob in blobs:
+            take = math.ceil(len(weights_blob) // 2 * share)
+            all_ids.append(np.frombuffer(ids_blob, dtype=np.uint32, count=take))
+            weights = np.frombuffer(weights_blob, dtype=np.uint16, count=take)
+            all_weights.append(weights.astype(np.float32) * np.float32(idf / IMPACT_SCALE))
+    scores = np.bincount(np.concatenate(all_ids), weights=np.concatenate(all_weights))
+    if since_ts is not None or until_ts is not None:
+        scores[~(dates or DateIndex()).window(conn, len(scores), since_ts, until_ts)] = 0.0
+    return _best_live(conn, scores, limit)
+
+
+def _best_live(conn: sqlite3.Connection, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+    """The ``limit`` best-scoring ids that are still live, as chunk ids (ties: older chunk first)."""
+    scored = int(np.count_nonzero(scores))
+    want = min(scored, limit * 2 + 10)
+    while want > 0:
+        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = top[scores[top] > 0]
+        top = top[np.lexsort((top, -scores[top]))]
+        ids = [int(i) for i in top]
+        live: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            live.update(conn.execute(
+                f"SELECT lex_id, chunk_id FROM lex_docs WHERE lex_id IN ({','.join('?' * len(part))})", part
+            ).fetchall())
+        hits = [(live[i], float(scores[i])) for i in ids if i in live]
+        if len(hits) >= limit or want >= scored:
+            return hits[:limit]
+        want = min(scored, want * 4)
+    return []
+
+
+# -- merging ------------------------------------------------------------------------------------------
+def merge_segments(conn: sqlite3.Connection) -> int:
+    """Merge full levels of segments, each merge in its own transaction; returns how many were made."""
+    merged = 0
+    while plan := _merge_plan(conn):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _merge(conn, plan)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        merged += 1
+    return merged
+
+
+def _merge_plan(conn: sqlite3.Connection) -> list[tuple[int, int, int, int]] | None:
+    """The oldest ``FANOUT`` segments of the lowest level that has that many, unless too big to merge."""
+    levels: dict[int, list[tuple[int, int, int, int]]] = {}
+    for seg, level, docs, first_id, last_id in conn.execute(
+        "SELECT seg, level, docs, first_id, last_id FROM lex_segments ORDER BY seg"
+    ):
+        levels.setdefault(level, []).append((seg, docs, first_id, last_id))
+    for level in sorted(levels):
+        group = levels[level][:FANOUT]
+        if len(group) == FANOUT and sum(g[1] for g in group) <= MAX_MERGED_DOCS:
+            return [(seg, level, first, last) for seg, _, first, last in group]
+    return None
+
+
+def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) -> None:
+    first_id, last_id = min(p[2] for p in plan), max(p[3] for p in plan)
+    live = np.zeros(last_id - first_id + 1, dtype=bool)
+    live_ids = np.asarray(
+        conn.execute("SELECT lex_id FROM lex_docs WHERE lex_id BETWEEN ? AND ?", (first_id, last_id)).fetchall(),
+        dtype=np.int64,
+    ).reshape(-1)
+    live[live_ids - first_id] = True
+    seg = _new_segment(conn, plan[0][1] + 1, len(live_ids), first_id, last_id)
+    segs = [p[0] for p in plan]
+    streams = [
+        conn.execute("SELECT term, ids, weights FROM lex_postings WHERE seg = ? ORDER BY term", (s,)) for s in segs
+    ]
+
+    def rows() -> Iterator[tuple[int, str, bytes, bytes]]:
+        for term, group in itertools.groupby(heapq.merge(*streams, key=itemgetter(0)), key=itemgetter(0)):
+            blobs = list(group)
+            ids = np.concatenate([np.frombuffer(b[1], dtype=np.uint32) for b in blobs])
+            weights = np.concatenate([np.frombuffer(b[2], dtype=np.uint16) for b in blobs])
+            keep = live[ids.astype(np.int64) - first_id]
+            if len(blobs) > 1 or not keep.all():
+                ids, weights = ids[keep], weights[keep]
+                order = np.lexsort((ids, -weights.astype(np.int32)))
+                ids, weights = ids[order], weights[order]
+            if len(ids):
+                yield seg, term, ids.tobytes(), weights.tobytes()
+
+    _write(conn, rows())
+    marks = ",".join("?" * len(segs))
+    conn.execute(f"DELETE FROM lex_postings WHERE seg IN ({marks})", segs)
+    conn.execute(f"DELETE FROM lex_segments WHERE seg IN ({marks})", segs)
+
+
+def rebuild(conn: sqlite3.Connection, batches: Iterator[Sequence[LexChunk]]) -> None:
+    """Drop the index and build it again from ``batches`` of live chunks (inside the caller's transaction)."""
+    conn.execute("DELETE FROM lex_postings")
+    conn.execute("DELETE FROM lex_segments")
+    conn.execute("DELETE FROM lex_docs")
+    conn.execute("UPDATE lex_stats SET docs = 0, length = 0 WHERE id = 0")
+    for batch in batches:
+        add_chunks(conn, batch)
