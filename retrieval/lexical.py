@@ -21,7 +21,6 @@ that segment drops them. A chunk's date (``lex_docs.date_ts``, for date windows)
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import sqlite3
