@@ -24,6 +24,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,6 +174,7 @@ class _Preparer:
         # A worker builds its own word-piece counter; any other counter (tests) keeps the work inline.
         self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
         self.pool: ProcessPoolExecutor | None = None
+        self.broken = False  # the worker process died: the rest of the run prepares inline
 
     def _skip_hash(self, art: Article) -> str | None:
         """The text hash for which chunking is wasted: the source's stored version is current for it."""
@@ -196,6 +198,9 @@ class _Preparer:
                         ahead.append((item, None))
                     continue
                 seen += 1
+                if self.broken and self.pool is not None:
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool, self.poolable = None, False
                 if self.pool is None and seen > PARALLEL_AFTER and self.poolable:
                     self.pool = _start_workers(self.ingestor.wordpieces is not None)
                 if self.pool is None:
@@ -211,11 +216,18 @@ class _Preparer:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
-    @staticmethod
-    def _next(ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
+    def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
               ) -> tuple[Article | LoadFailure, Prepped | None]:
         item, future = ahead.popleft()
-        return item, (future.result() if future is not None else None)
+        if future is None:
+            return item, None
+        try:
+            return item, future.result()
+        except BrokenProcessPool:  # e.g. the worker was killed for memory: the run goes on without it
+            if not self.broken:
+                log.warning("ingest.worker_lost cleaning and chunking continue in this process")
+            self.broken = True
+            return item, None
 
 
 class _InFlight:

@@ -138,3 +138,21 @@ def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Calla
     again = pooled.ingest_articles(changed)  # unchanged ones are not chunked again; the changed one is
     assert (again.unchanged, again.updated, again.added) == (11, 1, 0) and started == [1, 1]
     assert pooled.search("the road reopened", k=1, mode="lexical")[0].doc_id == again.doc_ids[-1]
+
+
+def _dying_worker(*args: object) -> object:
+    """Stands in for the worker's task: the worker process dies (as if killed for memory)."""
+    import os
+
+    os._exit(1)
+
+
+def test_a_run_goes_on_when_its_worker_process_dies(corpus_factory: Callable[..., Corpus],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 5)
+    monkeypatch.setattr(ingest, "worker_prepare", _dying_worker)
+    articles = _long_articles(12)
+    report = corpus.ingest_articles(articles)
+    assert report.added == 12 and not report.failed
+    assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
