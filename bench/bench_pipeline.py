@@ -99,6 +99,8 @@ def run_round(number: int, articles: Sequence[Article], workdir: Path, counter: 
             times[name] = time.perf_counter() - start
             chunks[name] = corpus.stats().chunks
         finally:
+            if not model:
+                del corpus.embedder.embed  # type: ignore[attr-defined]  # the model instance is shared
             corpus.close()
 
     steps = [raw, lambda: pipeline("pipeline", True), lambda: pipeline("bare", False)]
