@@ -20,7 +20,7 @@ from pathlib import Path
 
 from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
-from retrieval.sqlitedb import connect, transaction, with_retry
+from retrieval.sqlitedb import Migration, connect, migrate, register, transaction, with_retry
 from retrieval.tombstones import Tombstone
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,31 @@ class StoredDocument:
     sources: list[tuple[str, str]]  # (source_key, url) of every source carrying it
 
 
+def _segments_from_fts5(conn: sqlite3.Connection) -> None:
+    """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+        lexical.rebuild(conn, _lex_batches(conn))
+        conn.execute("DROP TABLE IF EXISTS chunks_vocab")
+        conn.execute("DROP TABLE chunks_fts")
+
+
+def _lex_batches(conn: sqlite3.Connection, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
+    cur = conn.execute(
+        "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+        " ORDER BY c.rowid"
+    )
+    while rows := cur.fetchmany(size):
+        yield [lexical.LexChunk(*r) for r in rows]
+
+
+_SEGMENTS = 3
+CORPUS = register("corpus", [
+    Migration(1, SCHEMA + lexical.SCHEMA, "articles, passages, sources, runs, tombstones, lexical index"),
+    Migration(2, ensure_date_columns, "raw publication dates"),
+    Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
+])
+
+
 class StateDB:
     """Typed access to the state database. One instance per thread of use."""
 
@@ -191,39 +216,19 @@ class StateDB:
         self.path = path
         self.conn = connect(path)
         self._dates = lexical.DateIndex()
-        with_retry(lambda: self.conn.executescript(SCHEMA + lexical.SCHEMA))
-        ensure_date_columns(self.conn)
-        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-            with_retry(self._migrate_from_fts5)
+        try:
+            applied = migrate(self.conn, CORPUS)
+        except BaseException:
+            self.conn.close()
+            raise
+        if _SEGMENTS in applied:
+            lexical.merge_segments(self.conn)
+            log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
 
     def close(self) -> None:
         self.conn.close()
-
-    def _migrate_from_fts5(self) -> None:
-        """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-                lexical.rebuild(c, self._lex_batches())
-                c.execute("DROP TABLE IF EXISTS chunks_vocab")
-                c.execute("DROP TABLE chunks_fts")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        lexical.merge_segments(c)
-        log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
-
-    def _lex_batches(self, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
-        cur = self.conn.execute(
-            "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-            " ORDER BY c.rowid"
-        )
-        while rows := cur.fetchmany(size):
-            yield [lexical.LexChunk(*r) for r in rows]
 
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
