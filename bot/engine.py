@@ -35,6 +35,7 @@ import numpy as np
 from bot import extractive
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
+from bot.errors import LLMError
 from bot.extractive import Event, Ranked, VectorCache
 from bot.llm import LLMClient
 from bot.prompts import render
@@ -44,7 +45,7 @@ from bot.settings import Settings
 from bot.slack_render import format_date
 from bot.support import answer_facts
 from retrieval.documents import SearchHit
-from retrieval.errors import LLMError, QueryError
+from retrieval.errors import QueryError
 from retrieval.search import check_query
 from retrieval.timeparse import check_not_future
 from retrieval.tokens import count_tokens, encoding_for_model

@@ -14,8 +14,9 @@ from typing import Any
 
 import openai
 
+from bot.errors import LLMError
 from bot.settings import Settings
-from retrieval.errors import ConfigError, LLMError
+from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

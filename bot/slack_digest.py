@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackClientError
 
 from bot.digest_delivery import DeliveryOutcome, DigestService, deliver, new_owner
 from bot.digest_schedule import DigestSchedule, load_schedules, next_run
+from bot.errors import describe_failure
 from bot.settings import Settings
-from bot.workers import describe_failure
 from retrieval.errors import SitrepError
 
 if TYPE_CHECKING:

@@ -261,9 +261,6 @@ class StateDB:
         ).fetchone()
         return DocRow(*row) if row else None
 
-    def doc_exists(self, doc_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone() is not None
-
     def touch_sources(self, source_keys: Iterable[str]) -> None:
         stamp = now_iso()
         keys = [(stamp, k) for k in source_keys]

@@ -13,12 +13,12 @@ import pytest
 from bot.citations import MARKER, marker_ids
 from bot.context import looks_like_injection
 from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.errors import LLMError
 from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Answer
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding, OpenAIEmbedding
-from retrieval.errors import LLMError
 from retrieval.tokens import count_tokens, encoding_for_model
 from tests.openai_server import OpenAIServer, Reply, Request
 from tests.test_extractive import CRASH_QUESTION, helmand_corpus

@@ -33,12 +33,12 @@ from slack_signing import (
 )
 
 from bot.engine import Engine
+from bot.errors import SlackSetupError
 from bot.settings import Settings, load_settings
 from bot.slack_app import SlackBot
 from bot.slack_render import FEEDBACK_UP
 from bot.slack_server import create_http_app
 from retrieval.corpus import Corpus
-from retrieval.errors import SlackSetupError
 
 from slack_api_server import SlackApiServer
 
