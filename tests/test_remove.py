@@ -34,7 +34,7 @@ CRASH_QUERY = "MI-17 helicopters crashed in Nawa district, Ministry of Defense"
 
 
 def _engine(corpus: Corpus) -> Engine:
-    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
+    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
 
 
 def _doc_id(corpus: Corpus, url: str) -> str:

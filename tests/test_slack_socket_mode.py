@@ -80,7 +80,7 @@ def test_socket_mode_setup_errors(tmp_path: Path, slack: SlackApiServer, shared_
         settings_for(tmp_path, slack, SLACK_APP_TOKEN="xoxb-not-an-app-token")
     # Built without the settings check, a wrong token is still refused before Slack is called.
     settings = replace(settings_for(tmp_path, slack, SLACK_SIGNING_SECRET=""), slack_app_token="xoxb-not-app")
-    bot = SlackBot(settings, Engine(settings, shared_corpus), shared_corpus)
+    bot = SlackBot(settings, Engine(settings.llm, shared_corpus), shared_corpus)
     try:
         check_credentials(settings)  # Socket Mode needs no signing secret
         assert bot.identity.check()["user_id"] == "UBOT"
@@ -92,7 +92,7 @@ def test_socket_mode_setup_errors(tmp_path: Path, slack: SlackApiServer, shared_
         bot.close()
     no_token = settings_for(tmp_path, slack, SLACK_BOT_TOKEN="")
     with pytest.raises(SlackSetupError, match="SLACK_BOT_TOKEN is not set"):
-        SlackBot(no_token, Engine(no_token, shared_corpus), shared_corpus)
+        SlackBot(no_token, Engine(no_token.llm, shared_corpus), shared_corpus)
     http_without_secret = settings_for(tmp_path, slack, SLACK_SIGNING_SECRET="")
     with pytest.raises(SlackSetupError, match="SLACK_SIGNING_SECRET is not set"):
         check_credentials(http_without_secret)
