@@ -30,7 +30,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.digest import Digest, DigestCorpus, StorySummarizer, build_digest
-from bot.settings import Settings
 from retrieval.sqlitedb import Migration, connection, migrate, register, state_path, with_retry
 
 if TYPE_CHECKING:
@@ -385,9 +384,9 @@ class DigestService:
         self.mode = mode
 
     @classmethod
-    def for_settings(cls, settings: Settings, corpus: DigestCorpus, engine: Engine) -> DigestService:
-        """The service for ``settings`` (the state database in the data directory) on ``engine``."""
-        store = DeliveryStore(state_path(settings.data_dir))
+    def open(cls, data_dir: Path, corpus: DigestCorpus, engine: Engine) -> DigestService:
+        """The service on the state database in ``data_dir``, summarising with ``engine``."""
+        store = DeliveryStore(state_path(data_dir))
         return cls(store, corpus, engine.summarize_passages, engine.mode)
 
     def build(self, channel: str | None, timezone: str, now: datetime, since: datetime | None = None) -> Digest:

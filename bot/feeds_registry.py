@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings
+from bot.settings import FeedSettings
 from retrieval.date_store import add_column
 from retrieval.errors import SourceError
 from retrieval.sqlitedb import Migration, connection, migrate, register, state_path, with_retry
@@ -105,10 +105,10 @@ class FeedRegistry:
             add_column(conn, "feeds_registry", "date_order", "TEXT")  # dmy | mdy | NULL (undeclared)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> FeedRegistry:
-        """The registry in the settings' state database, with SITREP_FEEDS and its poll interval."""
-        return cls(state_path(settings.data_dir), env_feeds=settings.feeds,
-                   poll_interval=timedelta(minutes=settings.feed_poll_minutes))
+    def open(cls, data_dir: Path, settings: FeedSettings) -> FeedRegistry:
+        """The registry in ``data_dir``'s state database, with SITREP_FEEDS and its poll interval."""
+        return cls(state_path(data_dir), env_feeds=settings.feeds,
+                   poll_interval=timedelta(minutes=settings.poll_minutes))
 
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:

@@ -127,8 +127,8 @@ def test_off_topic_questions_all_abstain(corpus: Corpus, server: OpenAIServer, t
     assert len(OFF_TOPIC) >= 30
     # A model that would answer anything, with a citation: the relevance gate must stop the question first.
     server.push(*[Reply(text="The answer is 42 [1].") for _ in OFF_TOPIC])
-    extractive = Settings(data_dir=tmp_path, answer_mode="extractive").llm
-    engine = llm_engine(corpus, server, tmp_path) if mode == "llm" else Engine(extractive, corpus)
+    llm_settings = Settings(data_dir=tmp_path, answer_mode="extractive").llm
+    engine = llm_engine(corpus, server, tmp_path) if mode == "llm" else Engine(llm_settings, corpus)
     answered = [q for q in OFF_TOPIC if not engine.ask(q).abstained]
     assert answered == []
 
@@ -256,7 +256,7 @@ def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> Non
     from bot.settings import load_settings
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive", "SITREP_DATA_DIR": str(tmp_path)})
-    service = DigestService.for_settings(settings, corpus, Engine(settings.llm, corpus))
+    service = DigestService.open(settings.data_dir, corpus, Engine(settings.llm, corpus))
     digest = service.build(None, "UTC", datetime(2020, 10, 17, tzinfo=UTC), since=datetime(2020, 10, 13, tzinfo=UTC))
     keys = [c.url or c.doc_id for c in digest.citations]
     assert digest.citations and len(keys) == len(set(keys))
