@@ -21,7 +21,7 @@ from bot.slack_render import SlackMessage, escape, format_date, link, slack_urls
 from bot.slack_state import PendingRemoval
 from retrieval.errors import SitrepError
 from retrieval.removal import RemovalReport, RemovalRequest
-from retrieval.state import StoredDocument
+from retrieval.state_removal import StoredDocument
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackBot, Target
