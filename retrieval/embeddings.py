@@ -31,6 +31,7 @@ OPENAI_NAME = "sitrep-openai"
 MINILM_MAX_WORDPIECES = 256  # the model's max_seq_length; longer inputs would be silently cut
 MINILM_DIM = 384
 
+
 @register_embedding_function
 class MiniLMEmbedding(EmbeddingFunction[Documents]):
     """all-MiniLM-L6-v2 (int8 ONNX) with length-sorted batches and dynamic padding."""
@@ -131,8 +132,9 @@ class OpenAIEmbedding(EmbeddingFunction[Documents]):
         batch_size: int = 256,
     ) -> None:
         self.model = model
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        # Passed in from the settings (OPENAI_API_KEY, OPENAI_BASE_URL), never read from the environment here.
+        self._api_key = api_key
+        self._base_url = base_url or None
         self._batch_size = batch_size
         self._client: Any = None
 

@@ -68,9 +68,6 @@ class WordPieceCounter:
         """Word pieces including [CLS] and [SEP]."""
         return len(self._tok.encode(text).ids)
 
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
-
     def pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, [CLS]/[SEP] left out.
 
