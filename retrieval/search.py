@@ -100,7 +100,7 @@ class FusionWeights:
     title: float = 0.0
     names: float = 0.0
     documents: float = 0.0
-    doc_pool: int = 20
+    doc_pool: int = 10
 
 
 SHIPPED_WEIGHTS = FusionWeights(documents=1.0)
