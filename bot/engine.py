@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot import extractive, summary_top
+from bot import extractive, figures, summary_top
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
 from bot.extractive import Event, Ranked, VectorCache
@@ -247,11 +247,12 @@ class Engine:
             return AnswerStream.of(abstain())
         extractive_answer = partial(self._extractive_answer, question, ranked)
         if self._llm is None:
-            return _led(lead, hits, AnswerStream.of(extractive_answer()))
+            return _led(lead, hits, _with_figures(query, hits, AnswerStream.of(extractive_answer())))
         packed, messages = self._messages("answer", hits, question=query)
-        return _led(lead, hits, AnswerStream(self._generate(
+        given = [source.hit for source in packed.sources]  # figures cite only what the model was given too
+        return _led(lead, hits, _with_figures(query, given, AnswerStream(self._generate(
             question, packed, messages, extractive_answer, abstain, floor=extractive_answer, question=query,
-        )))
+        ))))
 
     def _empty_window_line(self, since: datetime | None, until: datetime | None, label: str | None) -> str:
         """"Nothing was published in the last 24 hours." (or "Nothing published ... covers this."), ahead of an
@@ -588,6 +589,23 @@ def _framed(stream: AnswerStream, top: summary_top.TopStories, window: str) -> A
             yield "\n" + tail
         answer.answer = "\n".join(line for line in (head, answer.answer, tail) if line)
         return answer
+
+    return AnswerStream(deltas())
+
+
+def _with_figures(question: str, hits: Sequence[SearchHit], stream: AnswerStream) -> AnswerStream:
+    """For a question asking for a figure (:mod:`bot.figures`), the answer followed by the exact figures,
+    newest first and dated, from the passages ``hits``."""
+    if figures.target_of(question) is None:
+        return stream
+
+    def deltas() -> Generator[str, None, Answer]:
+        yield from stream
+        answer = stream.result()
+        figured = figures.with_figures(answer, question, hits)
+        if figured.answer != answer.answer:
+            yield figured.answer[len(answer.answer):]
+        return figured
 
     return AnswerStream(deltas())
 
