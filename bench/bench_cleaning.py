@@ -1,6 +1,7 @@
 """Page-clutter cleaning measured on real news pages: what is removed, what is left, what was removed wrongly.
 
-    .venv/bin/python bench/bench_cleaning.py [--data DIR] [--sample 200] [--show-sample]
+    .venv/bin/python bench/bench_cleaning.py [--data DIR] [--sample 200] [--show-sample] [--outputs]
+        [--store bench-data/dev-weeks]
 
 Runs the ingest pipeline's preparation (:func:`retrieval.prepare.prepare`: normalize, clean, outlet) and the
 real chunker over the RealTime QA articles of the tuning weeks (20220617, 20220624, where the rules were
@@ -13,6 +14,11 @@ written) and, separately, the held-out weeks (20220701, 20220708). For each spli
 * suspected false removals: removed lines that read like story prose (long, ending like a sentence, and
   free of audit signatures), listed for review;
 * articles with no outlet before and after (records with a URL but no ``source``).
+
+With ``--outputs`` it also samples what a reader sees: every week's articles are ingested into a store (built
+once under ``--store``, rebuilt when the cleaner changed), and the sentences of the answers to the week's
+questions (asked as of their date), of a summary without a topic and of a digest for each question day are
+pooled; ``--sample`` of them are drawn and every one the audit flags is listed (``--show-sample`` lists all).
 """
 
 from __future__ import annotations
@@ -46,9 +52,14 @@ AUDIT = re.compile(
     r"AP Photo|Photo by|Photo:|Sign up|newsletter|Editor['’]s note|^Related|^More:|Read more|READ MORE|"
     r"Video Ad Feedback|Source: CNN|JUST WATCHED|MUST WATCH|contributed to this report|^Contributing:|"
     r"\bFollow\b.{0,60}\bon Twitter|\S+@\S+\.(?:com|org)|Subscribe|(?:\.\.\.|…)$|Click here|Copyright|©|"
-    r"All rights reserved|Advertisement|content partner|Courtesy\b",
+    r"All rights reserved|Advertisement|content partner|Courtesy\b|"
+    # link prompts, quiz answers and newsletter chatter ("Julius here, tagging in"), found reading samples
+    r"\b(?:read|learn|find out|see) more\b.{0,80}\bhere\b|\bhere\.$|^[A-D]\. \S+$|\btagging in\b|"
+    r"^\w+ here[,.!]|\bclick\b|\bsign up\b|\bpodcast\b.{0,40}\b(?:listen|subscribe)\b|\bGetty\b",
     re.IGNORECASE,
 )
+MARKERS = re.compile(r"\s*\[\d+(?:[,;–-]\s*\d+)*\]")
+STORY_PREFIX = re.compile(r"^(?:- )?(?:\*\*.*?\*\* \([^)]*\): |\d{1,2} \w{3} \d{4} — |\d{4}-\d{2}-\d{2}: )")
 
 
 @dataclass
@@ -66,6 +77,9 @@ class SplitResult:
     sample: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     suspects: list[tuple[str, str]] = field(default_factory=list)
+    output_pool: int = 0  # answer, summary and digest sentences (with --outputs)
+    output_sample: list[str] = field(default_factory=list)
+    output_flagged: list[str] = field(default_factory=list)
 
 
 def _chunk_sentences(text: str, title: str) -> list[str]:
@@ -110,6 +124,56 @@ def measure(name: str, articles: Sequence[Article], sample_size: int, seed: int)
     return result
 
 
+def output_sentences(answers: Sequence[str]) -> list[str]:
+    """The sentences a reader sees in answers, summaries and digests: markers, list dashes, story titles and
+    dates taken off; headings and the lines sitrep writes itself (counts, "Also in this window") left out."""
+    out: list[str] = []
+    for text in answers:
+        for line in text.split("\n"):
+            line = line.strip()
+            if not MARKERS.search(line) or line.startswith(("*What changed", "Latest figure")):
+                continue  # sitrep's own lines: coverage, headings, figures (their sentences are cited elsewhere)
+            body = MARKERS.sub("", STORY_PREFIX.sub("", line)).replace("**", "")
+            out += [s for s in sentences(body) if len(s.split()) >= 3]
+    return list(dict.fromkeys(out))
+
+
+def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sample_size: int, seed: int
+                   ) -> tuple[int, list[str], list[str]]:
+    """(sentences pooled, the sample, the flagged ones) of answers, summaries and digests over the weeks."""
+    from datetime import timedelta
+
+    from bench.bench_answers import asked_at
+    from bot.digest import build_digest
+    from bot.engine import Engine
+    from bot.settings import Settings
+    from retrieval.cleaning import CLEANER_VERSION
+    from retrieval.corpus import Corpus, CorpusConfig
+
+    bench = load_benchmark([data], weeks)
+    path = store / name
+    stamp = path / "cleaner-version"
+    corpus = Corpus.open(CorpusConfig(data_dir=path))
+    if corpus.stats().documents == 0 or not stamp.exists() or stamp.read_text() != CLEANER_VERSION:
+        corpus.ingest_articles(bench.articles)  # re-cleans what an older cleaner left (same text, new version)
+        stamp.write_text(CLEANER_VERSION)
+    engine = Engine(Settings(data_dir=path, answer_mode="extractive"), corpus)
+    texts: list[str] = []
+    days = sorted({asked_at(q) for q in bench.questions})
+    for question in bench.questions:
+        texts.append(engine.at(asked_at(question)).ask(question.question).answer)
+    for day in days:
+        replay = engine.at(day)
+        texts.append(replay.summarize().answer)
+        digest = build_digest(corpus, replay.summarize_passages, since=day - timedelta(days=1), until=day,
+                              timezone="UTC", mode="extractive")
+        texts.append(digest.markdown)
+    corpus.close()
+    pool = output_sentences(texts)
+    sample = random.Random(seed).sample(pool, min(sample_size, len(pool)))
+    return len(pool), sample, [s for s in sample if AUDIT.search(s)]
+
+
 def report(results: Sequence[SplitResult], show_sample: bool) -> None:
     print("| split | weeks | articles | no outlet before → after | sentences before → after | removed lines "
           "| audit hits before → after (all sentences) | audit hits in sample | suspect false removals |")
@@ -119,7 +183,19 @@ def report(results: Sequence[SplitResult], show_sample: bool) -> None:
               f"{r.without_outlet_after} | {r.sentences_before} → {r.sentences_after} | "
               f"{sum(r.removed.values())} | {r.audit_before} → {r.audit_after} | {len(r.flagged)} of "
               f"{len(r.sample)} | {len(r.suspects)} |")
+    if any(r.output_pool for r in results):
+        print("\n| split | answer/summary/digest sentences | sampled | audit hits in sample |\n|---|---:|---:|---:|")
+        for r in results:
+            print(f"| {r.name} | {r.output_pool} | {len(r.output_sample)} | {len(r.output_flagged)} |")
     for r in results:
+        if r.output_pool:
+            print(f"\n## {r.name}: sampled answer/summary/digest sentences the audit flags ({len(r.output_flagged)})")
+            for s in r.output_flagged:
+                print(f"  - {s[:240]}")
+            if show_sample:
+                print(f"\n## {r.name}: the {len(r.output_sample)} sampled answer/summary/digest sentences")
+                for n, s in enumerate(r.output_sample, start=1):
+                    print(f"  {n:3}. {s[:240]}")
         print(f"\n## {r.name}: removed lines by rule")
         for rule, n in r.removed.most_common():
             print(f"  {rule:14} {n}")
@@ -141,6 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=200, help="chunk sentences sampled per split (default 200)")
     parser.add_argument("--seed", type=int, default=11, help="random seed of the sample")
     parser.add_argument("--show-sample", action="store_true", help="list every sampled sentence")
+    parser.add_argument("--outputs", action="store_true",
+                        help="also sample sentences of answers, summaries and digests (builds a store per split)")
+    parser.add_argument("--store", type=Path, default=REPO / "bench-data" / "dev-weeks",
+                        help="where --outputs keeps its stores (built once, re-cleaned when the cleaner changes)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"bench_cleaning: no benchmark data in {args.data}; pass --data DIR", file=sys.stderr)
@@ -150,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = load_benchmark([args.data], weeks)
         result = measure(name, bench.articles, args.sample, args.seed)
         result.weeks = weeks
+        if args.outputs:
+            result.output_pool, result.output_sample, result.output_flagged = sample_outputs(
+                name, weeks, args.data, args.store, args.sample, args.seed)
         results.append(result)
     report(results, args.show_sample)
     return 0

@@ -61,6 +61,13 @@ def removed_rules(text: str) -> dict[str, str]:
     ("Health coverage at USA TODAY is made possible in part by a grant from the Masimo Foundation.", "sponsor"),
     ("Drought pushes herders into Laikipia ranches...", "truncated"),
     ("BREAKFAST BROWSE", "heading"),
+    ("D. Petco", "quiz"),
+    ('A. "Harbour Lights"', "quiz"),
+    ("Julius here, tagging in for Alex while she is on assignment.", "newsletter"),
+    ("Check out this casual photo of the mayor on dad duty ! So adorable.", "related"),
+    ("You can read more about Judge Okafor here.", "related"),
+    ("For more updates on the flooding, follow our live coverage here.", "related"),
+    ("If you wish to object to the use of your data in this way, please tick here.", "related"),
 ])
 def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     assert removed_rules(line) == {line: rule}
@@ -77,6 +84,10 @@ def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     "processing is by appointment only, officials said on Tuesday, and applications will be handled by phone.",
     "The party's left wing and the unions opposed the bill, which passed 52 to 48.",
     "You can sign up for Prime Video for $8.99 per month, or subscribe to an all-in-one Prime membership.",
+    "For much of the country, $5 gas is already here.",
+    "A. Some two and a half years after the launch, the older system remains easy to find on new computers.",
+    "Check out the remaining meteor showers that will peak this year:",
+    "We came here for the march because of what happened in 1921, said a resident of Raleigh.",
 ])
 def test_story_lines_that_resemble_clutter_are_kept(line: str) -> None:
     assert removed_rules(line) == {}
@@ -108,6 +119,24 @@ def test_lists_of_links_menus_and_galleries_go_but_a_story_list_stays() -> None:
     assert {r.text: r.rule for r in removed} == {
         **dict.fromkeys(related, "related"), **dict.fromkeys(states, "menu"), **dict.fromkeys(gallery, "caption")}
     assert kept.split("\n") == [STORY, *ranking, *intro]
+
+
+def test_link_prompts_inside_a_paragraph_go_and_the_story_stays() -> None:
+    kept, removed = clean_text(f"{STORY} Read about the exceptions here. The clinic reopens on Monday.")
+    assert kept == f"{STORY} The clinic reopens on Monday."
+    assert [(r.rule, r.text) for r in removed] == [("related", "Read about the exceptions here.")]
+
+
+def test_a_roundups_link_headlines_go_with_the_teasers_between_them() -> None:
+    roundup = ["Prince Omar shares heartwarming Father's Day photo",
+               "Check out this casual photo of the prince on dad duty ! So adorable.",
+               "Harbour Open: local golfer Mata Fitz wins first major",
+               "Someone paid $19 million for a steak lunch with a famous investor"]
+    listed = ["The plan pays for:", "Food and medical supplies for 300 families in the county",
+              "Support for child care workers: nurses' children first", "Grants to 40 small businesses hurt in May"]
+    kept, removed = clean_text("\n".join([STORY, *roundup, STORY, *listed]))
+    assert {r.text: r.rule for r in removed} == dict.fromkeys(roundup, "related")
+    assert kept.split("\n") == [STORY, STORY, *listed]
 
 
 def test_a_trailing_prompt_and_a_lone_author_name_go() -> None:
