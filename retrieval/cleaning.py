@@ -135,14 +135,19 @@ _TRAILING_PROMPT = re.compile(
 # A sentence that only points at a link: "You can read more about Judge Jackson here.", "Read about them here.",
 # "Check your local forecast here.", "… brands as detailed here." ("$5 gas is already here." names no action)
 _LINK_SENTENCE = re.compile(
-    r"^(?=(?:\S+\s+){0,29}\S+$)[^.!?]*\b(?:[Rr]ead|[Ll]earn|[Ss]ee|[Cc]heck|[Ff]ind|[Ww]atch|[Ll]isten|[Ff]ollow|"
-    r"[Aa]sk|tick|click|detailed|[Ss]ubscribe|[Ss]ign up|look|[Dd]onate|[Vv]iew)\b[^.!?]*\bhere\s*[.!]?[\"”’)]*$")
+    r"^(?=(?:\S+\s+){0,29}\S+$)(?:►\s*)?(?:(?:For|To|If|Here are)\b[^.!?]{0,120}?[,:] )?(?:[Yy]ou can |[Pp]lease )?"
+    r"(?:[Rr]ead|[Ll]earn|[Ss]ee|[Cc]heck|[Ff]ind|[Ww]atch|[Ll]isten|[Ff]ollow|[Aa]sk|tick|[Cc]lick|[Ss]ubscribe|"
+    r"[Ss]ign up|[Tt]ake a look|[Vv]iew|[Dd]onate)\b[^.!?]*\bhere\s*[.!]?[\"”’)]*$|"
+    r"^.*\bas detailed here\.?$|^We took a look at\b[^.!?]*\bhere\.?$")
 _MENU_ITEM = re.compile(r"^(?!\d)[\w'’&.-]+(?: [\w'’&.-]+){0,2}$")  # numbered lines are a ranking: content
 _MENU_RUN = 6
 # A headline: 4 to 25 words, no closing punctuation, and none of a data list's digits, colons or dashes.
 _HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,24}\S+$)[^\d:–—]*[^.!?\"'”’):;…,\d]$")
 _HEADLINE_RUN = 3
-_LOOSE_HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,24}\S+$)[^.!?…]*[^.!?\"'”’):;…,]$")
+# (at most 16 words: a longer line without a full stop is prose that lost it; "Patients in ICU: 113, up from 111",
+# "Method of travel: Charter" and "Linn County — one adult 41- to 60-years old" are data, not headlines)
+_LOOSE_HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,15}\S+$)(?!.*:\s*[$£€]?\d)(?![^:]*:(?:\s*\S+){1,3}$)"
+                             r"[^.!?…—–]*[^.!?\"'”’):;…,]$")
 _AUTHOR_BIO = re.compile(r"^[A-Z][\w.'’ -]{2,40} (?:is|was) an? (?:[\w-]+ ){0,5}(?:writer|journalist|columnist|"
                          r"contributor|reporter|correspondent|editor|analyst|professor|author)\b[^\n]{0,200}$")
 _AUTHOR_NAME = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z]\.)?(?: [A-Z][a-z'’-]+){1,2}$")
