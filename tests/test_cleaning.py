@@ -88,6 +88,7 @@ def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     "A. Some two and a half years after the launch, the older system remains easy to find on new computers.",
     "Check out the remaining meteor showers that will peak this year:",
     "We came here for the march because of what happened in 1921, said a resident of Raleigh.",
+    "Although policies are often blamed for high energy costs, executives do not see them as the central factor here.",
 ])
 def test_story_lines_that_resemble_clutter_are_kept(line: str) -> None:
     assert removed_rules(line) == {}
@@ -137,6 +138,16 @@ def test_a_roundups_link_headlines_go_with_the_teasers_between_them() -> None:
     kept, removed = clean_text("\n".join([STORY, *roundup, STORY, *listed]))
     assert {r.text: r.rule for r in removed} == dict.fromkeys(roundup, "related")
     assert kept.split("\n") == [STORY, STORY, *listed]
+
+
+def test_runs_of_data_lines_are_not_taken_for_headlines() -> None:
+    data = ["Hospitalizations: 524, up from 483 one week ago", "Patients in intensive care: 113, up from 111",
+            "Patients on ventilators: 52, down from 53",
+            "Kossuth County — one adult 18- to 40-years-old", "Linn County — one adult 41- to 60-years old",
+            "Scott County — two adults 61- to 80-years-old",
+            "Total cost of trip: $63,496", "Who went: The mayor and two council members", "Method of travel: Charter"]
+    kept, removed = clean_text("\n".join([STORY, *data]))
+    assert removed == [] and kept.split("\n") == [STORY, *data]
 
 
 def test_a_trailing_prompt_and_a_lone_author_name_go() -> None:
