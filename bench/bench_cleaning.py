@@ -15,10 +15,11 @@ written) and, separately, the held-out weeks (20220701, 20220708). For each spli
   free of audit signatures), listed for review;
 * articles with no outlet before and after (records with a URL but no ``source``).
 
-With ``--outputs`` it also samples what a reader sees: every week's articles are ingested into a store (built
-once under ``--store``, rebuilt when the cleaner changed), and the sentences of the answers to the week's
-questions (asked as of their date), of a summary without a topic and of a digest for each question day are
-pooled; ``--sample`` of them are drawn and every one the audit flags is listed (``--show-sample`` lists all).
+With ``--outputs`` it also samples what a reader sees: the weeks' recent articles (see
+:func:`recent_articles`) go into a store (built once under ``--store``, re-cleaned when the cleaner changed),
+and the sentences of the answers to the week's questions (asked as of their date), of a summary without a
+topic and of a digest for each question day are pooled; ``--sample`` of them are drawn and every one the
+audit flags is listed (``--show-sample`` lists all).
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: make `bench` and `retrieval` importable from the checkout
     sys.path.insert(0, str(REPO))
 
-from bench.realtimeqa import load_benchmark  # noqa: E402
+from bench.realtimeqa import Question, load_benchmark  # noqa: E402
 from retrieval.chunking import ChunkingConfig, chunk_text  # noqa: E402
+from retrieval.cleaning import CLEANER_VERSION  # noqa: E402
+from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
 from retrieval.prepare import prepare  # noqa: E402
 from retrieval.text import normalize, sentences  # noqa: E402
@@ -138,29 +142,51 @@ def output_sentences(answers: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sample_size: int, seed: int
-                   ) -> tuple[int, list[str], list[str]]:
-    """(sentences pooled, the sample, the flagged ones) of answers, summaries and digests over the weeks."""
-    from datetime import timedelta
+RECENT = timedelta(days=14)
 
-    from bench.bench_answers import asked_at
-    from bot.digest import build_digest
-    from bot.engine import Engine
-    from bot.settings import Settings
-    from retrieval.cleaning import CLEANER_VERSION
-    from retrieval.corpus import Corpus, CorpusConfig
 
+def recent_articles(weeks: Sequence[str], data: Path) -> tuple[list[Article], list[Question]]:
+    """The weeks' articles published in the ``RECENT`` days up to the last question (and every gold article),
+    and the questions. Most of a week's search results are years old: leaving them out makes a store three
+    times quicker to embed, and summaries and digests read recent articles only anyway."""
     bench = load_benchmark([data], weeks)
+    days = [q.question_date.replace(tzinfo=q.question_date.tzinfo or UTC) for q in bench.questions if q.question_date]
+    low, high = min(days) - RECENT, max(days) + timedelta(days=1)
+    gold = set().union(*(q.gold_urls for q in bench.questions))
+
+    def recent(article: Article) -> bool:
+        when = article.published
+        return bool(when) and low <= when.replace(tzinfo=when.tzinfo or UTC) <= high  # type: ignore[union-attr]
+
+    return [a for a in bench.articles if recent(a) or a.url in gold], bench.questions
+
+
+def dev_store(name: str, weeks: Sequence[str], data: Path, store: Path) -> tuple[Corpus, list[Question]]:
+    """The store of :func:`recent_articles` under ``store/name``: built on first use, re-cleaned when the cleaner
+    changed since (re-ingesting replaces the documents whose cleaned text changed)."""
+    articles, questions = recent_articles(weeks, data)
     path = store / name
     stamp = path / "cleaner-version"
     corpus = Corpus.open(CorpusConfig(data_dir=path))
     if corpus.stats().documents == 0 or not stamp.exists() or stamp.read_text() != CLEANER_VERSION:
-        corpus.ingest_articles(bench.articles)  # re-cleans what an older cleaner left (same text, new version)
+        corpus.ingest_articles(articles)
         stamp.write_text(CLEANER_VERSION)
-    engine = Engine(Settings(data_dir=path, answer_mode="extractive"), corpus)
+    return corpus, questions
+
+
+def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sample_size: int, seed: int
+                   ) -> tuple[int, list[str], list[str]]:
+    """(sentences pooled, the sample, the flagged ones) of answers, summaries and digests over the weeks."""
+    from bench.bench_answers import asked_at
+    from bot.digest import build_digest
+    from bot.engine import Engine
+    from bot.settings import Settings
+
+    corpus, questions = dev_store(name, weeks, data, store)
+    engine = Engine(Settings(data_dir=store / name, answer_mode="extractive"), corpus)
     texts: list[str] = []
-    days = sorted({asked_at(q) for q in bench.questions})
-    for question in bench.questions:
+    days = sorted({asked_at(q) for q in questions})
+    for question in questions:
         texts.append(engine.at(asked_at(question)).ask(question.question).answer)
     for day in days:
         replay = engine.at(day)

@@ -1,12 +1,13 @@
 """Figure questions: does the answer give the gold figure, with and without the figures line (bot/figures.py)?
 
-    .venv/bin/python bench/bench_figures.py [--data DIR] [--store bench-data/figures] [--show]
+    .venv/bin/python bench/bench_figures.py [--data DIR] [--store bench-data/dev-weeks] [--show]
 
 Two question sets, extractive answers (the figures line is the same in LLM mode: it is built from passages):
 
 * the RealTime QA dev weeks' number questions (the gold choice is a number: "$19 million", "63", "60%"),
-  asked as of their question date over every article of the weeks; weeks 20220617 + 20220624 are the ones
-  the rules were written against, 20220701 + 20220708 are reported separately as unseen;
+  asked as of their question date over the weeks' recent articles (the store of bench/bench_cleaning.py);
+  weeks 20220617 + 20220624 are the ones the rules were written against, 20220701 + 20220708 are reported
+  separately as held-out;
 * a conflicting-tolls set written for sitrep (tests/fixtures_news.py: a toll that rises over three days with
   a vague figure beside the exact ones), where the right figure is the newest exact one.
 
@@ -30,14 +31,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_answers import asked_at  # noqa: E402
-from bench.realtimeqa import load_benchmark  # noqa: E402
+from bench.bench_cleaning import dev_store  # noqa: E402
+from bench.realtimeqa import Question  # noqa: E402
 from bot import answer_eval  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
-SPLITS = {"tuning": ("20220617", "20220624"), "unseen": ("20220701", "20220708")}
+SPLITS = {"tuning": ("20220617", "20220624"), "held-out": ("20220701", "20220708")}
 NUMBER = re.compile(r"^[$£€]?\d[\d,.]*\s*(?:%|percent|million|billion)?$")
 # The conflicting-tolls set: (question, asked at, the newest exact figure)
 OWN = (
@@ -72,10 +74,9 @@ def ask(engine: Engine, question: str, when: datetime, gold: str) -> Row:
                bool(first) and answer_eval.contains_gold(first, [gold]))
 
 
-def realtimeqa_rows(engine: Engine, data: Path, weeks: Sequence[str]) -> list[Row]:
-    bench = load_benchmark([data], weeks)
+def realtimeqa_rows(engine: Engine, questions: Sequence[Question]) -> list[Row]:
     rows = []
-    for q in bench.questions:
+    for q in questions:
         if not q.answers or not NUMBER.match(q.answers[0].strip()):
             continue
         rows.append(ask(engine, q.question, asked_at(q), q.answers[0]))
@@ -111,12 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         own.close()
     if args.data.is_dir():
         for name, weeks in SPLITS.items():
-            store = args.store / name
-            corpus = Corpus.open(CorpusConfig(data_dir=store))
-            if corpus.stats().documents == 0:
-                corpus.ingest_articles(load_benchmark([args.data], weeks).articles)
-            results[f"RealTime QA {name} ({', '.join(weeks)})"] = realtimeqa_rows(
-                Engine(settings, corpus), args.data, weeks)
+            corpus, questions = dev_store(name, weeks, args.data, args.store)  # shared with bench_cleaning
+            results[f"RealTime QA {name} ({', '.join(weeks)})"] = realtimeqa_rows(Engine(settings, corpus), questions)
             corpus.close()
     else:
         print(f"bench_figures: no benchmark data in {args.data}; the own set only", file=sys.stderr)
