@@ -50,6 +50,8 @@ _HOW_MANY = re.compile(r"\bhow many\s+(?P<noun>(?:[\w’'-]+\s+){0,2}?[\w’'-]+
                        r"were|was|are|is|will|would|could|can|in|of|at|on|for|from|by|to|after|during)\b|[?,.]|$)",
                        re.IGNORECASE)
 _PEOPLE = frozenset("people persons person individuals residents civilians victims dead bodies lives".split())
+_COUNTED = frozenset("people children women men soldiers troops police officers civilians fans workers migrants "
+                     "students families households residents passengers others".split())
 _VAGUE = re.compile(r"(?:more than|over|nearly|almost|about|around|roughly|approximately|some|up to|close to|"
                     r"fewer than|less than|under|an estimated|estimated|as many as|upwards of|in excess of)\s+$",
                     re.IGNORECASE)
@@ -164,16 +166,14 @@ def _matches(target: Target, sentence: str, start: int, end: int, text: str) -> 
         return False
     if any(w in words for w in after_words[:3]):
         return True
+    if toll := _TOLL.search(before):  # "the death toll climbed to 41"
+        return any(w in toll.group(0).lower() for w in words)
+    if verb := _VERB_BEFORE.search(before):  # "killing 38 people"
+        said = verb.group(0).lower()
+        return any(w in said.split() for w in words) or (target.event == "killed" and "lives" in said)
+    # "60 people were injured": a count of people, the event within a few words after it
+    counted = bool(after_words) and (after_words[0] in _PEOPLE or after_words[0] in _COUNTED)
     tail = " ".join(re.findall(r"[A-Za-z’'-]+", after)[:8]).lower()
-    if _TOLL.search(before):
-        toll = _TOLL.search(before).group(0).lower()  # type: ignore[union-attr]
-        return any(w in toll for w in words)
-    if _VERB_BEFORE.search(before):
-        verb = _VERB_BEFORE.search(before).group(0).lower()  # type: ignore[union-attr]
-        return any(w in verb.split() for w in words) or (target.event == "killed" and "lives" in verb)
-    counted = bool(after_words) and (after_words[0] in _PEOPLE or after_words[0] in {
-        "people", "children", "women", "men", "soldiers", "troops", "police", "officers", "civilians", "fans",
-        "workers", "migrants", "students", "families", "households", "residents", "passengers", "others"})
     return counted and bool(re.match(rf"(?:\w+\s+){{0,4}}?(?:were|was|have been|had been|are|been|being)?\s*"
                                      rf"(?:{'|'.join(words)})\b", tail))
 
