@@ -17,9 +17,9 @@ written) and, separately, the held-out weeks (20220701, 20220708). For each spli
 
 With ``--outputs`` it also samples what a reader sees: the weeks' recent articles (see
 :func:`recent_articles`) go into a store (built once under ``--store``, re-cleaned when the cleaner changed),
-and the sentences of the answers to the week's questions (asked as of their date), of a summary without a
-topic and of a digest for each question day are pooled; ``--sample`` of them are drawn and every one the
-audit flags is listed (``--show-sample`` lists all).
+and the sentences of the answers to the week's questions (asked as of their date) and of a summary without
+a topic and a digest for each day (from a week before the first question to the last) are pooled;
+``--sample`` of them are drawn and every one the audit flags is listed (``--show-sample`` lists all).
 """
 
 from __future__ import annotations
@@ -185,7 +185,9 @@ def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sam
     corpus, questions = dev_store(name, weeks, data, store)
     engine = Engine(Settings(data_dir=store / name, answer_mode="extractive"), corpus)
     texts: list[str] = []
-    days = sorted({asked_at(q) for q in questions})
+    # every day of the week before the first question up to the last one: enough sentences to sample from
+    asked = sorted({asked_at(q) for q in questions})
+    days = [asked[-1] - timedelta(days=n) for n in range((asked[-1] - asked[0]).days + 7, -1, -1)]
     for question in questions:
         texts.append(engine.at(asked_at(question)).ask(question.question).answer)
     for day in days:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from retrieval.text import sentence_spans
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k2"
+CLEANER_VERSION = "k3"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -28,7 +28,8 @@ _US_STATE = (r"(?:Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ga|Ill|Ind|Kan|Ky|La|Md|M
 _PLACES = rf"{_PLACE}(?:, {_PLACE}){{0,2}}"  # "Kisumu, Kenya", "Washington, D.C."
 _PHOTO_AGENCY = (r"(?:Reuters|AP|AFP|Getty Images|Getty|EPA|EPA-EFE|Shutterstock|Bloomberg|Anadolu Agency|"
                  r"Anadolu|SOPA Images|LightRocket|NurPhoto|Sipa|Sipa USA|Alamy|ZUMA Press|Zuma|"
-                 r"USA TODAY|USA TODAY Sports|CNN|Imagn|Xinhua|TASS|Sputnik|Kyodo|Yonhap|AAP|PA|Pool)")
+                 r"USA TODAY|USA TODAY Sports|CNN|Imagn|Xinhua|TASS|Sputnik|Kyodo|Yonhap|AAP|PA|Pool|Redux|Polaris|"
+                 r"picture alliance|dpa)")
 _CREDIT_NAME = r"[A-Z][\w'’.-]+(?:[ -][A-Z][\w'’.-]+){0,3}"
 # "Kim Hong-ji/Reuters", "Jacob W. Frank/National Park Service/AP", "Robyn Beck/AFP via Getty Images"
 _CREDIT = rf"{_CREDIT_NAME}(?:/{_CREDIT_NAME}){{0,2}}/{_PHOTO_AGENCY}(?: via {_PHOTO_AGENCY})?"
@@ -41,6 +42,9 @@ _DATELINE_PREFIX = re.compile(
     rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
     r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
 )
+
+# A quiz's choice: 'D. Petco', 'A. "Friends"' (a Q&A's long "A. Some two years after…" answer is content)
+_QUIZ_CHOICE = re.compile(r"^[A-D][.)] (?=(?:\S+\s+){0,7}\S+$)[^.!?]*[\"”’]?$")
 
 _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dateline", _DATELINE_LINE),
@@ -59,7 +63,7 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^(?=(?:\S+\s+){0,59}\S+$).*(?:, (?:(?:second |third )?from (?:left|right)|left|right|center|centre)"
         r"(?: center)?,|\((?:left|right|center|L|R|C|from left|from right)\))")),
     ("caption", re.compile(  # a gallery: "Photos: Russia invades Ukraine Young people… Hide Caption 2 of 226"
-        r"^(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
+        r"(?:^|[.!?]\s+)(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
         rf"^(?=(?:\S+\s+){{0,7}}\S+$).*\bCourtesy {_CREDIT_NAME}$")),  # "Nicole Hemmer Courtesy Nicole Hemmer"
     ("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Courtesy Zachary Beard"
         rf"(?:[.!?]\s+|^)(?:{_CREDIT}|(?:Courtesy|Credit:|Photo:|Source:) {_CREDIT_NAME}(?:/{_PHOTO_AGENCY})?|"
@@ -83,9 +87,11 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^Don[’']t miss\b.{0,80}\bnewsletter\b|\bA newsletter about\b|\bplease subscribe\b|^For subscribers:|"
         r"\bTry (?:any of )?our\b.{0,40}\b(?:newsletter|free)\b|\boffered free of charge as a public service\b|"
         r"\bstay with the\b.{0,40}\bsection\b|^This is a compilation of stories\b", re.I)),
-    ("quiz", re.compile(r"^[A-D][.)] (?=(?:\S+\s+){0,7}\S+$)[^.!?]*[\"”’]?$")),  # a choice: 'D. Petco', 'A. "Friends"'
-    ("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today."
-        r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b")),
+    ("quiz", _QUIZ_CHOICE),
+    ("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today.",
+        # "It's Thursday, and there's Beyoncé news, so let's get to it."
+        r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b|"
+        r"^(?=(?:\S+\s+){0,24}\S+$).*\blet[’']s (?:get (?:to|into) it|dive in|get started|jump (?:in|right in))\b")),
     ("related", re.compile(  # a teaser for a link or a picture: "Check out this casual photo of … So adorable."
         r"^Check out (?:this|these|our) (?=(?:\S+\s+){0,24}\S+$).*[^:]$")),
     ("sponsor", re.compile(  # sponsorship, partner and affiliate disclosures
@@ -225,6 +231,9 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
                 found.update({i: rule for i in run if i not in found})
             run = []
     found.update({i: "related" for i in _roundup_headlines(lines) if i not in found})
+    for index in range(len(lines) - 1):  # a quiz's question, right above its choices
+        if lines[index].endswith("?") and _QUIZ_CHOICE.match(lines[index + 1]):
+            found.setdefault(index, "quiz")
     repeats = [i for i in range(1, len(lines)) if lines[i].strip() and lines[i] == lines[i - 1]]
     for index in repeats:
         found.setdefault(index, "caption" if len(repeats) >= 2 else "duplicate")

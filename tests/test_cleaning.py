@@ -68,6 +68,8 @@ def removed_rules(text: str) -> dict[str, str]:
     ("You can read more about Judge Okafor here.", "related"),
     ("For more updates on the flooding, follow our live coverage here.", "related"),
     ("If you wish to object to the use of your data in this way, please tick here.", "related"),
+    ("It's Thursday, and there's harbour news, so let's get to it.", "newsletter"),
+    ("Ana Ruiz/Visum/Redux The mayor speaks in 2014. In pictures: The mayor's years in office", "caption"),
 ])
 def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     assert removed_rules(line) == {line: rule}
@@ -138,6 +140,14 @@ def test_a_roundups_link_headlines_go_with_the_teasers_between_them() -> None:
     kept, removed = clean_text("\n".join([STORY, *roundup, STORY, *listed]))
     assert {r.text: r.rule for r in removed} == dict.fromkeys(roundup, "related")
     assert kept.split("\n") == [STORY, STORY, *listed]
+
+
+def test_a_quiz_goes_question_and_choices() -> None:
+    quiz = ["Which company is being accused of turning off the air conditioning in its stores?",
+            "A. Harbour Mart", "B. Saren Stores", "C. Velmora Goods", "D. Petco"]
+    kept, removed = clean_text("\n".join([STORY, "Why did the bridge fall?", STORY, *quiz]))
+    assert {r.text: r.rule for r in removed} == dict.fromkeys(quiz, "quiz")
+    assert kept.split("\n") == [STORY, "Why did the bridge fall?", STORY]
 
 
 def test_runs_of_data_lines_are_not_taken_for_headlines() -> None:
