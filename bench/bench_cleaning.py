@@ -183,7 +183,7 @@ def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sam
     from bot.settings import Settings
 
     corpus, questions = dev_store(name, weeks, data, store)
-    engine = Engine(Settings(data_dir=store / name, answer_mode="extractive"), corpus)
+    engine = Engine(Settings(data_dir=store / name, answer_mode="extractive").llm, corpus)
     texts: list[str] = []
     # every day of the week before the first question up to the last one: enough sentences to sample from
     asked = sorted({asked_at(q) for q in questions})

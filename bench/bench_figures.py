@@ -107,13 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         own = Corpus.open(CorpusConfig(data_dir=Path(tmp)))
         own.ingest_articles(week_articles())
-        engine = Engine(Settings(data_dir=Path(tmp), answer_mode="extractive"), own)
+        engine = Engine(Settings(data_dir=Path(tmp), answer_mode="extractive").llm, own)
         results["conflicting tolls (own)"] = [ask(engine, q, datetime.fromisoformat(at), gold) for q, at, gold in OWN]
         own.close()
     if args.data.is_dir():
         for name, weeks in SPLITS.items():
             corpus, questions = dev_store(name, weeks, args.data, args.store)  # shared with bench_cleaning
-            results[f"RealTime QA {name} ({', '.join(weeks)})"] = realtimeqa_rows(Engine(settings, corpus), questions)
+            engine = Engine(settings.llm, corpus)
+            results[f"RealTime QA {name} ({', '.join(weeks)})"] = realtimeqa_rows(engine, questions)
             corpus.close()
     else:
         print(f"bench_figures: no benchmark data in {args.data}; the own set only", file=sys.stderr)

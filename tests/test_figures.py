@@ -105,7 +105,7 @@ def week(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) ->
 
 
 def test_engine_gives_the_latest_toll_first(week: Corpus) -> None:
-    engine = Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), week,
+    engine = Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, week,
                     clock=lambda: datetime(2024, 3, 6, 12, tzinfo=UTC))
     answer = engine.ask("What is the latest death toll in the Velmora bridge collapse?")
     line = answer.answer.split("\n")[-1]

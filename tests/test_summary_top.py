@@ -27,7 +27,7 @@ def week(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) ->
 
 
 def _engine(corpus: Corpus) -> Engine:
-    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus,
+    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus,
                   clock=lambda: datetime(2024, 3, 6, 12, tzinfo=UTC))
 
 
