@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from retrieval.text import sentence_spans
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k3"
+CLEANER_VERSION = "k4"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -88,6 +88,10 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\bTry (?:any of )?our\b.{0,40}\b(?:newsletter|free)\b|\boffered free of charge as a public service\b|"
         r"\bstay with the\b.{0,40}\bsection\b|^This is a compilation of stories\b", re.I)),
     ("quiz", _QUIZ_CHOICE),
+    ("embed", re.compile(  # an embedded post: "… pic.twitter.com/qjgY — Glastonbury (@glastonbury) June 22, 2022"
+        r"\bpic\.twitter\.com/|— [^—]{1,60} \(@\w{1,30}\) [A-Z][a-z]+ \d{1,2}, \d{4}$")),
+    ("related", re.compile(  # a link under a capitals label: "FALLOUT: College football's future appears to be …"
+        r"^[A-Z][A-Z'’ -]{2,30}: (?=(?:\S+\s+){2,19}\S+$)[^.!?]*[^.!?\"'”’):;…,]$")),
     ("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today.",
         # "It's Thursday, and there's Beyoncé news, so let's get to it."
         r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b|"
@@ -263,16 +267,27 @@ def _roundup_headlines(lines: list[str]) -> list[int]:
     return found
 
 
-def _link_sentences(line: str) -> tuple[str, list[str]]:
-    """``line`` without its sentences that only point at a link ("You can read more about … here."), and those."""
-    if "here" not in line:
+# A newsletter's sign-off glued to a story paragraph
+_NEWSLETTER_SENTENCE = re.compile(r"^Here[’']s what you need to know to Get Up to Speed and On [Ww]ith Your Day\.?$")
+
+
+def _link_sentences(line: str) -> tuple[str, list[Removal]]:
+    """``line`` without its sentences that only point at a link ("You can read more about … here.") or sign off a
+    newsletter, and those."""
+    if "here" not in line.lower():
         return line, []
     spans = sentence_spans(line)
-    dropped = [(a, b) for a, b in spans if _LINK_SENTENCE.match(line[a:b].strip())]
+    dropped = {}
+    for a, b in spans:
+        sentence = line[a:b].strip()
+        if _LINK_SENTENCE.match(sentence):
+            dropped[(a, b)] = Removal("related", sentence)
+        elif _NEWSLETTER_SENTENCE.match(sentence):
+            dropped[(a, b)] = Removal("newsletter", sentence)
     if not dropped:
         return line, []
     kept = " ".join(line[a:b].strip() for a, b in spans if (a, b) not in dropped)
-    return kept, [line[a:b].strip() for a, b in dropped]
+    return kept, list(dropped.values())
 
 
 def clean_text(text: str) -> tuple[str, list[Removal]]:
@@ -301,7 +316,7 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
             removed.append(Removal("related", prompt.group(0).strip()))
             line = line[: prompt.start()]
         line, links = _link_sentences(line)
-        removed.extend(Removal("related", sentence) for sentence in links)
+        removed.extend(links)
         if line or not links:  # a line that was only a link prompt goes; empty lines keep the paragraphs
             kept.append(line)
     return "\n".join(kept).strip(), removed

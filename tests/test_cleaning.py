@@ -70,6 +70,10 @@ def removed_rules(text: str) -> dict[str, str]:
     ("If you wish to object to the use of your data in this way, please tick here.", "related"),
     ("It's Thursday, and there's harbour news, so let's get to it.", "newsletter"),
     ("Ana Ruiz/Visum/Redux The mayor speaks in 2014. In pictures: The mayor's years in office", "caption"),
+    ("Here's what you need to know to Get Up to Speed and On with Your Day.", "newsletter"),
+    ("FALLOUT: College football's future appears to be two super-conferences", "related"),
+    ("❓@festinfo answering questions from 8am til late pic.twitter.com/qjgYjUjPSn — Harbour Festival (@harbourfest) "
+     "June 22, 2022", "embed"),
 ])
 def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     assert removed_rules(line) == {line: rule}
@@ -91,6 +95,8 @@ def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     "Check out the remaining meteor showers that will peak this year:",
     "We came here for the march because of what happened in 1921, said a resident of Raleigh.",
     "Although policies are often blamed for high energy costs, executives do not see them as the central factor here.",
+    "WASHINGTON: The Senate passed the bill on Thursday by a vote of 52 to 48.",
+    "UPDATE: Police said the road would reopen on Friday.",
 ])
 def test_story_lines_that_resemble_clutter_are_kept(line: str) -> None:
     assert removed_rules(line) == {}
@@ -128,6 +134,8 @@ def test_link_prompts_inside_a_paragraph_go_and_the_story_stays() -> None:
     kept, removed = clean_text(f"{STORY} Read about the exceptions here. The clinic reopens on Monday.")
     assert kept == f"{STORY} The clinic reopens on Monday."
     assert [(r.rule, r.text) for r in removed] == [("related", "Read about the exceptions here.")]
+    signed_off = f"{STORY} Here's what you need to know to Get Up to Speed and On with Your Day."
+    assert clean_text(signed_off)[0] == STORY
 
 
 def test_a_roundups_link_headlines_go_with_the_teasers_between_them() -> None:
