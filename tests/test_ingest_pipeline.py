@@ -16,6 +16,7 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import StoreError
 from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.sqlitedb import connection, state_path
 
 
 class CountingEmbedder:
@@ -156,3 +157,26 @@ def test_a_run_goes_on_when_its_worker_process_dies(corpus_factory: Callable[...
     report = corpus.ingest_articles(articles)
     assert report.added == 12 and not report.failed
     assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
+
+
+def test_progress_counts_an_article_once_it_is_saved(corpus_factory: Callable[..., Corpus],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    corpus.ingest_articles(_articles(5, prefix="old"))
+    monkeypatch.setattr(ingest, "BATCH_CHUNKS", 64)
+    seen: list[tuple[int, int]] = []  # (articles counted so far, documents committed at that moment)
+
+    def done(n: int) -> None:
+        counted = (seen[-1][0] if seen else 0) + n
+        with connection(state_path(corpus.config.data_dir)) as conn:
+            seen.append((counted, conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]))
+
+    new = [Article(text=f"Bulletin {i}: the road to Nad Ali reopened after {i + 2} days.", source_key=f"new{i}",
+                   title=f"Road {i}") for i in range(150)]
+    items: list[Article | LoadFailure] = [*_articles(5, prefix="old"), LoadFailure("bad.txt", "unreadable"), *new]
+    report = corpus._ingestor(None, force=False).run(items, on_done=done)
+    assert report.added == 150 and report.unchanged == 5
+    assert seen[-1][0] == len(items)  # every item counted once
+    # New articles are counted when their batch is committed, never before: the count of saved new
+    # articles (counted minus the 5 unchanged and the failure) never exceeds what the store holds.
+    assert all(counted - 6 <= committed - 5 for counted, committed in seen if counted > 6)
