@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 Gap = tuple[str, "constraints.Check"]  # a query and its passages, none covering all it names
 
 ASK_K = 8  # passages retrieved for a question
+_LOOKUP_K = 4  # passages read to resolve a follow-up's title or pronoun
 _WIDER = 3  # times ASK_K searched when no passage names everything a question names
 SUMMARY_K = 16  # passages retrieved for a topic summary
 SUMMARY_DOCS = 12  # newest documents read for a summary without a topic
@@ -235,7 +236,8 @@ class Engine:
         topic = summary_topic(text) if re.search(r"\w", text) else ""  # only a time phrase: what happened then
         # A request for a summary stands alone, unless it is a bare "What happened?" in a conversation.
         standalone = topic is not None and bool(topic or window or not history)
-        queries, clarify = ([text], None) if standalone else read_followup(text, history, self._llm)
+        lookup = partial(self.passages_text, since=since, until=until)
+        queries, clarify = ([text], None) if standalone else read_followup(text, history, self._llm, lookup)
         if clarify:  # a follow-up that can't be resolved: ask which one is meant, don't guess
             log.info("ask.clarify")
             return AnswerStream.of(Answer(question=question, answer=clarify, mode=self.mode, abstained=True))
@@ -304,6 +306,12 @@ class Engine:
         reply = reply.strip().strip("\"“”")
         return reply or None
 
+    def passages_text(self, query: str, *, since: datetime | None, until: datetime | None) -> str:
+        """Titles and text of the few passages most relevant to ``query``: what a follow-up's "the president"
+        or "she" is resolved with when the conversation itself doesn't say (see :mod:`bot.subject`)."""
+        hits = self._search(query, _LOOKUP_K, since, until)
+        return "\n\n".join(f"{h.title}\n{h.text}" for h in hits)
+
     def _empty_window_line(self, since: datetime | None, until: datetime | None, label: str | None) -> str:
         """"Nothing was published in the last 24 hours." (or "Nothing published ... covers this."), ahead of an
         answer from older coverage."""
@@ -322,16 +330,18 @@ class Engine:
         gap: Gap | None = None
         for query in queries:
             hits, ranked, check = self._constrained(query, since, until, recency)
-            if check.combination_missing and gap is None:
+            if check is not None and gap is None:
                 gap = (query, check)
             if ranked.answerable():
                 break
         return query, hits, ranked, gap
 
     def _constrained(self, query: str, since: datetime | None, until: datetime | None,
-                     recency: bool | None) -> tuple[list[SearchHit], Ranked, constraints.Check]:
+                     recency: bool | None) -> tuple[list[SearchHit], Ranked, constraints.Check | None]:
         """The passages for ``query`` that cover its constraints together (searching wider once when the
-        first passages don't), ranked without sentences about another person or place than it names."""
+        first passages don't), ranked without sentences about another person or place than it names; and,
+        when none covers them together although the passages are about the question (they pass the
+        relevance gate taken together), the check to say so with."""
         hits = self._search(query, ASK_K, since, until, recency=recency)
         check = constraints.check(query, hits)
         if check.constraints and not check.together:
@@ -341,11 +351,15 @@ class Engine:
         else:
             hits = check.together
         if check.combination_missing:
+            named = list({h.chunk_id: h for each in check.each.values() for h in each}.values())
+            ranked = extractive.rank(query, extractive.candidates(named), self._vectors)
+            if not ranked.answerable():  # off topic as a whole ("War and Peace"): a plain abstention
+                return hits, ranked, None
             return hits, extractive.rank(query, [], self._vectors), check
         pool = extractive.candidates(hits)
         off = constraints.off_subject(query, pool)
         pool = [s for i, s in enumerate(pool) if i not in off]
-        return hits, extractive.rank(query, pool, self._vectors), check
+        return hits, extractive.rank(query, pool, self._vectors), None
 
     def _gap_answer(self, question: str, gap: Gap | None) -> Answer | None:
         """"The ingested articles don't cover A and B together", with what they say about each; None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.citations import strip_markers
 from bot.extractive import entities
 from bot.prompts import render
-from bot.subject import context_of, refers_back, resolve
+from bot.subject import bare_say, context_of, refers_back, resolve
 from bot.words import NUMBER_WORDS, terms
 from retrieval.errors import LLMError
 
@@ -181,21 +181,23 @@ def search_queries(question: str, history: Sequence[Turn], llm: Completer | None
     return read_followup(question, history, llm)[0] or [question]
 
 
-def read_followup(question: str, history: Sequence[Turn], llm: Completer | None = None
-                  ) -> tuple[list[str], str | None]:
+def read_followup(question: str, history: Sequence[Turn], llm: Completer | None = None,
+                  lookup: Callable[[str], str] | None = None) -> tuple[list[str], str | None]:
     """The queries to try in turn for ``question`` and, when it is a follow-up that can't be resolved
     (two people "he" may be, nobody at all), the question to ask back instead (and no queries).
 
     Follow-ups are resolved against the conversation's subject by rules (:mod:`bot.subject`); with a
     model, its rewrite is tried first and the rules' reading after it. A follow-up naming a subject of
-    its own ("and what did NATO say?") is searched alone first, then with the conversation's words."""
+    its own ("and what did NATO say?") is searched alone first, then with the conversation's words.
+    ``lookup`` (a query -> text of the most relevant passages) lets the rules find who holds a title in the
+    story ("the president") or whether a name is a "he" or a "she" when the conversation doesn't say."""
     user_turns = [t.text for t in history if t.role == "user"]
     if not user_turns:
         first = resolve(question, None)
         return ([question], None) if first.query else ([], first.clarify)
-    if not is_followup(question) and not refers_back(question):
+    if not is_followup(question) and not refers_back(question) and not bare_say(question):
         return [question], None
-    context = context_of(history, lambda text, ctx: resolve(text, ctx).query or text)
+    context = context_of(history, lambda text, ctx: resolve(text, ctx).query or text, lookup)
     assert context is not None  # there is a user turn
     resolution = resolve(question, context)
     if resolution.query is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,10 @@ PLACES = frozenset(
     "south korea north korea korea seoul tokyo beijing moscow kyiv kabul london paris washington "
     "new york california texas florida europe africa asia".split(" ")
 ) | {"united states", "united kingdom", "south africa", "south korea", "north korea", "new york"}
+_EVENT_WORDS = frozenset(
+    "storm typhoon hurricane cyclone earthquake flood floods election elections summit war crisis attack "
+    "crash crush disaster fire shooting festival cup games olympics conference talks deal".split()
+)
 _PLACE_AFTER = re.compile(r"\b(?:in|at|near|across|around|from|inside|outside|to)\s+(?:the\s+)?$", re.IGNORECASE)
 _TITLE_BEFORE = re.compile(
     r"\b(?:President|Prime\s+Minister|Minister|Mayor|Governor|Chancellor|King|Queen|Senator|Sen\.|Rep\.|"
@@ -114,6 +118,9 @@ class Context:
     answer: str = ""
     sources: tuple[str, ...] = ()
     earlier: tuple[str, ...] = ()
+    # Text of the articles most relevant to a query: who holds a title in the story, whether a name is a
+    # "he" or a "she", when the conversation itself doesn't say.
+    lookup: Callable[[str], str] | None = None
 
     @property
     def answer_text(self) -> str:
@@ -122,6 +129,7 @@ class Context:
 
 _NAME = re.compile(
     r"(?<![\w'’-])[A-Z][\w'’.-]*(?:[ \t]+(?:(?:da|de|dos|do|van|von|der|bin|al|el|la|le)[ \t]+)?[A-Z][\w'’-]*)*")
+_PERSON_TITLES = (TITLES | {"speaker", "secretary", "chancellor", "premier"}) - {"state", "former", "acting", "head"}
 _PARTICLES = frozenset({"da", "de", "dos", "do", "van", "von", "der", "bin", "al", "el", "la", "le"})
 _STARTERS = STOPWORDS | {"but", "yet", "meanwhile", "however", "officials", "police", "local"}
 
@@ -132,7 +140,7 @@ def names_in(text: str) -> list[str]:
     found: list[str] = []
     for match in _NAME.finditer(text):
         parts = match.group(0).rstrip(".").split()
-        while parts and (parts[0].lower() in _STARTERS or parts[0].lower() in _CALENDAR):
+        while parts and not parts[0].isupper() and (parts[0].lower() in _STARTERS or parts[0].lower() in _CALENDAR):
             parts = parts[1:]
         if parts:
             found.append(" ".join(parts))
@@ -157,6 +165,8 @@ def kind(name: str, text: str = "") -> str:
         return "place"
     if any(w in _ORG_WORDS for w in lowered) or re.fullmatch(r"[A-Z][A-Z0-9&.]{1,7}s?", name):
         return "org"
+    if any(w in _EVENT_WORDS for w in lowered):
+        return "event"
     if lowered[0] in TITLES and len(lowered) > 1:
         return "person"
     votes: Counter[str] = Counter()
@@ -183,11 +193,19 @@ def strip_title(name: str) -> str:
 def people(text: str) -> list[str]:
     """The people ``text`` names, titles left out, most mentioned first; a surname alone counts towards
     the full name it belongs to."""
-    found = [strip_title(n) for n in names_in(text) if kind(n, text) == "person"]
+    found = []
+    for name in names_in(text):
+        parts = name.split()
+        # "House Speaker Nancy Pelosi", "UK Foreign Secretary James Cleverly": the name after the last title.
+        last_title = max((i for i, w in enumerate(parts) if w.lower().strip(".") in _PERSON_TITLES), default=-1)
+        if 0 <= last_title < len(parts) - 1:
+            found.append(" ".join(parts[last_title + 1 :]))
+        elif kind(name, text) == "person":
+            found.append(strip_title(name))
     full = [n for n in dict.fromkeys(found) if len(n.split()) >= 2]
     counts: Counter[str] = Counter()
     for name in found:
-        owner = next((f for f in full if f != name and f.split()[-1] == name.split()[-1]), name)
+        owner = name if len(name.split()) > 1 else next((f for f in full if f.split()[-1] == name), name)
         counts[owner] += 1
     return [name for name, _ in counts.most_common()]
 
@@ -200,17 +218,19 @@ def gender(name: str, text: str) -> str | None:
         return "female"
     if re.search(rf"\b(?:Mr|King|Prince|Sir|Lord)\.?\s+(?:[A-Z][\w'’-]*\s+)*{surname}\b", text):
         return "male"
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    male = female = 0
-    for i, sentence in enumerate(sentences):
-        if re.search(rf"\b{surname}\b", sentence):
-            nearby = set(words(" ".join(sentences[i : i + 2])))
-            male += len(nearby & _MALE)
-            female += len(nearby & _FEMALE)
-    if male and not female:
-        return "male"
-    if female and not male:
-        return "female"
+    sentences = re.split(r"(?<=[.!?])\s+|\n", text)
+    # The full name first: "Paul Pelosi" and "Nancy Pelosi" share a surname, not a pronoun.
+    for pattern in dict.fromkeys((re.escape(name), surname)):
+        male = female = 0
+        for i, sentence in enumerate(sentences):
+            if re.search(rf"\b{pattern}\b", sentence):
+                nearby = set(words(" ".join(sentences[i : i + 2])))
+                male += len(nearby & _MALE)
+                female += len(nearby & _FEMALE)
+        if male and not female:
+            return "male"
+        if female and not male:
+            return "female"
     return None
 
 
@@ -241,7 +261,11 @@ def titled(role: str, text: str) -> list[str]:
 
 def topic(question: str) -> str:
     """The place or event a question is about: its last phrase after a preposition that names something
-    ("the Itaewon crowd crush"), else its names, else its content words."""
+    ("the Itaewon crowd crush"), else its names, else its content words. A resolved follow-up carries its
+    topic in brackets at the end ("what did the police say (the Itaewon crowd crush)?")."""
+    carried = re.search(r"\(([^()]+)\)\s*[?.!]*\s*$", question)
+    if carried:
+        return carried.group(1).strip()
     match = _TOPIC.search(question)
     if match and not _PERSONAL & set(words(match.group("topic"))):
         found = match.group("topic").strip(" ?.!")
@@ -254,9 +278,14 @@ def topic(question: str) -> str:
     return " ".join(content[:6])
 
 
+def key_words(text: str) -> set[str]:
+    """:func:`terms` of ``text`` and its acronyms, lower-cased ("US" is a stop word to :func:`terms`)."""
+    return terms(text) | {w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,7}\b", text)}
+
+
 def _with_topic(question: str, subject: str) -> str:
     """``question`` about ``subject`` too, unless it already names it."""
-    if not subject or terms(subject) <= terms(question):
+    if not subject or key_words(subject) <= key_words(question):
         return question
     return f"{question.rstrip(' ?.!')} ({subject})?"
 
@@ -294,9 +323,15 @@ def resolve(question: str, context: Context | None) -> Resolution:
             title = role.group("role").title() if role.group("role").lower() != "ceo" else "CEO"
             resolved = _replace_span(resolved, role.start(), role.end(), f"{title} {named}")
             subjects.append(named)
+        elif not about:  # "the president" in a conversation that has no story yet
+            return _first_message(question)
+        else:
+            subjects.append(role.group(0))
     group = _GROUP_RE.search(resolved)
     if group:
         subjects.append(group.group(0))
+    if bare_say(question) and not subjects:
+        subjects.extend(entities(question))
     if not subjects:  # nothing this module resolves: the caller's heuristic carries the context over
         return Resolution(question, subject=tuple(entities(question)))
     resolved = _with_topic(resolved, about)
@@ -321,21 +356,21 @@ def _first_message(question: str) -> Resolution:
 
 
 def _person(pronouns: set[str], context: Context) -> str | Resolution:
-    """The one person "he"/"she" can stand for, or the question to ask back."""
-    candidates = people(context.previous)
-    if not candidates:
-        for question in reversed(context.earlier):
-            candidates = people(question)
-            if candidates:
-                break
-    if not candidates:
-        candidates = people(context.answer_text)[:4]
+    """The one person "he"/"she" can stand for, or the question to ask back. The previous question is
+    read first, then the earlier ones, then the previous answer and its sources; the first of these
+    naming someone the pronoun can be (a "she" nearby rules out a "he") decides."""
     wanted = "male" if pronouns & _MALE and not pronouns & _FEMALE else (
         "female" if pronouns & _FEMALE and not pronouns & _MALE else None)
-    if wanted and len(candidates) > 1:
-        text = "\n".join([context.previous, context.answer_text])
-        # Only a pronoun of the other gender rules a candidate out: an unknown one may still be meant.
-        candidates = [c for c in candidates if gender(c, text) in (wanted, None)] or candidates
+    text = context.answer_text  # the questions' own pronouns tell nothing about anyone's gender
+    candidates: list[str] = []
+    for source in (context.previous, *reversed(context.earlier), context.answer_text):
+        found = people(source)[:4]
+        if wanted:
+            # Only a pronoun of the other gender rules a candidate out: an unknown one may still be meant.
+            found = [c for c in found if _gender(c, text, context) in (wanted, None)]
+        if found:
+            candidates = found
+            break
     pronoun = sorted(pronouns)[0]
     if len(candidates) == 1:
         return candidates[0]
@@ -344,6 +379,21 @@ def _person(pronouns: set[str], context: Context) -> str | Resolution:
                                         "please name the person.")
     return Resolution(None, clarify=f"Who do you mean by “{pronoun}”: {_either(candidates[:3])}?",
                       subject=tuple(candidates[:3]))
+
+
+def _gender(name: str, text: str, context: Context) -> str | None:
+    """:func:`gender` from the conversation, else from the articles naming the person."""
+    found = gender(name, text)
+    if found is None and context.lookup is not None:
+        found = gender(name, context.lookup(name))
+    return found
+
+
+def bare_say(question: str) -> bool:
+    """"what did the UK say?": a "what did X say" without what about, which in a conversation means about
+    its story."""
+    return bool(re.match(r"^\s*(?:and\s+)?what\s+(?:did|does|has|have|do)\s+[\w\s'’.-]+?\s+(?:say|said|do|"
+                         r"announce|tell\s+\w+)\s*[?.!]*\s*$", question, re.IGNORECASE))
 
 
 def _role_holder(role: str, context: Context, about: str) -> str | None | Resolution:
@@ -361,6 +411,9 @@ def _role_holder(role: str, context: Context, about: str) -> str | None | Resolu
             candidates = titled(role, question)
             if candidates:
                 break
+    if not candidates and context.lookup is not None and about:
+        text = context.lookup(f"{role} {about}")
+        candidates = [c for c in titled(role, text) if _near(c, about, text, unit=r"\n\n")]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -369,10 +422,11 @@ def _role_holder(role: str, context: Context, about: str) -> str | None | Resolu
                       subject=tuple(candidates[:3]))
 
 
-def _near(name: str, about: str, text: str) -> bool:
-    """Whether a sentence of ``text`` names both ``name`` and a word of the topic ``about``."""
-    wanted = terms(about)
-    return any(name.split()[-1] in s and wanted & terms(s) for s in re.split(r"(?<=[.!?])\s+|\n", text))
+def _near(name: str, about: str, text: str, *, unit: str = r"(?<=[.!?])\s+|\n") -> bool:
+    """Whether a sentence of ``text`` (or another ``unit``: passages are split on blank lines) names both
+    ``name`` and a word of the topic ``about``."""
+    wanted = key_words(about)
+    return any(name.split()[-1] in s and wanted & key_words(s) for s in re.split(unit, text))
 
 
 def _either(names: Sequence[str]) -> str:
@@ -402,14 +456,17 @@ def _swap(question: str, context: Context, about: str) -> Resolution | None:
     if own and names:
         wanted = kind(own[0], question)
         same = [n for n in names if kind(n, previous) == wanted] or names
-        resolved = previous.replace(same[-1], subject)
+        # "what about the US?" after "... in the UK?": the name takes the name's place, not "the US".
+        replacement = own[0] if subject.lower().removeprefix("the ").strip() == own[0].lower() else subject
+        resolved = previous.replace(same[-1], replacement)
         return Resolution(resolved, subject=(subject,))
     if not own:
         return Resolution(_with_topic(f"What about {subject}?", about), subject=(subject, about))
     return Resolution(f"{previous.rstrip(' ?.!')} — {subject}?", subject=(subject,))
 
 
-def context_of(history: Sequence[Turn], rewrite: object) -> Context | None:
+def context_of(history: Sequence[Turn], rewrite: object, lookup: Callable[[str], str] | None = None
+               ) -> Context | None:
     """The context for the next message of a conversation: its user questions resolved in order with
     ``rewrite`` (question, Context | None) -> str, and its last answer with that answer's sources."""
     previous: str | None = None
@@ -419,11 +476,11 @@ def context_of(history: Sequence[Turn], rewrite: object) -> Context | None:
         if turn.role == "user":
             if previous is not None:
                 earlier.append(previous)
-            ctx = Context(previous, answer, sources, tuple(earlier)) if previous is not None else None
+            ctx = Context(previous, answer, sources, tuple(earlier), lookup) if previous is not None else None
             previous = rewrite(turn.text, ctx)  # type: ignore[operator]
             answer, sources = "", ()
         else:
             answer, sources = turn.text, tuple(getattr(turn, "sources", ()) or ())
     if previous is None:
         return None
-    return Context(previous, answer, sources, tuple(earlier[-4:]))
+    return Context(previous, answer, sources, tuple(earlier[-4:]), lookup)
