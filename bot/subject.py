@@ -219,17 +219,27 @@ def gender(name: str, text: str) -> str | None:
     if re.search(rf"\b(?:Mr|King|Prince|Sir|Lord)\.?\s+(?:[A-Z][\w'’-]*\s+)*{surname}\b", text):
         return "male"
     sentences = re.split(r"(?<=[.!?])\s+|\n", text)
-    # The full name first: "Paul Pelosi" and "Nancy Pelosi" share a surname, not a pronoun.
-    for pattern in dict.fromkeys((re.escape(name), surname)):
+    # The full name first: "Paul Pelosi" and "Nancy Pelosi" share a surname, not a pronoun. What counts is
+    # a pronoun after the name in its sentence, and one opening the next sentence when the name is the
+    # subject of its own (among its first words): "Paul Pelosi ... was attacked. He underwent surgery".
+    given = name.split()[0]
+    namesakes = {m for m in re.findall(rf"([A-Z][\w'’-]+)[ \t]+{surname}\b", text)
+                 if m != given and m.lower().strip(".") not in _PERSON_TITLES}
+    patterns = [re.escape(name)] if namesakes or len(name.split()) == 1 else [re.escape(name), surname]
+    for pattern in patterns:
         male = female = 0
         for i, sentence in enumerate(sentences):
-            if re.search(rf"\b{pattern}\b", sentence):
-                nearby = set(words(" ".join(sentences[i : i + 2])))
-                male += len(nearby & _MALE)
-                female += len(nearby & _FEMALE)
-        if male and not female:
+            match = re.search(rf"\b{pattern}\b", sentence)
+            if not match:
+                continue
+            after = words(sentence[match.end() :])
+            if len(words(sentence[: match.start()])) <= 2 and i + 1 < len(sentences):
+                after += words(sentences[i + 1])[:1]
+            male += sum(w in _MALE for w in after)
+            female += sum(w in _FEMALE for w in after)
+        if male > 2 * female:
             return "male"
-        if female and not male:
+        if female > 2 * male:
             return "female"
     return None
 
