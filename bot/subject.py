@@ -421,9 +421,13 @@ def _role_holder(role: str, context: Context, about: str) -> str | None | Resolu
             candidates = titled(role, question)
             if candidates:
                 break
-    if not candidates and context.lookup is not None and about:
+    if context.lookup is not None and about:
+        # The articles about the topic decide: a holder named earlier who is not named with the topic
+        # (Kenya's president after "what about Somalia?") gives way to the one who is.
         text = context.lookup(f"{role} {about}")
-        candidates = [c for c in titled(role, text) if _near(c, about, text, unit=r"\n\n")]
+        found = [c for c in titled(role, text) if _near(c, about, text, unit=r"\n\n")]
+        kept = [c for c in candidates if any(c.split()[-1] in f for f in found)]
+        candidates = kept or found
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -435,6 +439,10 @@ def _role_holder(role: str, context: Context, about: str) -> str | None | Resolu
 def _near(name: str, about: str, text: str, *, unit: str = r"(?<=[.!?])\s+|\n") -> bool:
     """Whether a sentence of ``text`` (or another ``unit``: passages are split on blank lines) names both
     ``name`` and a word of the topic ``about``."""
+    names = [n.lower() for n in names_in(about)]
+    if names:  # "Kenya need food aid": the place is what must be near, not "aid"
+        return any(name.split()[-1] in s and any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", s.lower()) for n in names)
+                   for s in re.split(unit, text))
     wanted = key_words(about)
     return any(name.split()[-1] in s and wanted & key_words(s) for s in re.split(unit, text))
 
