@@ -50,6 +50,7 @@ _ALIASES = [
     {"china", "chinese", "beijing"},
     {"iran", "iranian", "tehran"},
 ]
+_ARTICLES = frozenset({"the", "a", "an", "mr", "mrs", "ms", "dr"})
 # Words that are capitalised in questions without naming anything a passage must repeat.
 _NOT_NAMES = frozenset({"i", "covid", "covid-19", "coronavirus", "breaking", "news", "update", "latest"})
 
@@ -122,10 +123,11 @@ def _surname_only(name: str, text: str) -> bool:
         return False
     given = {p.lower() for p in parts[:-1]}
     for match in mentions:
-        before = re.search(r"([A-Z][\w'’.-]*)[ \t]+$", text[: match.start()])
-        if before and before.group(1).lower().strip(".") not in given | TITLES and before.group(1)[0].isupper():
-            if re.match(r"[A-Z][a-z]", before.group(1)) and before.group(1).lower() not in {"the", "a", "an"}:
-                return False
+        # "Hunter Biden" for "Joe Biden": another capitalised given name right before the surname.
+        before = re.search(r"([A-Z][a-z][\w'’.-]*)[ \t]+$", text[: match.start()])
+        word = before.group(1).lower().strip(".") if before else ""
+        if word and word not in given | TITLES | _ARTICLES:
+            return False
     return True
 
 

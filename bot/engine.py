@@ -36,10 +36,10 @@ from bot import constraints, extractive
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
 from bot.extractive import Event, Ranked, VectorCache
+from bot.language import english_only, language_of
 from bot.llm import LLMClient
 from bot.prompts import render
 from bot.results import Answer, Citation
-from bot.language import english_only, language_of
 from bot.rewrite import Window, parse_question, read_followup, summary_topic
 from bot.settings import Settings
 from bot.slack_render import format_date

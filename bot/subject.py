@@ -406,7 +406,7 @@ def bare_say(question: str) -> bool:
                          r"announce|tell\s+\w+)\s*[?.!]*\s*$", question, re.IGNORECASE))
 
 
-def _role_holder(role: str, context: Context, about: str) -> str | None | Resolution:
+def _role_holder(role: str, context: Context, about: str) -> str | Resolution | None:
     """The person the conversation gives the title ``role``: from the previous question, else the
     previous answer and its sources (preferring the one named next to the topic), else the earlier
     questions. None when it names nobody with that title; the question to ask back when several."""
