@@ -259,7 +259,8 @@ class Engine:
         if query != question:
             log.info("ask.rewritten chars=%d", len(query))
         log.info("ask.retrieved hits=%d best_cosine=%.3f mode=%s", len(hits), ranked.best_cosine, self.mode)
-        abstain = partial(self._abstained, question, since, until, label=label)
+        # A follow-up's abstention names what was searched ("what did Yoon Suk-yeol promise …"), not "he".
+        abstain = partial(self._abstained, query if history else question, since, until, label=label)
         if not ranked.answerable():
             return AnswerStream.of(self._gap_answer(question, gap) or abstain())
         extractive_answer = partial(self._extractive_answer, question, ranked)
