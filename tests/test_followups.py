@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.bench_conversations import DEFAULT_DATA, articles, run_conversations, run_questions
+from bench.bench_conversations import DEFAULT_DATA, articles, run_conversations
 from bot.chat import run_chat
 from bot.engine import Engine, Turn
 from bot.rewrite import read_followup
@@ -153,3 +154,26 @@ def test_chat_keeps_the_subject_and_asks_back_when_it_cannot(engine: Engine) -> 
     assert "Yoon Suk-yeol" in answers[1] and "Biden" not in answers[1] and "Marcos" not in answers[1]
     assert "police" in answers[2].lower() and "Asheville" not in answers[2] and "San Francisco" not in answers[2]
     assert answers[5].startswith("Who do you mean by “he”:") and "Lula" in answers[5] and "Bolsonaro" in answers[5]
+
+
+@pytest.mark.timeout(360)
+def test_chat_in_a_terminal_resolves_and_asks_back(tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
+    from tests.test_terminal import terminal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SITREP_", "SLACK_", "OPENAI_", "CHROMA_"))}
+    env |= {"SITREP_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm", "SITREP_ANSWER_MODE": "extractive",
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    store = corpus_factory(tmp_path / "data", articles(json.loads(DEFAULT_DATA.read_text(encoding="utf-8"))))
+    store.close()
+    with terminal(tmp_path, env, "chat") as term:
+        at = term.expect("\n> ")
+        for line, shown in [(ITAEWON, "Sources:"), ("what did the president say?", "Sources:"),
+                            ("/new", "(new conversation)"), ("what did he say?", "Who do you mean by")]:
+            term.send(line + "\r")
+            at = term.expect(shown, start=at + len(line))
+            at = term.expect("\n> ", start=at)
+        term.send("/quit\r")
+        assert term.finish() == 0, term.output
+    president = term.output.split("what did the president say?")[1].split("Sources:")[0]
+    assert "Yoon Suk-yeol" in president and "Biden" not in president
+    assert "Traceback" not in term.output
