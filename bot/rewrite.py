@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.citations import strip_markers
 from bot.extractive import entities
 from bot.prompts import render
-from bot.subject import bare_say, context_of, refers_back, resolve
+from bot.subject import Context, bare_say, context_of, refers_back, resolve
 from bot.words import NUMBER_WORDS, terms
 from retrieval.errors import LLMError
 
@@ -197,7 +197,7 @@ def read_followup(question: str, history: Sequence[Turn], llm: Completer | None 
         return ([question], None) if first.query else ([], first.clarify)
     if not is_followup(question) and not refers_back(question) and not bare_say(question):
         return [question], None
-    context = context_of(history, lambda text, ctx: resolve(text, ctx).query or text, lookup)
+    context = context_of(history, _standalone, lookup)
     assert context is not None  # there is a user turn
     resolution = resolve(question, context)
     if resolution.query is None:
@@ -212,6 +212,17 @@ def read_followup(question: str, history: Sequence[Turn], llm: Completer | None 
     rewritten = heuristic_rewrite(question, context.previous)
     own = _own_subject(question, context.previous)
     return [own, rewritten] if own else [rewritten], None
+
+
+def _standalone(question: str, context: Context | None) -> str:
+    """An earlier question of the conversation as it was searched: resolved by the rules, else, for a
+    follow-up, with the words of the question before it carried over."""
+    if context is None:
+        return question
+    resolved = resolve(question, context).query or question
+    if resolved == question and (is_followup(question) or bare_say(question)):
+        return heuristic_rewrite(question, context.previous)
+    return resolved
 
 
 def _own_subject(question: str, previous: str) -> str | None:

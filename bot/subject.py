@@ -340,8 +340,6 @@ def resolve(question: str, context: Context | None) -> Resolution:
     group = _GROUP_RE.search(resolved)
     if group:
         subjects.append(group.group(0))
-    if bare_say(question) and not subjects:
-        subjects.extend(entities(question))
     if not subjects:  # nothing this module resolves: the caller's heuristic carries the context over
         return Resolution(question, subject=tuple(entities(question)))
     resolved = _with_topic(resolved, about)
