@@ -22,12 +22,12 @@ months it names, are its *constraints*:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.extractive import Composer, Sentence, VectorCache, candidates, entities, rank
 from bot.results import Citation
-from bot.subject import kind, names_in, strip_title
+from bot.subject import PLACES, kind, names_in, strip_title
 from bot.support import TITLES, Span, name_supported
 from retrieval.documents import SearchHit
 
@@ -161,26 +161,46 @@ def _covers_time(constraint: Constraint, hit: SearchHit, body: str) -> bool:
     return in_text or dated
 
 
-def check(question: str, hits: Sequence[SearchHit]) -> Check:
-    """``hits`` against the constraints of ``question`` (no constraints: every hit is ``together``)."""
+def country(constraint: Constraint) -> bool:
+    """Whether the constraint is a country or region ("UK", "the US", "Kenya"): news about a country often
+    names it once, so the whole article is read for it, not one passage."""
+    return constraint.what == "name" and constraint.text.lower().removeprefix("the ") in PLACES
+
+
+def check(question: str, hits: Sequence[SearchHit], article: Callable[[str], str] | None = None) -> Check:
+    """``hits`` against the constraints of ``question`` (no constraints: every hit is ``together``). A
+    country, or the one name a question gives, may be named anywhere in the passage's article (``article``:
+    doc id -> its text): a passage of an article about the IRS that says "the agency" is about the IRS.
+    Several names must be in the passage itself, together."""
     constraints = required(question)
     result = Check(constraints)
     if not constraints:
         result.together = list(hits)
         return result
+    texts: dict[str, str] = {}
+
+    def covered(constraint: Constraint, hit: SearchHit) -> bool:
+        if covers(constraint, hit):
+            return True
+        if article is None or not (country(constraint) or len(constraints) == 1):
+            return False
+        if hit.doc_id not in texts:
+            texts[hit.doc_id] = article(hit.doc_id)
+        return covers(constraint, hit, texts[hit.doc_id])
+
     for constraint in constraints:
-        result.each[constraint.text] = [h for h in hits if covers(constraint, h)]
+        result.each[constraint.text] = [h for h in hits if covered(constraint, h)]
     result.together = [h for h in hits if all(h in result.each[c.text] for c in constraints)]
     return result
 
 
 def off_subject(question: str, sentences: Sequence[Sentence]) -> set[int]:
-    """Indices of ``sentences`` that name a person or place of the kind the question asks about but none
-    of the question's names: a sentence about US prices for a question about the UK."""
+    """Indices of ``sentences`` that name another person or another country than the question names, and
+    none of its names: a sentence about US prices for a question about the UK, Biden's words for a
+    question about Yoon. Only names read with confidence count (a title or "said" for a person; a
+    country for a place), so a sentence about New Jersey is not taken for another country than the US."""
     constraints = [c for c in required(question) if c.what == "name"]
-    if not constraints:
-        return set()
-    asked = {kind(c.text, question) for c in constraints} & {"person", "place"}
+    asked = {k for c in constraints if (k := _confident(c.text, question, question=True))}
     if not asked:
         return set()
     asked_words = {w.lower() for c in constraints for w in re.findall(r"\w+", strip_title(c.text))}
@@ -190,9 +210,28 @@ def off_subject(question: str, sentences: Sequence[Sentence]) -> set[int]:
         if any(covers(c, sentence.hit, text, with_title=False) for c in constraints):
             continue
         others = [n for n in names_in(text) if not {w.lower() for w in re.findall(r"\w+", n)} & asked_words]
-        if any(kind(n, text) in asked for n in others if n.split()[0].lower() not in TITLES or len(n.split()) > 1):
+        if any(_confident(n, text) in asked for n in others):
             out.add(i)
     return out
+
+
+def _confident(name: str, text: str, *, question: bool = False) -> str | None:
+    """"place" for a country or region, "person" for a name with a title before it or "said" after it (or,
+    in a ``question``, a full name), else None."""
+    bare = re.sub(r"['’]s$", "", name).strip()
+    if bare.lower().removeprefix("the ") in PLACES:
+        return "place"
+    found = kind(bare, text)
+    if found != "person":
+        return None
+    if len(strip_title(bare).split()) >= 2 and bare.split()[0].lower() in TITLES:
+        return "person"
+    escaped = re.escape(strip_title(bare))
+    titled = re.search(rf"\b[A-Z][a-z]+\.?\s+{escaped}\b", text) and any(
+        m.lower().strip(".") in TITLES for m in re.findall(rf"\b([A-Z][a-z]+)\.?\s+{escaped}\b", text))
+    said = re.search(rf"{escaped}(?:,[^,]{{0,60}},)?\s+(?:said|says|told|added)\b", text)
+    # A question names people as "What did Rishi Sunak say": a full name there is enough.
+    return "person" if titled or said or (question and len(bare.split()) >= 2) else None
 
 
 def describe(constraints: Sequence[Constraint]) -> str:

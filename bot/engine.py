@@ -307,6 +307,10 @@ class Engine:
         reply = reply.strip().strip("\"“”")
         return reply or None
 
+    def _article_text(self, doc_id: str) -> str:
+        """The whole text of an article (its chunks in order): where a country a question names may be."""
+        return "\n".join(h.text for h in self._corpus.document_chunks(doc_id))
+
     def passages_text(self, query: str, *, since: datetime | None, until: datetime | None) -> str:
         """Titles and text of the few passages most relevant to ``query``: what a follow-up's "the president"
         or "she" is resolved with when the conversation itself doesn't say (see :mod:`bot.subject`)."""
@@ -344,10 +348,10 @@ class Engine:
         when none covers them together although the passages are about the question (they pass the
         relevance gate taken together), the check to say so with."""
         hits = self._search(query, ASK_K, since, until, recency=recency)
-        check = constraints.check(query, hits)
+        check = constraints.check(query, hits, self._article_text)
         if check.constraints and not check.together:
             wider = self._search(query, ASK_K * _WIDER, since, until, recency=recency)
-            check = constraints.check(query, wider)
+            check = constraints.check(query, wider, self._article_text)
             hits = check.together[:ASK_K] or hits
         else:
             hits = check.together
