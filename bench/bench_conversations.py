@@ -195,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     print(result)
     if args.out:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        command = (f"bench/bench_conversations.py run {when}, {time.monotonic() - started:.0f} s; "
-                   f"{len(data['articles'])} fixture articles")
-        write_out(args.out, result, command, "bench_conversations")
+        command = (f"bench/bench_conversations.py --data {args.data.name} run {when}, "
+                   f"{time.monotonic() - started:.0f} s; {len(data['articles'])} fixture articles")
+        write_out(args.out, result, command, f"bench_conversations:{args.data.stem}")
     return 0
 
 

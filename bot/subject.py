@@ -5,12 +5,13 @@ police?", "what about Kabul?". :func:`resolve` reads the earlier questions (each
 the previous answer with the sources it cited, and rewrites the follow-up into a standalone question:
 
 - "he"/"she"/"him"/"his"/"her" stand for the one person named in the previous question, else in the
-  previous answer and its sources (a pronoun nearby tells "he" from "she"). Two or more candidates, or
+  earlier ones, else in the previous answer and its sources (a pronoun after the name, in the
+  conversation or in the articles naming the person, tells "he" from "she"). Two or more candidates, or
   none, and the reply asks who is meant instead of guessing.
 - "the president", "the prime minister", "the mayor" ... stand for the one person the conversation gives
-  that title ("President Yoon Suk-yeol", "Yoon Suk-yeol, the president"); several, and the one named
-  next to the conversation's topic is taken, else the reply asks which. With no name, the role stays and
-  the topic is added ("what did the president say about the Itaewon crowd crush?").
+  that title ("President Yoon Suk-yeol", "Yoon Suk-yeol, the president") and whom the articles about its
+  topic name; several, and the reply asks which. With no name, the role stays and the topic is added
+  ("what did the president say (the Itaewon crowd crush)?").
 - "the police", "the army", "the government" ... keep their words and get the topic added.
 - "what about X?" / "and X?" ask the previous question again about X: X takes the place of the
   previous question's name of the same kind, or of its speaker ("what did the president say?" → "and
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.extractive import _CALENDAR, entities
+from bot.extractive import entities
 from bot.support import TITLES
 from bot.words import STOPWORDS, terms
 
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 _MALE = frozenset({"he", "him", "his", "himself"})
 _FEMALE = frozenset({"she", "her", "hers", "herself"})
 _PERSONAL = _MALE | _FEMALE
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
 # Titles that name one person; the lower-case form is how a follow-up says it.
 PERSON_ROLES = (
     "prime minister", "vice president", "foreign minister", "defence minister", "defense minister",
