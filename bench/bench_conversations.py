@@ -166,6 +166,7 @@ def table(turns: list[TurnResult], questions: list[QuestionResult]) -> str:
     misses = [f"- follow-up “{t.ask}” ({t.conversation}): {t.why}" for t in turns if not t.right]
     misses += [f"- question “{q.ask}”: expected {q.expect}, got {q.got}" + (f", names {q.wrong_names}" if q.wrong_names
                else "") for q in questions if q.got != q.expect or q.wrong_names]
+    misses += [f"- question “{q.ask}”: the answer lacks {q.missing}" for q in answered if q.missing]
     return "\n".join(lines + (["", *misses] if misses else []))
 
 
