@@ -236,7 +236,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     corpus = open_store(args.store, bench.articles)
     try:
-        extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive"), corpus)
+        extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive").llm, corpus)
         llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
         for name, questions in by_week.items():
             chosen = cases(questions)
@@ -323,7 +323,7 @@ def off_topic_line(args: argparse.Namespace, log: Callable[[str], None]) -> str:
         if args.base_url:
             modes["llm"] = llm_settings(args, data_dir)
         for mode, settings in modes.items():
-            engine = Engine(settings, corpus)
+            engine = Engine(settings.llm, corpus)
             answered = [q for q in questions if not engine.ask(q).abstained]
             for q in answered:
                 log(f"  off-topic answered ({mode}): {q}")

@@ -137,7 +137,7 @@ def main() -> int:
         print(f"corpus in {args.data_dir}: building to {args.chunks} chunks if needed", flush=True)
         build(corpus, args.chunks)
         stats = corpus.stats()
-        engine = Engine(Settings(data_dir=args.data_dir, answer_mode="extractive"), corpus)
+        engine = Engine(Settings(data_dir=args.data_dir, answer_mode="extractive").llm, corpus)
         asked = questions(args.questions + args.warmup, seed=11)
         for q in asked[: args.warmup]:
             engine.ask(q)

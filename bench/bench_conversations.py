@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = build(Path(tmp) / "data", data)
         try:
-            engine = Engine(Settings(data_dir=Path(tmp), answer_mode="extractive"), corpus)
+            engine = Engine(Settings(data_dir=Path(tmp), answer_mode="extractive").llm, corpus)
             turns = run_conversations(engine, data)
             questions = run_questions(engine, data)
         finally:

@@ -252,7 +252,7 @@ def main() -> int:
         settings = load_settings(env)
         corpus = open_corpus(settings)
         ensure_sample(corpus)
-        bot = SlackBot(settings, Engine(settings, corpus), corpus)
+        bot = SlackBot(settings, Engine(settings.llm, corpus), corpus)
         load = LoadGenerator()
         with ServerThread(create_http_app(bot)) as server:
             url = server.url + "/slack/events"

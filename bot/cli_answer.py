@@ -76,7 +76,7 @@ def as_of(args: argparse.Namespace) -> datetime | None:
 
 def engine_for(settings: Settings, corpus: Corpus, when: datetime | None) -> Engine:
     """The answer engine, replaying ``when`` when given."""
-    engine = Engine(settings, corpus)
+    engine = Engine(settings.llm, corpus)
     return engine.at(when) if when is not None else engine
 
 

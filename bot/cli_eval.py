@@ -29,7 +29,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             for c in cases if c.answers is not None and c.asked_at is not None
         ]
         if answered:
-            outcomes = answer_eval.run(Engine(settings, corpus), answered)
+            outcomes = answer_eval.run(Engine(settings.llm, corpus), answered)
             result["answer"] = answer_eval.summarize(outcomes)
     finally:
         corpus.close()

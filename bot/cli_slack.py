@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     bot: SlackBot | None = None
     scheduler = None
     try:
-        engine = Engine(settings, corpus)
+        engine = Engine(settings.llm, corpus)
         bot = SlackBot(settings, engine, corpus, client=client, identity=identity)
         print(f"sitrep: signed in to Slack workspace {who.get('team')!s} as @{who.get('user')!s}; "
               f"answers in {engine.mode} mode", flush=True)

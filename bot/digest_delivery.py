@@ -30,8 +30,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.digest import Digest, DigestCorpus, StorySummarizer, build_digest
-from bot.settings import Settings
-from retrieval.sqlitedb import STATE_DB_NAME, connection, with_retry
+from retrieval.sqlitedb import Migration, connection, migrate, register, state_path, with_retry
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -63,6 +62,8 @@ CREATE TABLE IF NOT EXISTS digest_deliveries (
 );
 CREATE INDEX IF NOT EXISTS digest_deliveries_posted ON digest_deliveries (channel, status, posted_at);
 """
+DELIVERIES = register("digest", [Migration(1, _SCHEMA, "digest deliveries and their claims")])
+
 
 # Owner ids created by this process and not yet closed: a claim by one of our own ids that is not in
 # this set belongs to an earlier incarnation that had our pid (e.g. pid 1 in a restarted container).
@@ -153,7 +154,7 @@ class DeliveryStore:
         self.path = path
         self.stale_after = stale_after
         with connection(self.path) as conn:
-            with_retry(lambda: conn.executescript(_SCHEMA))
+            migrate(conn, DELIVERIES)
 
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -383,9 +384,9 @@ class DigestService:
         self.mode = mode
 
     @classmethod
-    def for_settings(cls, settings: Settings, corpus: DigestCorpus, engine: Engine) -> DigestService:
-        """The service for ``settings`` (the state database in the data directory) on ``engine``."""
-        store = DeliveryStore(settings.data_dir / STATE_DB_NAME)
+    def open(cls, data_dir: Path, corpus: DigestCorpus, engine: Engine) -> DigestService:
+        """The service on the state database in ``data_dir``, summarising with ``engine``."""
+        store = DeliveryStore(state_path(data_dir))
         return cls(store, corpus, engine.summarize_passages, engine.mode)
 
     def build(self, channel: str | None, timezone: str, now: datetime, since: datetime | None = None) -> Digest:

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.settings import Settings, check_timezone, parse_hhmm
+from bot.settings import DigestSettings, check_timezone, parse_hhmm
 from retrieval.errors import ConfigError
 
 _FILE_KEYS = {"channel", "time", "timezone"}
@@ -45,17 +45,17 @@ class DigestSchedule:
         return f"{self.channel} at {self.time:%H:%M} {self.timezone}"
 
 
-def load_schedules(settings: Settings) -> list[DigestSchedule]:
+def load_schedules(settings: DigestSettings) -> list[DigestSchedule]:
     """Every configured digest schedule; an empty list when no digest is configured.
 
     Raises ConfigError naming the setting (or the file entry) for a bad time, zone, or duplicate channel.
     """
     schedules = [
-        DigestSchedule(channel, settings.digest_time, settings.timezone)
-        for channel in _split_channels(settings.digest_channel)
+        DigestSchedule(channel, settings.time, settings.timezone)
+        for channel in _split_channels(settings.channel)
     ]
-    if settings.digest_config is not None:
-        schedules.extend(_read_config(settings.digest_config, settings))
+    if settings.config is not None:
+        schedules.extend(_read_config(settings.config, settings))
     seen: set[str] = set()
     for schedule in schedules:
         if schedule.channel in seen:
@@ -71,7 +71,7 @@ def _split_channels(raw: str | None) -> list[str]:
     return [part.strip() for part in (raw or "").split(",") if part.strip()]
 
 
-def _read_config(path: Path, settings: Settings) -> list[DigestSchedule]:
+def _read_config(path: Path, settings: DigestSettings) -> list[DigestSchedule]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -87,7 +87,7 @@ def _read_config(path: Path, settings: Settings) -> list[DigestSchedule]:
             enumerate(entries, start=1)]
 
 
-def _entry(entry: dict[str, object], where: str, settings: Settings) -> DigestSchedule:
+def _entry(entry: dict[str, object], where: str, settings: DigestSettings) -> DigestSchedule:
     unknown = sorted(set(entry) - _FILE_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; use channel, time, timezone.")
@@ -96,7 +96,7 @@ def _entry(entry: dict[str, object], where: str, settings: Settings) -> DigestSc
         raise ConfigError(f"{where}: channel must be a Slack channel id such as \"C0123456789\".")
     raw_time = entry.get("time")
     if raw_time is None:
-        at = settings.digest_time
+        at = settings.time
     elif isinstance(raw_time, time):  # TOML local time, e.g. time = 07:30:00
         at = raw_time.replace(second=0, microsecond=0)
     elif isinstance(raw_time, str):

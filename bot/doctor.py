@@ -142,7 +142,7 @@ def _llm(settings: Settings) -> Callable[[], str]:
 def _digest(settings: Settings) -> str:
     from bot.digest_schedule import load_schedules
 
-    schedules = load_schedules(settings)
+    schedules = load_schedules(settings.digest)
     if not schedules:
         return "not configured (SITREP_DIGEST_CHANNEL / SITREP_DIGEST_CONFIG unset)"
     listed = "; ".join(s.describe() for s in schedules)
@@ -155,7 +155,7 @@ def _digest(settings: Settings) -> str:
 def _feeds(settings: Settings) -> str:
     from bot.feeds_registry import FeedRegistry
 
-    feeds = FeedRegistry.for_settings(settings).feeds()
+    feeds = FeedRegistry.open(settings.data_dir, settings.feed_settings).feeds()
     if not feeds:
         return "none (add one with `sitrep feeds add URL` or SITREP_FEEDS)"
     failing = [f for f in feeds if f.failures]

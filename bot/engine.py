@@ -35,17 +35,18 @@ import numpy as np
 from bot import constraints, extractive
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
+from bot.errors import LLMError
 from bot.extractive import Event, Ranked, VectorCache
 from bot.language import english_only, language_of
 from bot.llm import LLMClient
 from bot.prompts import render
 from bot.results import Answer, Citation
 from bot.rewrite import Window, parse_question, read_followup, summary_topic
-from bot.settings import Settings
+from bot.settings import LLMSettings
 from bot.slack_render import format_date
 from bot.support import answer_facts
 from retrieval.documents import SearchHit
-from retrieval.errors import LLMError, QueryError
+from retrieval.errors import QueryError
 from retrieval.search import check_query
 from retrieval.timeparse import check_not_future
 from retrieval.tokens import count_tokens, encoding_for_model
@@ -168,7 +169,7 @@ class Engine:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LLMSettings,
         corpus: Corpus,
         *,
         llm: LLMClient | None = None,
@@ -178,7 +179,7 @@ class Engine:
         self._corpus = corpus
         self._vectors = VectorCache(corpus.embed)
         self._llm = llm or (LLMClient(settings) if settings.use_llm else None)
-        self._encoding = encoding_for_model(settings.llm_model)
+        self._encoding = encoding_for_model(settings.model)
         self._clock = clock or partial(datetime.now, UTC)
         self._as_of: datetime | None = None  # set by at(): nothing published later is visible
 
@@ -518,7 +519,7 @@ class Engine:
                 answer = self._from_verified(subject, checker.result(self._quote), topic)
                 answer.notes.append(f"The answer was cut short: {exc}")
                 return answer
-            if self._settings.llm_fallback != "extractive":
+            if self._settings.fallback != "extractive":
                 raise
             answer = fallback()
             answer.notes.append(f"{exc} This is an extractive answer instead.")

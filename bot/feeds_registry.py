@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings
+from bot.settings import FeedSettings
 from retrieval.date_store import add_column
 from retrieval.errors import SourceError
-from retrieval.sqlitedb import STATE_DB_NAME, connection, with_retry
+from retrieval.sqlitedb import Migration, connection, migrate, register, state_path, with_retry
 
 MAX_BACKOFF = timedelta(hours=6)
 KNOWN_LINKS_PER_FEED = 5000
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS feeds_seen_links (
     PRIMARY KEY (feed_url, link)
 );
 """
+FEEDS = register("feeds", [Migration(1, _SCHEMA, "the feed registry and the links seen")])
+
 
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
 
@@ -99,14 +101,14 @@ class FeedRegistry:
         self.env_feeds = tuple(dict.fromkeys(u.strip() for u in env_feeds if u.strip()))
         self.poll_interval = poll_interval
         with connection(self.path) as conn:
-            with_retry(lambda: conn.executescript(_SCHEMA))
+            migrate(conn, FEEDS)
             add_column(conn, "feeds_registry", "date_order", "TEXT")  # dmy | mdy | NULL (undeclared)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> FeedRegistry:
-        """The registry in the settings' state database, with SITREP_FEEDS and its poll interval."""
-        return cls(settings.data_dir / STATE_DB_NAME, env_feeds=settings.feeds,
-                   poll_interval=timedelta(minutes=settings.feed_poll_minutes))
+    def open(cls, data_dir: Path, settings: FeedSettings) -> FeedRegistry:
+        """The registry in ``data_dir``'s state database, with SITREP_FEEDS and its poll interval."""
+        return cls(state_path(data_dir), env_feeds=settings.feeds,
+                   poll_interval=timedelta(minutes=settings.poll_minutes))
 
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:

@@ -14,8 +14,9 @@ from typing import Any
 
 import openai
 
-from bot.settings import Settings
-from retrieval.errors import ConfigError, LLMError
+from bot.errors import LLMError
+from bot.settings import LLMSettings
+from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,24 @@ _PLACEHOLDER_KEY = "sitrep-no-key"
 
 
 class LLMClient:
-    """Completions and streamed completions from ``settings.llm_model``."""
+    """Completions and streamed completions from the configured model (``SITREP_LLM_MODEL``)."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.openai_api_key and not settings.openai_base_url:
+    def __init__(self, settings: LLMSettings) -> None:
+        if not settings.api_key and not settings.base_url:
             raise ConfigError(
                 "SITREP_ANSWER_MODE=llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
                 "OpenAI-compatible server); set one or use SITREP_ANSWER_MODE=extractive."
             )
-        self.model = settings.llm_model
-        self.timeout = settings.llm_timeout
-        self.retries = settings.llm_max_retries
-        self.base_url = settings.openai_base_url or "https://api.openai.com/v1"
-        self._secrets = settings.secrets()
+        self.model = settings.model
+        self.timeout = settings.timeout
+        self.retries = settings.max_retries
+        self.base_url = settings.base_url or "https://api.openai.com/v1"
+        self._secrets = [settings.api_key] if settings.api_key else []
         self._client = openai.OpenAI(
-            api_key=settings.openai_api_key or _PLACEHOLDER_KEY,
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
+            api_key=settings.api_key or _PLACEHOLDER_KEY,
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
         )
 
     def _params(self, messages: Sequence[Message], max_tokens: int) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from bot.citations import strip_markers
+from bot.errors import LLMError
 from bot.extractive import entities
 from bot.prompts import render
 from bot.subject import Context, bare_say, context_of, refers_back, resolve
 from bot.words import NUMBER_WORDS, terms
-from retrieval.errors import LLMError
 
 if TYPE_CHECKING:
     from bot.engine import Turn

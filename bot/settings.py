@@ -45,8 +45,70 @@ ALL_SECTIONS = frozenset(SECTIONS)
 
 
 @dataclass(frozen=True)
+class LLMSettings:
+    """What the answer engine and the chat-model client use (section ``llm``)."""
+
+    api_key: str | None = field(repr=False)
+    base_url: str | None
+    model: str
+    answer_mode: str
+    timeout: float
+    max_retries: int
+    fallback: str  # when the model fails: "extractive" answer, or "error" message
+    context_tokens: int
+
+    @property
+    def use_llm(self) -> bool:
+        """Whether answers come from the language model (else extractive)."""
+        if self.answer_mode == "auto":
+            return bool(self.api_key)
+        return self.answer_mode == "llm"
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """What the Slack app uses (sections ``slack`` and ``server``)."""
+
+    bot_token: str | None = field(repr=False)
+    signing_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
+    api_url: str
+    allowed_channels: frozenset[str]
+    admin_users: frozenset[str]
+    summarize_visibility: str
+    http_host: str
+    http_port: int
+    workers: int
+    queue_size: int
+    user_rate_per_minute: int
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """What the daily digest's schedule uses (section ``digest``)."""
+
+    channel: str | None
+    time: time
+    timezone: str
+    config: Path | None
+    max_late_hours: float
+    post_empty: bool
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """What feed polling uses (section ``feeds``)."""
+
+    feeds: tuple[str, ...]
+    poll_minutes: float
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Every setting sitrep reads. Build it with :func:`load_settings` (or :func:`read_settings`)."""
+    """Every setting sitrep reads, flat, with each default written once here. Build it with
+    :func:`load_settings` (or :func:`read_settings`); components take only their section
+    (:attr:`llm`, :attr:`slack`, :attr:`digest`, :attr:`feeds`)."""
 
     # core
     data_dir: Path = Path("./sitrep-data")
@@ -103,9 +165,37 @@ class Settings:
     @property
     def use_llm(self) -> bool:
         """Whether answers come from the language model (else extractive)."""
-        if self.answer_mode == "auto":
-            return bool(self.openai_api_key)
-        return self.answer_mode == "llm"
+        return self.llm.use_llm
+
+    @property
+    def llm(self) -> LLMSettings:
+        return LLMSettings(
+            api_key=self.openai_api_key, base_url=self.openai_base_url, model=self.llm_model,
+            answer_mode=self.answer_mode, timeout=self.llm_timeout, max_retries=self.llm_max_retries,
+            fallback=self.llm_fallback, context_tokens=self.context_tokens,
+        )
+
+    @property
+    def slack(self) -> SlackSettings:
+        return SlackSettings(
+            bot_token=self.slack_bot_token, signing_secret=self.slack_signing_secret,
+            app_token=self.slack_app_token, api_url=self.slack_api_url, allowed_channels=self.allowed_channels,
+            admin_users=self.admin_users, summarize_visibility=self.summarize_visibility,
+            http_host=self.http_host, http_port=self.http_port, workers=self.workers, queue_size=self.queue_size,
+            user_rate_per_minute=self.user_rate_per_minute, retention_days=self.retention_days,
+        )
+
+    @property
+    def digest(self) -> DigestSettings:
+        return DigestSettings(
+            channel=self.digest_channel, time=self.digest_time, timezone=self.timezone,
+            config=self.digest_config, max_late_hours=self.digest_max_late_hours,
+            post_empty=self.digest_post_empty,
+        )
+
+    @property
+    def feed_settings(self) -> FeedSettings:
+        return FeedSettings(feeds=self.feeds, poll_minutes=self.feed_poll_minutes)
 
     def secrets(self) -> list[str]:
         """The configured secret values, for redaction."""

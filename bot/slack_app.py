@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from bot.errors import SlackSetupError, describe_failure
 from bot.results import Answer
 from bot.settings import Settings
 from bot.slack_remove import REMOVE_CANCEL, REMOVE_CONFIRM, SlackRemovals
@@ -51,8 +52,8 @@ from bot.slack_render import (
 )
 from bot.slack_state import FEEDBACK_REASONS, SlackState
 from bot.topic_span import parse_topic_span
-from bot.workers import RateLimiter, WorkerPool, describe_failure
-from retrieval.errors import QueryError, SitrepError, SlackSetupError, StoreError
+from bot.workers import RateLimiter, WorkerPool
+from retrieval.errors import QueryError, SitrepError, StoreError
 from retrieval.neterrors import connection_cause
 
 if TYPE_CHECKING:

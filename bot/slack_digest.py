@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackClientError
 
 from bot.digest_delivery import DeliveryOutcome, DigestService, deliver, new_owner
 from bot.digest_schedule import DigestSchedule, load_schedules, next_run
+from bot.errors import describe_failure
 from bot.settings import Settings
-from bot.workers import describe_failure
 from retrieval.errors import SitrepError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class DigestCommands:
     def __init__(self, settings: Settings, service: DigestService, clock: Clock) -> None:
         self.settings = settings
         self.service = service
-        self.schedules = load_schedules(settings)
+        self.schedules = load_schedules(settings.digest)
         self.clock = clock
         self.owner = new_owner()
 
@@ -114,6 +114,6 @@ class DigestCommands:
 def register_digest_commands(app: App, settings: Settings, corpus: Corpus, engine: Engine,
                              clock: Clock = lambda: datetime.now(UTC)) -> DigestCommands:
     """Add ``/digest`` and ``/digest now`` to ``app``. ConfigError on a bad digest schedule."""
-    commands = DigestCommands(settings, DigestService.for_settings(settings, corpus, engine), clock)
+    commands = DigestCommands(settings, DigestService.open(settings.data_dir, corpus, engine), clock)
     app.command("/digest")(ack=commands.ack, lazy=[commands.lazy])
     return commands

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackClientError
 
+from bot.errors import describe_failure
 from bot.slack_render import SlackMessage, escape, format_date, link, slack_urls
 from bot.slack_state import PendingRemoval
-from bot.workers import describe_failure
 from retrieval.errors import SitrepError
 from retrieval.removal import RemovalReport, RemovalRequest
-from retrieval.state import StoredDocument
+from retrieval.state_removal import StoredDocument
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackBot, Target

@@ -16,7 +16,6 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
 
 import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -27,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.errors import SlackSetupError
 from bot.settings import Settings
 from bot.slack_app import SlackBot
-from retrieval.errors import SlackSetupError
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +180,6 @@ def check_credentials(settings: Settings) -> None:
             "SLACK_SIGNING_SECRET is not set; copy it from the app's Basic Information page into .env "
             "(or set SLACK_APP_TOKEN to use Socket Mode)."
         )
-
-
-def startup_check(bot: SlackBot) -> dict[str, Any]:
-    """Check the credentials the chosen mode needs and the bot token (``auth.test``); one clear line each."""
-    check_credentials(bot.settings)
-    identity = bot.identity.check()
-    log.info("slack.auth team=%s bot_user=%s", identity.get("team"), identity.get("user_id"))
-    return identity
 
 
 def _stop_on_sigterm() -> None:

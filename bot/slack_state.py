@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from bot.results import Answer
 from retrieval.errors import StoreError
-from retrieval.sqlitedb import STATE_DB_NAME, connect, transaction, with_retry
+from retrieval.sqlitedb import Migration, connect, migrate, register, state_path, transaction, with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,6 +105,8 @@ CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers (user);
 CREATE INDEX IF NOT EXISTS slack_feedback_updated ON slack_feedback (updated);
 CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback (user);
 """
+SLACK = register("slack", [Migration(1, _SCHEMA, "events, messages, threads, answers, feedback, removals")])
+
 
 
 @dataclass(frozen=True)
@@ -154,12 +156,16 @@ class SlackState:
         # Roughly how long a statement may wait for another process's lock before giving up.
         self._budget = busy_timeout * retries + retry_delay * (2 ** max(retries - 1, 0) - 1)
         self._last_purge = 0.0
-        self._run(lambda: self._conn.executescript(_SCHEMA))
+        try:
+            migrate(self._conn, SLACK)
+        except BaseException:
+            self._conn.close()
+            raise
 
     @classmethod
     def open(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
         """Open the state database in ``data_dir``."""
-        return cls(data_dir / STATE_DB_NAME, retention_days=retention_days)
+        return cls(state_path(data_dir), retention_days=retention_days)
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 Slack needs its HTTP request acknowledged within 3 seconds, so listeners only *admit* work here and return.
 A job that has to wait learns its place in line (the bot tells the person); when the queue is full the job
 is refused outright rather than piling up without bound. A job that raises is never silent: its
-``on_error`` callback gets the exception, and :func:`describe_failure` turns it into one sentence.
+``on_error`` callback gets the exception (:func:`bot.errors.describe_failure` turns it into one sentence).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from retrieval.errors import SitrepError
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +136,3 @@ class RateLimiter:
             if len(self._seen) > 10_000:  # forget idle users so memory stays bounded
                 self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < 60.0}
             return 0.0
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One sentence for the person waiting: the error's own message when it is an expected failure."""
-    if isinstance(exc, SitrepError):
-        message = " ".join(str(exc).split())
-        if message:
-            return message if message.endswith((".", "!", "?")) else message + "."
-    return "Sorry, something went wrong while answering; the details are in the sitrep log."

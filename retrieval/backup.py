@@ -45,7 +45,7 @@ from retrieval.corpus import Corpus, CorpusConfig, disk_full
 from retrieval.embeddings import model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import chunk_metadata, ingest_lock
-from retrieval.sqlitedb import STATE_DB_NAME, connect
+from retrieval.sqlitedb import STATE_DB_NAME, copy_database, read_only, state_path
 from retrieval.state import StateDB, now_iso
 
 FORMAT_VERSION = 1
@@ -68,7 +68,7 @@ def backup(config: CorpusConfig, dest: Path) -> dict[str, Any]:
     Raises StoreError (one line, nothing left behind) when ``dest`` is in use or cannot be written.
     """
     dest = dest.expanduser().absolute()
-    source = config.data_dir / STATE_DB_NAME
+    source = state_path(config.data_dir)
     if not source.is_file():
         raise StoreError(f"Nothing to back up: there is no state database in {config.data_dir} (check "
                          "SITREP_DATA_DIR).")
@@ -118,21 +118,13 @@ def _write_failure(dest: Path, exc: BaseException) -> str:
 
 def snapshot(source: Path, target: Path) -> None:
     """Copy the SQLite database ``source`` to ``target`` as of one moment (online backup API, one step)."""
-    src = sqlite3.connect(source, timeout=30.0)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)  # all pages in one step: a single read transaction, so one consistent moment
-        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        if dst.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise StoreError(f"The state database {source} failed SQLite's integrity check; nothing was backed up.")
-    finally:
-        dst.close()
-        src.close()
+    if not copy_database(source, target, standalone=True):
+        raise StoreError(f"The state database {source} failed SQLite's integrity check; nothing was backed up.")
 
 
 def _snapshot_passages(path: Path) -> Iterator[list[tuple[str, str, str]]]:
     """(chunk_id, title, text) of every live passage in a snapshot, in id order, in batches."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = read_only(path)
     try:
         cursor = conn.execute("SELECT c.chunk_id, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
                               " ORDER BY c.chunk_id")
@@ -188,7 +180,7 @@ def _stored_vectors(corpus: Corpus, ids: list[str]) -> dict[str, np.ndarray]:
 
 
 def _count(path: Path, table: str) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = read_only(path)
     try:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     finally:
@@ -323,7 +315,7 @@ def restore(config: CorpusConfig, src: Path, *, force: bool = False) -> dict[str
                                  "SITREP_DATA_DIR), or pass --force to replace what it holds.")
             shutil.copyfile(src / STATE_FILE, staged)
             _load_vectors(corpus, staged, src)
-            install_state(staged, config.data_dir / STATE_DB_NAME)
+            install_state(staged, state_path(config.data_dir))
         check_counts(corpus, manifest["counts"])
     except (OSError, sqlite3.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -360,13 +352,7 @@ def _load_vectors(corpus: Corpus, staged: Path, src: Path) -> None:
 
 def install_state(staged: Path, target: Path) -> None:
     """Replace the state database at ``target`` with ``staged`` in one step (readers see old or new)."""
-    src = sqlite3.connect(staged)
-    dst = connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+    copy_database(staged, target)
 
 
 def check_counts(corpus: Corpus, expected: dict[str, int]) -> None:

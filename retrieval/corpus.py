@@ -31,7 +31,7 @@ from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
-from retrieval.sqlitedb import STATE_DB_NAME
+from retrieval.sqlitedb import state_path
 from retrieval.state import StateDB
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
@@ -140,7 +140,7 @@ class Corpus:
             config.data_dir.chmod(0o700)
         embedder = make_embedder(config.embedding_model, config.openai_api_key, config.openai_base_url)
         label = model_label(config.embedding_model)
-        state = StateDB(config.data_dir / STATE_DB_NAME)
+        state = StateDB(state_path(config.data_dir))
         recorded = state.get_meta("embedding_model")
         if recorded and recorded != label and not reindexing:
             raise EmbeddingMismatchError(
@@ -161,7 +161,7 @@ class Corpus:
     def state(self) -> StateDB:
         db = getattr(self._local, "state", None)
         if db is None:
-            db = StateDB(self.config.data_dir / STATE_DB_NAME)
+            db = StateDB(state_path(self.config.data_dir))
             self._local.state = db
         return db
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -40,26 +40,6 @@ class LoadWarning:
 
     source: str
     warning: str
-
-
-@dataclass
-class LoadResult:
-    """What loading a list of sources produced: the articles, and each failing source."""
-
-    articles: list[Article] = field(default_factory=list)
-    failures: list[LoadFailure] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of a document, sized to fit the embedding model."""
-
-    chunk_id: str
-    doc_id: str
-    index: int
-    text: str
-    char_start: int
-    char_end: int
 
 
 @dataclass(frozen=True)

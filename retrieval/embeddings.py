@@ -83,9 +83,6 @@ class WordPieceCounter:
         """Word pieces including [CLS] and [SEP]."""
         return len(self._tok.encode(text).ids)
 
-    def count_batch(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
-
     def pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, [CLS]/[SEP] left out (one batch: the tokenizer uses every core)."""
         return [len(e) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
@@ -191,8 +188,9 @@ class OpenAIEmbedding(EmbeddingFunction[Documents]):
         batch_size: int = 256,
     ) -> None:
         self.model = model
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        # Passed in from the settings (OPENAI_API_KEY, OPENAI_BASE_URL), never read from the environment here.
+        self._api_key = api_key
+        self._base_url = base_url or None
         self._batch_size = batch_size
         self._client: Any = None
 

@@ -42,11 +42,3 @@ class StoreError(SitrepError):
 
 class QueryError(SitrepError):
     """A question or search query is unusable (empty, too long, bad date filter)."""
-
-
-class LLMError(SitrepError):
-    """The language-model server failed; the message is one sentence for the user."""
-
-
-class SlackSetupError(SitrepError):
-    """Slack credentials or connection are wrong."""

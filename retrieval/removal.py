@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 from retrieval.errors import QueryError, StoreError
 from retrieval.ingest import recover
 from retrieval.loaders.urls import canonical_url, looks_like_url
-from retrieval.state import StateDB, StoredDocument
+from retrieval.state import StateDB
+from retrieval.state_removal import StoredDocument
 from retrieval.store import VectorStore
 from retrieval.tombstones import document_keys
 

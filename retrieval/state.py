@@ -20,8 +20,8 @@ from pathlib import Path
 
 from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
-from retrieval.sqlitedb import connect, transaction, with_retry
-from retrieval.tombstones import Tombstone
+from retrieval.sqlitedb import Migration, connect, migrate, register, with_retry
+from retrieval.state_removal import RemovalQueries, drop_document, journal_retired
 
 log = logging.getLogger(__name__)
 
@@ -169,61 +169,51 @@ class SourceLink:
     published: str | None
 
 
-@dataclass(frozen=True)
-class StoredDocument:
-    """A live document as `sitrep remove` shows and tombstones it."""
-
-    doc_id: str
-    content_hash: str
-    title: str
-    source: str
-    url: str
-    published: str | None
-    date_ts: float
-    n_chunks: int
-    sources: list[tuple[str, str]]  # (source_key, url) of every source carrying it
+def _segments_from_fts5(conn: sqlite3.Connection) -> None:
+    """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+        lexical.rebuild(conn, _lex_batches(conn))
+        conn.execute("DROP TABLE IF EXISTS chunks_vocab")
+        conn.execute("DROP TABLE chunks_fts")
 
 
-class StateDB:
+def _lex_batches(conn: sqlite3.Connection, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
+    cur = conn.execute(
+        "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+        " ORDER BY c.rowid"
+    )
+    while rows := cur.fetchmany(size):
+        yield [lexical.LexChunk(*r) for r in rows]
+
+
+_SEGMENTS = 3
+CORPUS = register("corpus", [
+    Migration(1, SCHEMA + lexical.SCHEMA, "articles, passages, sources, runs, tombstones, lexical index"),
+    Migration(2, ensure_date_columns, "raw publication dates"),
+    Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
+])
+
+
+class StateDB(RemovalQueries):
     """Typed access to the state database. One instance per thread of use."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
         self._dates = lexical.DateIndex()
-        with_retry(lambda: self.conn.executescript(SCHEMA + lexical.SCHEMA))
-        ensure_date_columns(self.conn)
-        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-            with_retry(self._migrate_from_fts5)
+        try:
+            applied = migrate(self.conn, CORPUS)
+        except BaseException:
+            self.conn.close()
+            raise
+        if _SEGMENTS in applied:
+            lexical.merge_segments(self.conn)
+            log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             os.chmod(path, 0o600)
 
     def close(self) -> None:
         self.conn.close()
-
-    def _migrate_from_fts5(self) -> None:
-        """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-                lexical.rebuild(c, self._lex_batches())
-                c.execute("DROP TABLE IF EXISTS chunks_vocab")
-                c.execute("DROP TABLE chunks_fts")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        lexical.merge_segments(c)
-        log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
-
-    def _lex_batches(self, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
-        cur = self.conn.execute(
-            "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-            " ORDER BY c.rowid"
-        )
-        while rows := cur.fetchmany(size):
-            yield [lexical.LexChunk(*r) for r in rows]
 
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -255,9 +245,6 @@ class StateDB:
             (content_hash,),
         ).fetchone()
         return DocRow(*row) if row else None
-
-    def doc_exists(self, doc_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone() is not None
 
     def touch_sources(self, source_keys: Iterable[str]) -> None:
         stamp = now_iso()
@@ -363,9 +350,9 @@ class StateDB:
                 for doc_id in retire_docs:
                     if c.execute("SELECT 1 FROM sources WHERE doc_id = ?", (doc_id,)).fetchone():
                         continue  # another source still carries this text
-                    retired.extend(_drop_document(c, doc_id))
+                    retired.extend(drop_document(c, doc_id))
                 c.executemany("DELETE FROM tombstones WHERE key = ?", [(k,) for k in unblock])
-                _journal_retired(c, retired)
+                journal_retired(c, retired)
                 c.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in written_journal])
                 c.execute("COMMIT")
             except BaseException:
@@ -507,124 +494,6 @@ class StateDB:
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
-
-    # -- removal (`sitrep remove`) and tombstones ------------------------------------------------------
-    def tombstone(self, keys: Sequence[str]) -> Tombstone | None:
-        """The tombstone of the first of ``keys`` that was removed, or None."""
-        for key in keys:
-            row = self.conn.execute(
-                "SELECT key, doc_id, title, removed_at FROM tombstones WHERE key = ?", (key,)
-            ).fetchone()
-            if row:
-                return Tombstone(*row)
-        return None
-
-    def docs_named(self, refs: Sequence[str]) -> set[str]:
-        """Documents that any of ``refs`` names: a document id, a source key, or a URL that carried it."""
-        found: set[str] = set()
-        for part, marks in _in_batches(refs, 200):
-            found.update(r[0] for r in self.conn.execute(
-                f"SELECT doc_id FROM documents WHERE doc_id IN ({marks}) OR url IN ({marks})"
-                f" UNION SELECT doc_id FROM sources WHERE source_key IN ({marks}) OR url IN ({marks})",
-                part * 4,
-            ))
-        return found
-
-    def urls_on_host(self, host: str) -> list[tuple[str, str]]:
-        """(doc_id, url) of documents and sources whose URL mentions ``host`` (for matching URLs loosely)."""
-        pattern = f"%{host}%"
-        return [(r[0], r[1]) for r in self.conn.execute(
-            "SELECT doc_id, url FROM documents WHERE url LIKE ? UNION SELECT doc_id, url FROM sources WHERE url LIKE ?",
-            (pattern, pattern),
-        )]
-
-    def outlets(self) -> list[str]:
-        """Every outlet name a document or one of its sources carries."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT source FROM documents WHERE source != '' UNION SELECT source FROM sources WHERE source != ''"
-        )]
-
-    def docs_of_outlets(self, names: Sequence[str]) -> set[str]:
-        """Documents whose outlet, or the outlet of any source carrying them, is one of ``names``."""
-        if not names:
-            return set()
-        marks = ",".join("?" * len(names))
-        return {r[0] for r in self.conn.execute(
-            f"SELECT doc_id FROM documents WHERE source IN ({marks})"
-            f" UNION SELECT doc_id FROM sources WHERE source IN ({marks})",
-            [*names, *names],
-        )}
-
-    def docs_dated_before(self, ts: float) -> set[str]:
-        """Documents published (or, undated, first seen) before ``ts``."""
-        return {r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE date_ts < ?", (ts,))}
-
-    def stored_documents(self, doc_ids: Sequence[str]) -> list[StoredDocument]:
-        """The documents with these ids (unknown ids are left out), newest first, with their sources."""
-        docs: list[StoredDocument] = []
-        for part, marks in _in_batches(doc_ids, 500):
-            rows = self.conn.execute(
-                "SELECT doc_id, content_hash, title, source, url, published, date_ts, n_chunks FROM documents"
-                f" WHERE doc_id IN ({marks})", part,
-            ).fetchall()
-            links: dict[str, list[tuple[str, str]]] = {}
-            for doc_id, key, url in self.conn.execute(
-                f"SELECT doc_id, source_key, url FROM sources WHERE doc_id IN ({marks}) ORDER BY first_seen", part
-            ):
-                links.setdefault(doc_id, []).append((key, url))
-            docs.extend(StoredDocument(*r, sources=links.get(r[0], [])) for r in rows)
-        return sorted(docs, key=lambda d: (-d.date_ts, d.doc_id))
-
-    def remove_documents(self, removals: Sequence[tuple[StoredDocument, Sequence[str]]]) -> list[str]:
-        """Take documents out for good, in one transaction: their chunks, lexical rows and sources go, the
-        tombstone keys given with each are recorded, and their Chroma ids are journaled ``retired``.
-
-        Returns those Chroma ids (to delete from the vector store; the journal covers a crash before that).
-        """
-
-        def txn() -> list[str]:
-            stamp = now_iso()
-            retired: list[str] = []
-            with transaction(self.conn) as c:
-                for doc, keys in removals:
-                    retired.extend(_drop_document(c, doc.doc_id))
-                    c.executemany(
-                        "INSERT INTO tombstones(key, doc_id, title, removed_at) VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT(key) DO UPDATE SET doc_id = excluded.doc_id, title = excluded.title,"
-                        " removed_at = excluded.removed_at",
-                        [(k, doc.doc_id, doc.title, stamp) for k in keys],
-                    )
-                _journal_retired(c, retired)
-            return retired
-
-        return with_retry(txn)
-
-    def tombstone_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0])
-
-
-def _in_batches(values: Sequence[str], size: int) -> Iterable[tuple[list[str], str]]:
-    """``values`` in parts small enough for one ``IN (...)``, each with its placeholders."""
-    for start in range(0, len(values), size):
-        part = list(values[start : start + size])
-        yield part, ",".join("?" * len(part))
-
-
-def _journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
-    """Journal Chroma ids that are no longer live, inside the caller's transaction (``ingest.recover`` deletes
-    them from the vector store)."""
-    if chunk_ids:
-        c.execute("INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, 'retired', ?, ?)",
-                  (json.dumps(chunk_ids), os.getpid(), time.time()))
-
-
-def _drop_document(c: sqlite3.Connection, doc_id: str) -> list[str]:
-    """Delete a document and (by cascade) its chunks, their lexical rows and its sources, inside the caller's
-    transaction; return its chunk ids."""
-    chunk_ids = [r[0] for r in c.execute(_CHUNK_IDS, (doc_id,))]
-    lexical.drop_chunks(c, chunk_ids)
-    c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
-    return chunk_ids
 
 
 def _alive(pid: int) -> bool:

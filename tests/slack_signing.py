@@ -272,7 +272,7 @@ def make_harness_fixture(tmp_path: Path, slack: SlackApiServer, shared_corpus: C
         """``state`` opens the bot's SlackState from the state database path (default: the usual one)."""
         settings = settings_for(tmp_path, slack, **env)
         corpus = corpus or shared_corpus
-        engine = Engine(settings, corpus)
+        engine = Engine(settings.llm, corpus)
         bot_state = state(settings.data_dir / "state.db") if state else None
         bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state)
         harness = BotHarness(bot, slack).__enter__()

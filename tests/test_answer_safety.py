@@ -28,7 +28,7 @@ OFF_TOPIC = [q for q in (Path(__file__).parent / "fixtures" / "off_topic_questio
 
 def llm_engine(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> Engine:
     return Engine(Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=server.base_url,
-                           llm_model="test-model", answer_mode="llm", llm_timeout=10.0, llm_max_retries=0), corpus)
+                           llm_model="test-model", answer_mode="llm", llm_timeout=10.0, llm_max_retries=0).llm, corpus)
 
 
 def ledger(request: Request) -> int:
@@ -127,8 +127,8 @@ def test_off_topic_questions_all_abstain(corpus: Corpus, server: OpenAIServer, t
     assert len(OFF_TOPIC) >= 30
     # A model that would answer anything, with a citation: the relevance gate must stop the question first.
     server.push(*[Reply(text="The answer is 42 [1].") for _ in OFF_TOPIC])
-    engine = llm_engine(corpus, server, tmp_path) if mode == "llm" else Engine(
-        Settings(data_dir=tmp_path, answer_mode="extractive"), corpus)
+    llm_settings = Settings(data_dir=tmp_path, answer_mode="extractive").llm
+    engine = llm_engine(corpus, server, tmp_path) if mode == "llm" else Engine(llm_settings, corpus)
     answered = [q for q in OFF_TOPIC if not engine.ask(q).abstained]
     assert answered == []
 
@@ -137,12 +137,12 @@ def test_off_topic_questions_all_abstain(corpus: Corpus, server: OpenAIServer, t
                                       "What is the UN calling for?"])
 def test_questions_in_other_words_than_the_article_are_answered(corpus: Corpus, tmp_path: Path,
                                                                 question: str) -> None:
-    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus).ask(question)
+    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus).ask(question)
     assert not answer.abstained and "UNAMA" in answer.answer
 
 
 def test_what_did_x_say_includes_the_quote(corpus: Corpus, tmp_path: Path) -> None:
-    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus).ask("What did Stoltenberg say?")
+    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus).ask("What did Stoltenberg say?")
     assert "best chance for peace" in answer.answer or "Doha talks" in answer.answer
     assert not answer.abstained and problems(answer) == []
 
@@ -233,7 +233,7 @@ def test_eval_scores_answers_and_reports_bad_lines(cli_env: Path, capsys: pytest
 
 
 def test_as_of_is_the_engine_clock(corpus: Corpus, tmp_path: Path) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus)
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus)
     replay = engine.at(datetime(2020, 10, 14, 20, tzinfo=UTC))
     answer = replay.ask("What happened in the last 24 hours?")
     assert not answer.abstained and all(c.published <= "2020-10-14T20" for c in answer.citations if c.published)
@@ -256,7 +256,7 @@ def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> Non
     from bot.settings import load_settings
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive", "SITREP_DATA_DIR": str(tmp_path)})
-    service = DigestService.for_settings(settings, corpus, Engine(settings, corpus))
+    service = DigestService.open(settings.data_dir, corpus, Engine(settings.llm, corpus))
     digest = service.build(None, "UTC", datetime(2020, 10, 17, tzinfo=UTC), since=datetime(2020, 10, 13, tzinfo=UTC))
     keys = [c.url or c.doc_id for c in digest.citations]
     assert digest.citations and len(keys) == len(set(keys))

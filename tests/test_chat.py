@@ -42,7 +42,7 @@ def answers(transcript: str) -> list[str]:
 
 def test_chat_answers_with_sources_and_keeps_follow_up_context(corpus: Corpus, tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus)
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus)
     caplog.set_level(logging.INFO, logger="bot.engine")
     transcript = chat(engine, [CRASH_QUESTION, "", "why did they crash?", "/quit", "never read"])
     assert transcript.startswith("sitrep chat (extractive answers from the ingested articles).")
@@ -57,7 +57,7 @@ def test_chat_answers_with_sources_and_keeps_follow_up_context(corpus: Corpus, t
 def test_a_follow_up_with_its_own_subject_is_answered_about_it(tmp_path_factory: pytest.TempPathFactory,
                                                                 embedder: MiniLMEmbedding, tmp_path: Path) -> None:
     with built_corpus(tmp_path_factory.mktemp("sample"), embedder, files=[sample_corpus_path()]) as sample:
-        transcript = chat(Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), sample),
+        transcript = chat(Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, sample),
                           [CRASH_QUESTION, "and what did NATO say?"])
     first, second = answers(transcript)
     assert "nine people were killed" in first
@@ -66,7 +66,7 @@ def test_a_follow_up_with_its_own_subject_is_answered_about_it(tmp_path_factory:
 
 
 def test_chat_reports_bad_input_and_carries_on(corpus: Corpus, tmp_path: Path) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus)
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus)
     transcript = chat(engine, ["?!?", "x" * 50_000, "What did NATO say?"])
     assert "sitrep: The question has no words in it" in transcript
     assert "sitrep: The question is 50,000 characters long" in transcript
@@ -74,7 +74,7 @@ def test_chat_reports_bad_input_and_carries_on(corpus: Corpus, tmp_path: Path) -
 
 
 def test_new_conversation_forgets_the_context(corpus: Corpus, tmp_path: Path) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus)
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus)
     transcript = chat(engine, [CRASH_QUESTION, "/new", "what about Kandahar?"])
     assert "(new conversation)" in transcript
     assert "don't cover “what about Kandahar?”" in transcript
@@ -91,7 +91,7 @@ def test_chat_in_llm_mode_rewrites_follow_ups_with_the_model(corpus: Corpus, tmp
             Reply(respond=lambda request: "NATO said the Taliban must reduce violence [{}].".format(
                 re.search(r'<source id="(\d+)"[^>]*>\n[^<]*Stoltenberg said', request.content("user")).group(1))),
         )
-        transcript = chat(Engine(settings, corpus), [CRASH_QUESTION, "and what did NATO say?"])
+        transcript = chat(Engine(settings.llm, corpus), [CRASH_QUESTION, "and what did NATO say?"])
         requests = server.chat_requests()
     # The rewrite asks about NATO *and* Nawa; no article names both, so the model is not asked to answer
     # and the reply says so, with what the articles say about each (bot/constraints.py).
@@ -107,7 +107,7 @@ def test_model_rewrite_failure_falls_back_to_the_heuristic(tmp_path: Path) -> No
     with OpenAIServer() as server:
         server.push(Reply(status=500))
         llm = LLMClient(Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=server.base_url,
-                                 llm_max_retries=0))
+                                 llm_max_retries=0).llm)
         history = [Turn("user", "What did Khalilzad say about the violence in Helmand?"), Turn("assistant", "…")]
         assert search_queries("and what did NATO say?", history, llm) == [
             "what did NATO say?", "what did NATO say (Khalilzad Helmand)?"

@@ -94,7 +94,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) -
 
 @pytest.mark.parametrize("path", [DEFAULT_DATA, HOLDOUT], ids=["tuning", "holdout"])
 def test_multi_topic_questions_name_no_one_they_did_not_ask_about(store: Corpus, tmp_path: Path, path: Path) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), store)
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, store)
     results = run_questions(engine, json.loads(path.read_text(encoding="utf-8")))
     assert [(r.ask, r.wrong_names) for r in results if r.wrong_names] == []
     assert [r.ask for r in results if r.expect == "answer" and r.got != "answer"] == []  # no false abstention
@@ -103,7 +103,7 @@ def test_multi_topic_questions_name_no_one_they_did_not_ask_about(store: Corpus,
 
 def test_the_sources_not_covering_a_combination_is_said_with_what_they_say_about_each(
         store: Corpus, tmp_path: Path) -> None:
-    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), store).ask(
+    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, store).ask(
         "What did Rishi Sunak say about Itaewon?")
     first, *each = answer.answer.splitlines()
     assert first == "The ingested articles don't cover Rishi Sunak and Itaewon together. What they say about each:"
@@ -118,7 +118,7 @@ def test_llm_mode_sends_only_passages_naming_everything_and_skips_the_model_for_
     with OpenAIServer() as server:
         settings = Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=server.base_url,
                             llm_model="test-model", answer_mode="llm", llm_max_retries=0)
-        engine = Engine(settings, store, llm=LLMClient(settings))
+        engine = Engine(settings.llm, store, llm=LLMClient(settings.llm))
         server.push(Reply(respond=lambda request: "Inflation rose to 10.1% [{}].".format(
             re.search(r'<source id="(\d+)"[^>]*>\n[^<]*10\.1%', request.content("user")).group(1))))
         answer = engine.ask("What is the inflation rate in the UK?")

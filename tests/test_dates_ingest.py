@@ -173,6 +173,7 @@ def make_old_store(corpus: Corpus, data_dir: Path) -> dict[str, str | None]:
     for column in ("published_raw", "date_order", "date_parser"):
         conn.execute(f"ALTER TABLE documents DROP COLUMN {column}")
     conn.execute("DELETE FROM meta WHERE key = 'date_parser'")
+    conn.execute("DROP TABLE schema_versions")  # sitrep 0.1 kept no schema versions
     conn.commit()
     conn.close()
     return old

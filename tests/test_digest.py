@@ -87,7 +87,7 @@ def news(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) ->
 
 
 def extractive_engine(corpus: Corpus) -> Engine:
-    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
+    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
 
 
 def _build(corpus: Corpus, since: datetime, until: datetime, previous: Digest | None = None) -> Digest:

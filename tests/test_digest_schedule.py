@@ -17,13 +17,13 @@ def _settings(tmp_path: Path, **env: str):
 
 
 def test_no_channel_means_no_digest(tmp_path: Path) -> None:
-    assert load_schedules(_settings(tmp_path)) == []
+    assert load_schedules(_settings(tmp_path).digest) == []
 
 
 def test_channel_time_and_zone_from_settings(tmp_path: Path) -> None:
     settings = _settings(tmp_path, SITREP_DIGEST_CHANNEL="C111, C222", SITREP_DIGEST_TIME="07:45",
                          SITREP_TIMEZONE="Asia/Kabul")
-    assert load_schedules(settings) == [
+    assert load_schedules(settings.digest) == [
         DigestSchedule("C111", time(7, 45), "Asia/Kabul"),
         DigestSchedule("C222", time(7, 45), "Asia/Kabul"),
     ]
@@ -39,7 +39,7 @@ def test_config_file_gives_each_channel_its_own_time(tmp_path: Path) -> None:
     )
     settings = _settings(tmp_path, SITREP_DIGEST_CHANNEL="C111", SITREP_DIGEST_CONFIG=str(config),
                          SITREP_TIMEZONE="Asia/Kabul", SITREP_DIGEST_TIME="09:00")
-    assert load_schedules(settings) == [
+    assert load_schedules(settings.digest) == [
         DigestSchedule("C111", time(9, 0), "Asia/Kabul"),
         DigestSchedule("C333", time(6, 30), "Europe/London"),
         DigestSchedule("C444", time(18, 5), "Asia/Kabul"),
@@ -62,13 +62,13 @@ def test_bad_config_file_names_the_entry(tmp_path: Path, body: str, expected: st
     config = tmp_path / "digests.toml"
     config.write_text(body, encoding="utf-8")
     with pytest.raises(ConfigError, match=expected) as info:
-        load_schedules(_settings(tmp_path, SITREP_DIGEST_CONFIG=str(config)))
+        load_schedules(_settings(tmp_path, SITREP_DIGEST_CONFIG=str(config)).digest)
     assert "SITREP_DIGEST_CONFIG" in str(info.value)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"SITREP_DIGEST_CONFIG=.*no such file"):
-        load_schedules(_settings(tmp_path, SITREP_DIGEST_CONFIG=str(tmp_path / "nope.toml")))
+        load_schedules(_settings(tmp_path, SITREP_DIGEST_CONFIG=str(tmp_path / "nope.toml")).digest)
 
 
 @pytest.mark.parametrize(("name", "value"), [("SITREP_DIGEST_TIME", "8am"), ("SITREP_TIMEZONE", "Europe/Londn")])

@@ -13,12 +13,12 @@ import pytest
 from bot.citations import MARKER, marker_ids
 from bot.context import looks_like_injection
 from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.errors import LLMError
 from bot.prompts import ABSTAIN_TOKEN
 from bot.results import Answer
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding, OpenAIEmbedding
-from retrieval.errors import LLMError
 from retrieval.tokens import count_tokens, encoding_for_model
 from tests.openai_server import OpenAIServer, Reply, Request
 from tests.test_extractive import CRASH_QUESTION, helmand_corpus
@@ -43,7 +43,7 @@ def make_engine(corpus: Corpus, server: OpenAIServer, tmp_path: Path, **override
                                  "llm_model": "test-model", "answer_mode": "llm", "llm_timeout": 5.0,
                                  "llm_max_retries": 0, "llm_fallback": "error"}
     values.update(overrides)
-    return Engine(Settings(**values), corpus)  # type: ignore[arg-type]
+    return Engine(Settings(**values).llm, corpus)  # type: ignore[arg-type]
 
 
 def source_id(request: Request, outlet: str, containing: str = "") -> int:
@@ -193,7 +193,7 @@ def test_unreachable_server(corpus: Corpus, tmp_path: Path) -> None:
         settings = Settings(data_dir=tmp_path, openai_api_key=KEY, openai_base_url=f"http://127.0.0.1:{port}/v1",
                             answer_mode="llm", llm_max_retries=0, llm_fallback="error")
         with pytest.raises(LLMError, match="Could not reach the language model server; check OPENAI_BASE_URL") as err:
-            Engine(settings, corpus).ask(CRASH_QUESTION)
+            Engine(settings.llm, corpus).ask(CRASH_QUESTION)
         assert str(port) not in str(err.value)  # an internal address is for the log, not for Slack users
 
 

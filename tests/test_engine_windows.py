@@ -64,7 +64,7 @@ def nawa(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) ->
 
 def engine_at(corpus: Corpus, tmp_path: Path, now: datetime = NOW, **settings: object) -> Engine:
     values: dict[str, object] = {"data_dir": tmp_path, "answer_mode": "extractive", **settings}
-    return Engine(Settings(**values), corpus, clock=lambda: now)  # type: ignore[arg-type]
+    return Engine(Settings(**values).llm, corpus, clock=lambda: now)  # type: ignore[arg-type]
 
 
 # -- reading the question ---------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ def shared_corpus(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbe
 
 @pytest.fixture
 def engine(shared_corpus: Corpus, tmp_path: Path) -> Engine:
-    return Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), shared_corpus)
+    return Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, shared_corpus)
 
 
 def test_engine_answers_the_crash_question_from_the_corpus(engine: Engine) -> None:
@@ -291,7 +291,7 @@ def test_engine_window_without_articles_says_so(engine: Engine) -> None:
 
 def test_engine_on_an_empty_corpus_says_nothing_is_ingested(corpus_factory: Callable[..., Corpus],
                                                              tmp_path: Path) -> None:
-    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus_factory())
+    engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus_factory())
     answer = engine.ask("What happened in Nawa?")
     assert answer.abstained and "No articles have been ingested yet" in answer.answer
 

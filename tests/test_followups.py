@@ -133,7 +133,7 @@ def lookalikes(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbeddi
 
 @pytest.fixture
 def engine(lookalikes: Corpus, tmp_path: Path) -> Engine:
-    return Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), lookalikes)
+    return Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, lookalikes)
 
 
 @pytest.mark.parametrize("path", [DEFAULT_DATA, HOLDOUT], ids=["tuning", "holdout"])

@@ -187,7 +187,7 @@ def test_hostile_articles_stay_searchable(hostile_corpus: Corpus) -> None:
 
 def test_engine_answers_from_hostile_articles_without_obeying_them(hostile_corpus: Corpus) -> None:
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive"})
-    engine = Engine(settings, hostile_corpus)
+    engine = Engine(settings.llm, hostile_corpus)
     for question, fact, title in QUESTIONS:
         answer = engine.ask(question)
         assert not answer.abstained and fact in answer.answer, (question, answer.answer)
@@ -279,7 +279,7 @@ def test_digest_of_hostile_articles_is_inert(hostile_corpus: Corpus, tmp_path_fa
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive",
                               "SITREP_DATA_DIR": str(tmp_path_factory.mktemp("hostile-digest"))})
-    service = DigestService.for_settings(settings, hostile_corpus, Engine(settings, hostile_corpus))
+    service = DigestService.open(settings.data_dir, hostile_corpus, Engine(settings.llm, hostile_corpus))
     now = datetime.now(UTC)
     digest = service.build("C0NEWS", "Asia/Kabul", now, since=now - timedelta(days=1))
     assert digest.article_count >= 5

@@ -33,12 +33,12 @@ from slack_signing import (
 )
 
 from bot.engine import Engine
+from bot.errors import SlackSetupError
 from bot.settings import Settings, load_settings
 from bot.slack_app import SlackBot
 from bot.slack_render import FEEDBACK_UP
 from bot.slack_server import create_http_app
 from retrieval.corpus import Corpus
-from retrieval.errors import SlackSetupError
 
 from slack_api_server import SlackApiServer
 
@@ -58,7 +58,7 @@ def test_no_setting_turns_signature_verification_off(tmp_path: Path, slack: Slac
     for secret in ("", "   "):
         settings = settings_for(tmp_path, slack, SLACK_SIGNING_SECRET=secret)
         assert settings.slack_signing_secret is None
-        bot = SlackBot(settings, Engine(settings, shared_corpus), shared_corpus)
+        bot = SlackBot(settings, Engine(settings.llm, shared_corpus), shared_corpus)
         try:
             with pytest.raises(SlackSetupError, match="SLACK_SIGNING_SECRET"):
                 create_http_app(bot)
@@ -67,7 +67,7 @@ def test_no_setting_turns_signature_verification_off(tmp_path: Path, slack: Slac
     # Socket Mode credentials present too: the HTTP app still demands a signing secret.
     both = load_settings({"SITREP_DATA_DIR": str(tmp_path / "data"), "SLACK_BOT_TOKEN": slack.token,
                           "SLACK_APP_TOKEN": "xapp-1-test", "SLACK_API_URL": slack.url})
-    bot = SlackBot(both, Engine(both, shared_corpus), shared_corpus)
+    bot = SlackBot(both, Engine(both.llm, shared_corpus), shared_corpus)
     try:
         with pytest.raises(SlackSetupError):
             create_http_app(bot)

@@ -51,7 +51,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) 
                                       "چند نفر در سقوط هلیکوپترها در ناوه کشته شدند؟"])
 def test_without_a_model_the_reply_says_the_sources_are_english(corpus: Corpus, tmp_path: Path,
                                                                  question: str) -> None:
-    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus).ask(question)
+    answer = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus).ask(question)
     assert answer.abstained and not answer.citations
     assert "don't cover" not in answer.answer
     assert "articles are in English" in answer.answer and "ask again in English" in answer.answer
@@ -60,7 +60,7 @@ def test_without_a_model_the_reply_says_the_sources_are_english(corpus: Corpus, 
 
 def test_chat_in_spanish_without_a_model(corpus: Corpus, tmp_path: Path) -> None:
     out = io.StringIO()
-    run_chat(Engine(Settings(data_dir=tmp_path, answer_mode="extractive"), corpus),
+    run_chat(Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus),
              io.StringIO("¿Cuántas personas murieron en Nawa?\n"), out)
     assert "looks like it is in Spanish" in out.getvalue() and "don't cover" not in out.getvalue()
 
@@ -76,7 +76,7 @@ def test_with_a_model_the_question_is_answered_from_english_sources_in_its_langu
                 re.search(r'<source id="(\d+)"[^>]*>\n[^<]*killing at least nine', request.content("user")).group(1))),
             Reply(text="Dos helicópteros se estrellaron en Nawa y murieron al menos nueve personas [1]."),
         )
-        answer = Engine(settings, corpus, llm=LLMClient(settings)).ask(
+        answer = Engine(settings.llm, corpus, llm=LLMClient(settings.llm)).ask(
             "¿Cuántas personas murieron en el accidente de helicópteros en Nawa?")
         requests = server.chat_requests()
     assert len(requests) == 3
@@ -100,6 +100,6 @@ def test_a_translation_that_loses_the_citations_keeps_the_english_answer(corpus:
                 re.search(r'<source id="(\d+)"[^>]*>\n[^<]*killing at least nine', request.content("user")).group(1))),
             Reply(text="Murieron nueve personas."),  # the marker is gone: not shown
         )
-        answer = Engine(settings, corpus, llm=LLMClient(settings)).ask("¿Cuántas personas murieron en Nawa?")
+        answer = Engine(settings.llm, corpus, llm=LLMClient(settings.llm)).ask("¿Cuántas personas murieron en Nawa?")
     assert answer.answer == "Two helicopters crashed in Nawa, killing at least nine people [1]."
     assert any("could not be translated into Spanish" in note for note in answer.notes)

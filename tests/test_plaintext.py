@@ -191,7 +191,7 @@ def test_text_file_through_ingest_digest_and_summary(tmp_path: Path, corpus_fact
     corpus = corpus_factory()
     report = corpus.ingest([str(path)])
     assert report.added == 1 and not report.failed
-    engine = Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
+    engine = Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
     digest = build_digest(corpus, engine.summarize_passages, since=datetime(2020, 10, 15, tzinfo=UTC),
                           until=datetime(2020, 10, 16, tzinfo=UTC), timezone="UTC")
     [story] = digest.stories

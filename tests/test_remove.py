@@ -34,7 +34,7 @@ CRASH_QUERY = "MI-17 helicopters crashed in Nawa district, Ministry of Defense"
 
 
 def _engine(corpus: Corpus) -> Engine:
-    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
+    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
 
 
 def _doc_id(corpus: Corpus, url: str) -> str:
@@ -184,20 +184,20 @@ def test_cli_remove(cli_env: Path, corpus_factory: Callable[..., Corpus], capsys
 # A `sitrep` that is killed (SIGKILL) at a chosen point of a removal.
 KILLED_AT = """
 import os, signal, sys
-import retrieval.state, retrieval.store
+import retrieval.state_removal, retrieval.store
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 if sys.argv[1] == "delete":  # after the commit, when the vectors are being deleted
     retrieval.store.VectorStore.delete = die
 else:  # inside the transaction, after the first document was deleted
-    drop = retrieval.state._drop_document
+    drop = retrieval.state_removal.drop_document
     calls = []
     def drop_then_die(c, doc_id):
         if calls:
             die()
         calls.append(doc_id)
         return drop(c, doc_id)
-    retrieval.state._drop_document = drop_then_die
+    retrieval.state_removal.drop_document = drop_then_die
 from bot.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -53,7 +53,7 @@ def slack() -> Iterator[SlackApiServer]:
 
 
 def _engine(corpus: Corpus) -> Engine:
-    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}), corpus)
+    return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
 
 
 def _runner(tmp_path: Path, corpus: Corpus, slack: SlackApiServer, *, max_late_hours: float = 6.0,

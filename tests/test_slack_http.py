@@ -33,6 +33,7 @@ from slack_signing import (
     texts_of,
 )
 
+from bot.errors import SlackSetupError
 from bot.slack_app import (
     NOT_ADMIN,
     NOT_ALLOWED,
@@ -44,7 +45,6 @@ from bot.slack_app import (
 from bot.slack_render import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP, plain_text_from_slack
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
-from retrieval.errors import SlackSetupError
 
 from conftest import fixture_articles
 from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route

@@ -22,10 +22,10 @@ from slack_signing import (
 )
 
 from bot.cli_slack import cmd_serve
+from bot.errors import SlackSetupError
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
-from retrieval.errors import SlackSetupError
 
 from conftest import fixture_articles
 from slack_api_server import SlackApiServer

@@ -29,11 +29,12 @@ from slack_signing import (
 )
 
 from bot.engine import Engine
+from bot.errors import SlackSetupError
 from bot.slack_app import SlackBot
 from bot.slack_render import FEEDBACK_UP
-from bot.slack_server import serve_socket_mode, startup_check
+from bot.slack_server import check_credentials, serve_socket_mode
 from retrieval.corpus import Corpus
-from retrieval.errors import ConfigError, SlackSetupError
+from retrieval.errors import ConfigError
 
 from slack_api_server import SlackApiServer
 
@@ -79,9 +80,10 @@ def test_socket_mode_setup_errors(tmp_path: Path, slack: SlackApiServer, shared_
         settings_for(tmp_path, slack, SLACK_APP_TOKEN="xoxb-not-an-app-token")
     # Built without the settings check, a wrong token is still refused before Slack is called.
     settings = replace(settings_for(tmp_path, slack, SLACK_SIGNING_SECRET=""), slack_app_token="xoxb-not-app")
-    bot = SlackBot(settings, Engine(settings, shared_corpus), shared_corpus)
+    bot = SlackBot(settings, Engine(settings.llm, shared_corpus), shared_corpus)
     try:
-        assert startup_check(bot)["user_id"] == "UBOT"  # Socket Mode needs no signing secret
+        check_credentials(settings)  # Socket Mode needs no signing secret
+        assert bot.identity.check()["user_id"] == "UBOT"
         with pytest.raises(SlackSetupError, match="SLACK_APP_TOKEN must be an app-level token"):
             serve_socket_mode(bot)
         handler = SocketModeHandler(bot.app, app_token="xapp-1-test")
@@ -90,12 +92,8 @@ def test_socket_mode_setup_errors(tmp_path: Path, slack: SlackApiServer, shared_
         bot.close()
     no_token = settings_for(tmp_path, slack, SLACK_BOT_TOKEN="")
     with pytest.raises(SlackSetupError, match="SLACK_BOT_TOKEN is not set"):
-        SlackBot(no_token, Engine(no_token, shared_corpus), shared_corpus)
+        SlackBot(no_token, Engine(no_token.llm, shared_corpus), shared_corpus)
     http_without_secret = settings_for(tmp_path, slack, SLACK_SIGNING_SECRET="")
-    bot = SlackBot(http_without_secret, Engine(http_without_secret, shared_corpus), shared_corpus)
-    try:
-        with pytest.raises(SlackSetupError, match="SLACK_SIGNING_SECRET is not set"):
-            startup_check(bot)
-    finally:
-        bot.close()
+    with pytest.raises(SlackSetupError, match="SLACK_SIGNING_SECRET is not set"):
+        check_credentials(http_without_secret)
     assert not slack.calls_to("apps.connections.open")

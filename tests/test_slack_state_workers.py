@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import LLMError, describe_failure
 from bot.results import Answer, Citation
 from bot.slack_state import EVENT_TTL_SECONDS, SlackState
-from bot.workers import RateLimiter, WorkerPool, describe_failure
-from retrieval.errors import LLMError
+from bot.workers import RateLimiter, WorkerPool
 
 
 class Clock:

@@ -6,7 +6,7 @@
 
 from retrieval.loaders.dates import parse_published
 from retrieval.loaders.feeds import FeedFetch, fetch_feed
-from retrieval.loaders.files import SUPPORTED_SUFFIXES
+from retrieval.loaders.formats import SUPPORTED_SUFFIXES
 from retrieval.loaders.options import FetchOptions
 from retrieval.loaders.sources import iter_sources
 from retrieval.loaders.urls import canonical_url

@@ -15,16 +15,13 @@ from typing import BinaryIO
 from retrieval.documents import LoadFailure
 from retrieval.errors import SourceError
 from retrieval.loaders.common import LoadItem, Origin, guarded, readable_title
-from retrieval.loaders.html import article_from_html
+from retrieval.loaders.formats import SUPPORTED_SUFFIXES, format_of_suffix, parse_article
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
-from retrieval.loaders.pdf import article_from_pdf
-from retrieval.loaders.plaintext import article_from_text
 from retrieval.loaders.records import records_from_json, records_from_jsonl, records_from_lines
 from retrieval.loaders.text import NotUTF8Error, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
 _DOMAIN_LIKE = re.compile(r"^(www\.[\w-]+(\.[\w-]+)+|[\w-]+(\.[\w-]+)+/)")
 
 
@@ -54,7 +51,8 @@ def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
     LoadFailures instead.
     """
     where = str(path)
-    if path.suffix.lower() == ".jsonl":
+    fmt = format_of_suffix(path.suffix)
+    if fmt == "jsonl":
         yield from _stream_jsonl(path, where, outlet, options.max_file_bytes)
         return
     data = _read(path, where, options.max_file_bytes)
@@ -62,15 +60,14 @@ def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
         raise SourceError(where, f"{where} is empty")
     key = str(path.resolve())
     origin = Origin(where=where, source_key=key, outlet=outlet, fallback_title=readable_title(path.stem))
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        yield article_from_pdf(data, replace(origin, kind="pdf"))
-    elif suffix in (".html", ".htm"):
-        yield article_from_html(_html_content(data, where), replace(origin, kind="html"))
-    elif suffix == ".json":
+    if fmt == "json":
         yield from records_from_json(decode_text(data, where), where=where, base_key=key, outlet=outlet)
+    elif fmt == "pdf":
+        yield parse_article(fmt, data, replace(origin, kind="pdf"))
+    elif fmt == "html":
+        yield parse_article(fmt, _html_content(data, where), replace(origin, kind="html"))
     else:
-        yield article_from_text(decode_text(data, where), origin)
+        yield parse_article("text", decode_text(data, where), origin)
 
 
 def _html_content(data: bytes, where: str) -> str | bytes:

@@ -16,10 +16,8 @@ from retrieval.documents import Article
 from retrieval.errors import SourceError
 from retrieval.fetchguard import FetchGuard, FetchRefusedError, Resolver, guarded_transport, resolve
 from retrieval.loaders.common import Origin, readable_title
-from retrieval.loaders.html import article_from_html
+from retrieval.loaders.formats import MEDIA_TYPES, format_of_media_type, parse_article
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions, format_size
-from retrieval.loaders.pdf import article_from_pdf
-from retrieval.loaders.plaintext import article_from_text
 from retrieval.loaders.text import decode_text, looks_binary
 from retrieval.loaders.urls import canonical_url, require_http_url, url_stem
 
@@ -28,17 +26,10 @@ _ACCEPT = (
     "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,application/pdf,"
     "application/xml;q=0.9,text/xml;q=0.9,application/json;q=0.8,text/plain;q=0.8,*/*;q=0.1"
 )
-FEED_MEDIA_TYPES = frozenset(
-    {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/x-rss+xml",
-     "application/x-atom+xml"}
-)
-_ACCEPTED_MEDIA_TYPES = FEED_MEDIA_TYPES | {
-    "", "application/octet-stream", "application/xhtml+xml", "application/pdf", "application/x-pdf",
-    "application/xml", "application/json",
-}
+# Besides the formats' own types: none at all, generic binary (PDFs are often served so) and generic XML.
+_ACCEPTED_MEDIA_TYPES = MEDIA_TYPES | {"", "application/octet-stream", "application/xml"}
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)[\s>]")
 _HTML_ROOT = re.compile(rb"<html[\s>]", re.IGNORECASE)
-_TEXT_MEDIA_TYPES = frozenset({"text/plain", "text/markdown"})
 
 
 @dataclass(frozen=True)
@@ -62,14 +53,13 @@ class Response:
         even text/html, and PDFs as application/octet-stream.
         """
         head = self.body[:4096]
-        if self.media_type in ("application/pdf", "application/x-pdf") or head.lstrip().startswith(b"%PDF-"):
+        declared = format_of_media_type(self.media_type)
+        if declared == "pdf" or head.lstrip().startswith(b"%PDF-"):
             return "pdf"
-        if self.media_type in FEED_MEDIA_TYPES or (_FEED_ROOT.search(head) and not _HTML_ROOT.search(head)):
+        if declared == "feed" or (_FEED_ROOT.search(head) and not _HTML_ROOT.search(head)):
             return "feed"
-        if self.media_type == "application/json" or self.media_type.endswith("+json"):
-            return "json"
-        if self.media_type in _TEXT_MEDIA_TYPES:
-            return "text"
+        if declared in ("json", "text"):
+            return declared
         return "html"
 
     def text(self) -> str:
@@ -217,13 +207,13 @@ def article_from_response(resp: Response, *, outlet: str = "", kind: str = "url"
     if not resp.body.strip():
         raise SourceError(where, f"{where} returned an empty body")
     if resp.kind == "pdf":
-        return article_from_pdf(resp.body, origin)
+        return parse_article("pdf", resp.body, origin)
     if resp.kind == "text":
-        return article_from_text(resp.text(), origin)
+        return parse_article("text", resp.text(), origin)
     if looks_binary(resp.body) and not resp.charset:
         raise SourceError(where, f"{where} returned binary data ({resp.media_type or 'no content type'}), not a page")
     # Without a declared charset, trafilatura reads the page's own <meta charset>.
-    return article_from_html(resp.text() if resp.charset else resp.body, origin)
+    return parse_article("html", resp.text() if resp.charset else resp.body, origin)
 
 
 def _accepted(media_type: str) -> bool:
