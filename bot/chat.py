@@ -61,4 +61,5 @@ def run_chat(engine: Engine, stdin: TextIO, stdout: TextIO, *, prompt: str = "> 
             continue
         sources = render_sources(answer)
         stdout.write(f"\n\n{sources}\n\n" if sources else "\n\n")
-        history += [Turn("user", question), Turn("assistant", answer.answer)]
+        cited = tuple(" ".join([c.title, *(q.text for q in c.quotes)]) for c in answer.citations)
+        history += [Turn("user", question), Turn("assistant", answer.answer, sources=cited)]

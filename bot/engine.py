@@ -32,15 +32,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot import extractive, figures, summary_top
+from bot import constraints, extractive, figures, summary_top
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
 from bot.errors import LLMError
 from bot.extractive import Event, Ranked, VectorCache
+from bot.language import english_only, language_of
 from bot.llm import LLMClient
 from bot.prompts import render
 from bot.results import Answer, Citation
-from bot.rewrite import Window, parse_question, search_queries, summary_topic
+from bot.rewrite import Window, parse_question, read_followup, summary_topic
 from bot.settings import LLMSettings
 from bot.slack_render import format_date
 from bot.support import answer_facts
@@ -55,7 +56,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Gap = tuple[str, "constraints.Check"]  # a query and its passages, none covering all it names
+
 ASK_K = 8  # passages retrieved for a question
+_LOOKUP_K = 4  # passages read to resolve a follow-up's title or pronoun
+_WIDER = 3  # times ASK_K searched when no passage names everything a question names
 SUMMARY_K = 16  # passages retrieved for a topic summary
 MAX_EVENTS = 6
 _MIN_SOURCE_BUDGET = 200  # tokens for sources even when the settings' budget is nearly used by the prompt
@@ -73,6 +78,9 @@ class Turn:
 
     role: str  # "user" | "assistant"
     text: str
+    # An answer's cited articles (title, then the quoted sentences): a follow-up's "he" or "the president"
+    # may be someone only the sources name.
+    sources: tuple[str, ...] = ()
 
 
 class AnswerStream:
@@ -219,17 +227,24 @@ class Engine:
         question = check_question(question)
         now = self._clock()
         since, until = check_window(since, until, now)
+        language = language_of(question)
+        if language is not None:
+            return self._in_other_language(question, language, since, until, history)
         text, window = parse_question(question, now)
         since, until, label = narrow(since, until, window)
         topic = summary_topic(text) if re.search(r"\w", text) else ""  # only a time phrase: what happened then
         # A request for a summary stands alone, unless it is a bare "What happened?" in a conversation.
         standalone = topic is not None and bool(topic or window or not history)
-        queries = [text] if standalone else search_queries(text, history, self._llm)
+        lookup = partial(self.passages_text, since=since, until=until)
+        queries, clarify = ([text], None) if standalone else read_followup(text, history, self._llm, lookup)
+        if clarify:  # a follow-up that can't be resolved: ask which one is meant, don't guess
+            log.info("ask.clarify")
+            return AnswerStream.of(Answer(question=question, answer=clarify, mode=self.mode, abstained=True))
         topic = topic if standalone else summary_topic(queries[0])
         if topic is not None:
             log.info("ask.summary topic_chars=%d window=%s", len(topic), label or describe_window(since, until))
             return _answering(question, self._summary(topic, since, until, label))
-        query, hits, ranked = self._retrieve(queries, since, until)
+        query, hits, ranked, gap = self._retrieve(queries, since, until)
         lead = ""
         if not ranked.answerable() and window is not None:
             # Nothing in the window the question names: answer from the newest coverage before it.
@@ -238,14 +253,15 @@ class Engine:
                 # Another search can find what the window's missed: the line is said only when the best
                 # sentence found is older than the window.
                 lead = "" if _within(older[2], since) else self._empty_window_line(since, until, label)
-                query, hits, ranked = older
+                query, hits, ranked, gap = older
                 since = label = None
         if query != question:
             log.info("ask.rewritten chars=%d", len(query))
         log.info("ask.retrieved hits=%d best_cosine=%.3f mode=%s", len(hits), ranked.best_cosine, self.mode)
-        abstain = partial(self._abstained, question, since, until, label=label)
+        # A follow-up's abstention names what was searched ("what did Yoon Suk-yeol promise …"), not "he".
+        abstain = partial(self._abstained, query if history else question, since, until, label=label)
         if not ranked.answerable():
-            return AnswerStream.of(abstain())
+            return AnswerStream.of(self._gap_answer(question, gap) or abstain())
         extractive_answer = partial(self._extractive_answer, question, ranked)
         if self._llm is None:
             return _led(lead, hits, _with_figures(query, hits, AnswerStream.of(extractive_answer())))
@@ -254,6 +270,52 @@ class Engine:
         return _led(lead, hits, _with_figures(query, given, AnswerStream(self._generate(
             question, packed, messages, extractive_answer, abstain, floor=extractive_answer, question=query,
         ))))
+
+    def _in_other_language(self, question: str, language: str, since: datetime | None, until: datetime | None,
+                           history: Sequence[Turn]) -> AnswerStream:
+        """A question in another language: with a model, translated to English, answered from the English
+        sources and the answer translated back (markers kept; the English answer, noted, if that fails);
+        without one, a plain reply that the sources are English."""
+        log.info("ask.other_language language=%s mode=%s", language, self.mode)
+        if self._llm is None:
+            return AnswerStream.of(Answer(question=question, answer=english_only(language), mode=self.mode,
+                                          abstained=True))
+        english = self._translate(question, "English")
+        if english is None or language_of(english) is not None:
+            return AnswerStream.of(Answer(question=question, answer=english_only(language), mode=self.mode,
+                                          abstained=True))
+        answer = self.ask(english, since=since, until=until, history=history)
+        translated = self._translate(answer.answer, language)
+        markers = sorted(re.findall(r"\[\d+\]", answer.answer))
+        if translated is None or sorted(re.findall(r"\[\d+\]", translated)) != markers:
+            answer.notes.append(f"The sources are in English; the answer could not be translated into {language}.")
+        else:
+            answer.answer = translated
+            answer.notes.append(f"Translated into {language} from English sources.")
+        answer.question = question
+        return AnswerStream.of(answer)
+
+    def _translate(self, text: str, language: str) -> str | None:
+        """``text`` in ``language`` by the model, or None when it fails or replies with nothing."""
+        assert self._llm is not None
+        prompt = render("translate", language=language, text=text)
+        try:
+            reply = self._llm.complete([{"role": "user", "content": prompt}], max_tokens=_ANSWER_TOKENS)
+        except LLMError as exc:
+            log.warning("ask.translate_failed error=%s", exc)
+            return None
+        reply = reply.strip().strip("\"“”")
+        return reply or None
+
+    def _article_text(self, doc_id: str) -> str:
+        """The whole text of an article (its chunks in order): where a country a question names may be."""
+        return "\n".join(h.text for h in self._corpus.document_chunks(doc_id))
+
+    def passages_text(self, query: str, *, since: datetime | None, until: datetime | None) -> str:
+        """Titles and text of the few passages most relevant to ``query``: what a follow-up's "the president"
+        or "she" is resolved with when the conversation itself doesn't say (see :mod:`bot.subject`)."""
+        hits = self._search(query, _LOOKUP_K, since, until)
+        return "\n\n".join(f"{h.title}\n{h.text}" for h in hits)
 
     def _empty_window_line(self, since: datetime | None, until: datetime | None, label: str | None) -> str:
         """"Nothing was published in the last 24 hours." (or "Nothing published ... covers this."), ahead of an
@@ -265,14 +327,54 @@ class Engine:
 
     def _retrieve(
         self, queries: Sequence[str], since: datetime | None, until: datetime | None, *, recency: bool | None = None
-    ) -> tuple[str, list[SearchHit], Ranked]:
-        """Search the queries in turn until one passes the relevance gate (else the last one's results)."""
+    ) -> tuple[str, list[SearchHit], Ranked, Gap | None]:
+        """Search the queries in turn until one passes the relevance gate (else the last one's results).
+        Only passages naming everything the query names, together, are evidence (:mod:`bot.constraints`);
+        when none does, the first such query and what covers each of its names alone come back as a gap,
+        for :meth:`_gap_answer`."""
+        gap: Gap | None = None
         for query in queries:
-            hits = self._search(query, ASK_K, since, until, recency=recency)
-            ranked = extractive.rank(query, extractive.candidates(hits), self._vectors)
+            hits, ranked, check = self._constrained(query, since, until, recency)
+            if check is not None and gap is None:
+                gap = (query, check)
             if ranked.answerable():
                 break
-        return query, hits, ranked
+        return query, hits, ranked, gap
+
+    def _constrained(self, query: str, since: datetime | None, until: datetime | None,
+                     recency: bool | None) -> tuple[list[SearchHit], Ranked, constraints.Check | None]:
+        """The passages for ``query`` that cover its constraints together (searching wider once when the
+        first passages don't), ranked without sentences about another person or place than it names; and,
+        when none covers them together although the passages are about the question (they pass the
+        relevance gate taken together), the check to say so with."""
+        hits = self._search(query, ASK_K, since, until, recency=recency)
+        check = constraints.check(query, hits, self._article_text)
+        if check.constraints and not check.together:
+            wider = self._search(query, ASK_K * _WIDER, since, until, recency=recency)
+            check = constraints.check(query, wider, self._article_text)
+            hits = check.together[:ASK_K] or hits
+        else:
+            hits = check.together
+        if check.combination_missing:
+            named = list({h.chunk_id: h for each in check.each.values() for h in each}.values())
+            ranked = extractive.rank(query, extractive.candidates(named), self._vectors)
+            if not ranked.answerable():  # off topic as a whole ("War and Peace"): a plain abstention
+                return hits, ranked, None
+            return hits, extractive.rank(query, [], self._vectors), check
+        pool = extractive.candidates(hits)
+        off = constraints.off_subject(query, pool)
+        pool = [s for i, s in enumerate(pool) if i not in off]
+        return hits, extractive.rank(query, pool, self._vectors), None
+
+    def _gap_answer(self, question: str, gap: Gap | None) -> Answer | None:
+        """"The ingested articles don't cover A and B together", with what they say about each; None
+        without a gap."""
+        if gap is None:
+            return None
+        text, citations = constraints.gap_answer(gap[0], gap[1], self._vectors)
+        log.info("ask.constraints_not_together names=%d", len(gap[1].constraints))
+        return Answer(question=question, answer=text, citations=citations, mode="extractive",
+                      as_of=newest_published(citations))
 
     def _search(self, query: str, k: int, since: datetime | None, until: datetime | None, *,
                 recency: bool | None = None) -> list[SearchHit]:

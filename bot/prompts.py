@@ -13,7 +13,7 @@ from string import Template
 
 from retrieval.errors import ConfigError
 
-PROMPT_NAMES = ("system", "answer", "summarize", "digest", "rewrite")
+PROMPT_NAMES = ("system", "answer", "summarize", "digest", "rewrite", "translate")
 
 ABSTAIN_TOKEN = "INSUFFICIENT_SOURCES"
 

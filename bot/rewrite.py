@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +26,7 @@ from bot.citations import strip_markers
 from bot.errors import LLMError
 from bot.extractive import entities
 from bot.prompts import render
+from bot.subject import Context, bare_say, context_of, refers_back, resolve
 from bot.words import NUMBER_WORDS, terms
 
 if TYPE_CHECKING:
@@ -175,22 +176,53 @@ def heuristic_rewrite(question: str, previous: str) -> str:
 
 
 def search_queries(question: str, history: Sequence[Turn], llm: Completer | None = None) -> list[str]:
-    """The queries to try in turn until one can be answered: ``question`` itself, or for a follow-up its
-    standalone rewrite, preceded (heuristic rewrites only) by the follow-up alone when it names a subject
-    of its own."""
+    """The queries to try in turn until one can be answered (see :func:`read_followup`); a follow-up that
+    can't be resolved is searched as it stands."""
+    return read_followup(question, history, llm)[0] or [question]
+
+
+def read_followup(question: str, history: Sequence[Turn], llm: Completer | None = None,
+                  lookup: Callable[[str], str] | None = None) -> tuple[list[str], str | None]:
+    """The queries to try in turn for ``question`` and, when it is a follow-up that can't be resolved
+    (two people "he" may be, nobody at all), the question to ask back instead (and no queries).
+
+    Follow-ups are resolved against the conversation's subject by rules (:mod:`bot.subject`); with a
+    model, its rewrite is tried first and the rules' reading after it. A follow-up naming a subject of
+    its own ("and what did NATO say?") is searched alone first, then with the conversation's words.
+    ``lookup`` (a query -> text of the most relevant passages) lets the rules find who holds a title in the
+    story ("the president") or whether a name is a "he" or a "she" when the conversation doesn't say."""
     user_turns = [t.text for t in history if t.role == "user"]
-    if not user_turns or not is_followup(question):
-        return [question]
-    previous = user_turns[0]
-    for turn in user_turns[1:]:  # earlier follow-ups are resolved in order, so context chains
-        previous = heuristic_rewrite(turn, previous) if is_followup(turn) else turn
+    if not user_turns:
+        first = resolve(question, None)
+        return ([question], None) if first.query else ([], first.clarify)
+    if not is_followup(question) and not refers_back(question) and not bare_say(question):
+        return [question], None
+    context = context_of(history, _standalone, lookup)
+    assert context is not None  # there is a user turn
+    resolution = resolve(question, context)
+    if resolution.query is None:
+        return [], resolution.clarify
+    resolved = resolution.query != question
     if llm is not None:
         rewritten = _model_rewrite(question, history, llm)
         if rewritten:
-            return [rewritten]
-    rewritten = heuristic_rewrite(question, previous)
-    own = _own_subject(question, previous)
-    return [own, rewritten] if own else [rewritten]
+            return list(dict.fromkeys([rewritten, resolution.query] if resolved else [rewritten])), None
+    if resolved:
+        return [resolution.query], None
+    rewritten = heuristic_rewrite(question, context.previous)
+    own = _own_subject(question, context.previous)
+    return [own, rewritten] if own else [rewritten], None
+
+
+def _standalone(question: str, context: Context | None) -> str:
+    """An earlier question of the conversation as it was searched: resolved by the rules, else, for a
+    follow-up, with the words of the question before it carried over."""
+    if context is None:
+        return question
+    resolved = resolve(question, context).query or question
+    if resolved == question and (is_followup(question) or bare_say(question)):
+        return heuristic_rewrite(question, context.previous)
+    return resolved
 
 
 def _own_subject(question: str, previous: str) -> str | None:

@@ -571,7 +571,8 @@ class SlackBot:
                 continue  # the bot's notices (busy, greetings) are not answers; answers carry feedback buttons
             text = plain_text_from_slack(str(message.get("text") or ""), target.bot_user_id)
             if text.strip():
-                turns.append(Turn("assistant" if own else "user", text.strip()))
+                sources = cited_titles(message.get("blocks") or []) if own else ()
+                turns.append(Turn("assistant" if own else "user", text.strip(), sources=sources))
         return turns[-MAX_HISTORY_TURNS:]
 
     # -- admin ingest ---------------------------------------------------------------------------------
@@ -738,6 +739,26 @@ class SlackBot:
             respond(text=text, replace_original=True, response_type="ephemeral")
         except (SlackClientError, OSError) as exc:
             log.warning("slack.feedback.respond_failed error=%s", type(exc).__name__)
+
+
+def cited_titles(blocks: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The titles of the articles an answer message lists under *Sources* ("[1] <url|title> — outlet, date"):
+    a follow-up's "the president" or "he" may be named only there."""
+    titles: list[str] = []
+    listing = False
+    for block in blocks:
+        text = str((block.get("text") or {}).get("text") or "") if isinstance(block.get("text"), dict) else ""
+        if block.get("type") != "section" or not text:
+            continue
+        listing = listing or text.startswith("*Sources*")
+        if not listing:
+            continue
+        for line in text.splitlines():
+            match = re.match(r"\[\d+\]\s+(?:<[^|>]*\|(?P<linked>[^>]*)>|(?P<plain>.+?))\s+—\s", line)
+            if match:
+                title = match.group("linked") or match.group("plain") or ""
+                titles.append(title.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    return tuple(titles)
 
 
 def _addressed_to_someone_else(text: str, bot_user_id: str | None) -> bool:

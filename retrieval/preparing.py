@@ -1,0 +1,59 @@
+"""Cleaning, hashing and chunking one article: the pure, CPU-bound part of ingest.
+
+:class:`retrieval.ingest.Ingestor` runs it inline for short runs and in a worker process for long ones
+(so it overlaps with embedding and writing on another core). This module imports nothing heavy (no
+Chroma, no onnxruntime), which keeps that worker small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from retrieval.chunking import ChunkingConfig, ChunkSpan, chunk_text
+from retrieval.documents import Article
+from retrieval.prepare import Prepared, prepare
+from retrieval.text import content_hash
+from retrieval.wordpieces import WordPieceCounter
+
+NEVER_CHUNK = "*"  # a ``skip_hash`` that matches every text
+
+
+@dataclass
+class Prepped:
+    """An article cleaned, hashed and (unless its stored version was already current) chunked."""
+
+    prepared: Prepared
+    digest: str  # of the cleaned text; empty when no text is left
+    spans: list[ChunkSpan] | None = None  # None: not chunked
+
+
+def prepare_article(article: Article, chunking: ChunkingConfig, wordpieces: Callable[[str], Sequence[int]] | None,
+                    skip_hash: str | None) -> Prepped:
+    """Clean and hash ``article``; chunk it too unless its text hashes to ``skip_hash`` (``NEVER_CHUNK``: never)."""
+    prepared = prepare(article)
+    text = prepared.article.text
+    digest = content_hash(text) if text else ""
+    spans = None
+    if text and skip_hash != NEVER_CHUNK and digest != skip_hash:
+        spans = chunk_text(text, prepared.article.title, chunking, wordpieces)
+    return Prepped(prepared, digest, spans)
+
+
+_worker_pieces: WordPieceCounter | None = None
+
+
+def worker_init(count_pieces: bool) -> None:
+    """Set up a worker process: its own word-piece counter when chunks are checked against MiniLM's limit."""
+    global _worker_pieces
+    _worker_pieces = WordPieceCounter() if count_pieces else None
+
+
+def worker_prepare(article: Article, chunking: ChunkingConfig, skip_hash: str | None) -> Prepped:
+    """:func:`prepare_article` in a worker process set up by :func:`worker_init`."""
+    return prepare_article(article, chunking, _worker_pieces.pieces if _worker_pieces else None, skip_hash)
+
+
+def worker_ready(_: int) -> bool:
+    """A no-op task: running it means the worker process is up."""
+    return True

