@@ -310,7 +310,8 @@ def _outlets(docs: Sequence[DocumentInfo]) -> list[str]:
 def cluster_stories(
     corpus: DigestCorpus, docs: Sequence[DocumentInfo], leads: dict[str, list[SearchHit]]
 ) -> list[Story]:
-    """Group documents about the same event; stories ordered by size, then by their newest article.
+    """Group documents about the same event; stories ordered by size (articles, then outlets), then by their
+    newest article; each titled by its newest article's headline.
 
     An article joins the most similar story (centroid cosine >= ``SAME_STORY``, newest member within
     ``STORY_WINDOW``). When both name places and share none ("in Kunduz" / "in Kandahar": two attacks on
@@ -342,11 +343,16 @@ def cluster_stories(
     stories = []
     for idx, total in zip(members, sums, strict=True):
         centroid = total / np.linalg.norm(total)
-        central = max(idx, key=lambda i: float(vectors[i] @ centroid))
         story_docs = sorted((ordered[i] for i in idx), key=_doc_time, reverse=True)
-        stories.append(Story(title=ordered[central].title or "Untitled", docs=story_docs, centroid=centroid))
-    stories.sort(key=lambda s: (len(s.docs), _doc_time(s.docs[0])), reverse=True)
+        stories.append(Story(title=story_title(story_docs), docs=story_docs, centroid=centroid))
+    stories.sort(key=lambda s: (len(s.docs), len(s.outlets), _doc_time(s.docs[0])), reverse=True)
     return stories
+
+
+def story_title(docs: Sequence[DocumentInfo]) -> str:
+    """The headline of the story's newest article that has one (``docs`` newest first): a story's title
+    should say where it stands now, not how it began."""
+    return next((d.title.strip() for d in docs if d.title.strip()), "Untitled")
 
 
 def lead_vectors(corpus: DigestCorpus, leads: Sequence[SearchHit]) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot import constraints, extractive
+from bot import constraints, extractive, figures, summary_top
 from bot.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
 from bot.context import PackedContext, Source, pack, published_date
 from bot.errors import LLMError
@@ -62,8 +62,6 @@ ASK_K = 8  # passages retrieved for a question
 _LOOKUP_K = 4  # passages read to resolve a follow-up's title or pronoun
 _WIDER = 3  # times ASK_K searched when no passage names everything a question names
 SUMMARY_K = 16  # passages retrieved for a topic summary
-SUMMARY_DOCS = 12  # newest documents read for a summary without a topic
-SUMMARY_LEAD_SENTENCES = 5  # of each document's first chunk: the lead carries the news
 MAX_EVENTS = 6
 _MIN_SOURCE_BUDGET = 200  # tokens for sources even when the settings' budget is nearly used by the prompt
 _ANSWER_TOKENS = 800
@@ -266,11 +264,12 @@ class Engine:
             return AnswerStream.of(self._gap_answer(question, gap) or abstain())
         extractive_answer = partial(self._extractive_answer, question, ranked)
         if self._llm is None:
-            return _led(lead, hits, AnswerStream.of(extractive_answer()))
+            return _led(lead, hits, _with_figures(query, hits, AnswerStream.of(extractive_answer())))
         packed, messages = self._messages("answer", hits, question=query)
-        return _led(lead, hits, AnswerStream(self._generate(
+        given = [source.hit for source in packed.sources]  # figures cite only what the model was given too
+        return _led(lead, hits, _with_figures(query, given, AnswerStream(self._generate(
             question, packed, messages, extractive_answer, abstain, floor=extractive_answer, question=query,
-        )))
+        ))))
 
     def _in_other_language(self, question: str, language: str, since: datetime | None, until: datetime | None,
                            history: Sequence[Turn]) -> AnswerStream:
@@ -425,12 +424,7 @@ class Engine:
             if not ranked.answerable():
                 return AnswerStream.of(abstain())
         else:
-            docs = self._corpus.documents(since=since, until=self._visible(until))[:SUMMARY_DOCS]
-            hits = [chunks[0] for chunks in (self._corpus.document_chunks(d.doc_id) for d in docs) if chunks]
-            pool = extractive.candidates(hits, per_hit=SUMMARY_LEAD_SENTENCES)
-            if not pool:
-                return AnswerStream.of(abstain())
-            ranked = extractive.in_order(pool, self._vectors)
+            return self._top_summary(since, until, label, lead, abstain, max_events)
         events = extractive.summary_events(ranked, max_events)
 
         def fallback() -> Answer:
@@ -445,6 +439,30 @@ class Engine:
         packed, messages = self._messages("summarize", ordered, groups=groups, scope=scope, max_events=max_events)
         generated = self._generate(subject, packed, messages, fallback, abstain, topic=subject)
         return _led(lead, hits, AnswerStream(generated))
+
+    def _top_summary(self, since: datetime | None, until: datetime | None, label: str | None, lead: str,
+                     abstain: Callable[[], Answer], max_events: int) -> AnswerStream:
+        """A summary without a topic: the window's biggest stories (:mod:`bot.summary_top`), between a line
+        saying how much it covers and one naming the stories left out."""
+        window = summary_top.default_window(self._corpus, since, self._visible(until), self._clock())
+        top = summary_top.top_stories(self._corpus, *window, max_events) if window else None
+        if top is None or not top.shown:
+            return AnswerStream.of(abstain())
+        described = f" {label}" if label else describe_window(top.since, top.until)
+
+        def fallback() -> Answer:
+            text, citations = summary_top.compose(top, self._vectors)
+            return self._cited("", text, citations, mode="extractive", topic="")
+
+        hits, groups = top.story_hits()
+        if self._llm is None:
+            stream = AnswerStream.of(fallback())
+        else:
+            scope = f"of the {len(top.shown)} biggest stories{described}"
+            packed, messages = self._messages("summarize", hits, groups=groups, scope=scope,
+                                              max_events=len(top.shown))
+            stream = AnswerStream(self._generate("", packed, messages, fallback, abstain, topic=""))
+        return _led(lead, hits, _framed(stream, top, described))
 
     def summarize_passages(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer:
         """A cited summary of given passages (one digest story) in at most ``max_sentences`` sentences."""
@@ -657,6 +675,40 @@ def _led(line: str, hits: Sequence[SearchHit], stream: AnswerStream) -> AnswerSt
         if not answer.abstained:
             answer.answer = f"{line}\n{answer.answer}"
         return answer
+
+    return AnswerStream(deltas())
+
+
+def _framed(stream: AnswerStream, top: summary_top.TopStories, window: str) -> AnswerStream:
+    """A top-stories summary between its coverage line and the line offering the stories it left out."""
+
+    def deltas() -> Generator[str, None, Answer]:
+        head = top.coverage_line(window)
+        yield head + "\n"
+        yield from stream
+        answer = stream.result()
+        tail = "" if answer.abstained else top.also_line()
+        if tail:
+            yield "\n" + tail
+        answer.answer = "\n".join(line for line in (head, answer.answer, tail) if line)
+        return answer
+
+    return AnswerStream(deltas())
+
+
+def _with_figures(question: str, hits: Sequence[SearchHit], stream: AnswerStream) -> AnswerStream:
+    """For a question asking for a figure (:mod:`bot.figures`), the answer followed by the exact figures,
+    newest first and dated, from the passages ``hits``."""
+    if figures.target_of(question) is None:
+        return stream
+
+    def deltas() -> Generator[str, None, Answer]:
+        yield from stream
+        answer = stream.result()
+        figured = figures.with_figures(answer, question, hits)
+        if figured.answer != answer.answer:
+            yield figured.answer[len(answer.answer):]
+        return figured
 
     return AnswerStream(deltas())
 

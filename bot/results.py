@@ -85,6 +85,7 @@ class Answer:
     as_of: str | None = None  # the newest cited source's published date
     topic: str | None = None  # set for summaries: JSON then carries "topic" instead of "question"
     notes: list[str] = field(default_factory=list)  # e.g. "LLM unavailable; extractive answer"
+    header: str | None = None  # Slack mrkdwn shown above the answer (a /summarize header); not in JSON
 
     def to_json(self) -> dict[str, object]:
         head: dict[str, object] = (

@@ -51,6 +51,7 @@ from bot.slack_render import (
     slack_urls,
 )
 from bot.slack_state import FEEDBACK_REASONS, SlackState
+from bot.summary_header import summary_header
 from bot.topic_span import parse_topic_span
 from bot.workers import RateLimiter, WorkerPool
 from retrieval.errors import QueryError, SitrepError, StoreError
@@ -664,6 +665,7 @@ class SlackBot:
 
     def _summarize(self, target: Target, fallback: Target, topic: str | None, since: datetime | None) -> None:
         answer = self.engine.summarize(topic, since=since)
+        answer.header = summary_header(topic, since, target.user, self.settings.tz)
         try:
             self.deliver(target, answer)
         except SlackApiError as exc:

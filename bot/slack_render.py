@@ -289,6 +289,8 @@ def answer_blocks(answer: Answer, answer_id: str | None = None) -> list[dict[str
     if len(body) > MAX_ANSWER_CHARS:
         body = body[:MAX_ANSWER_CHARS].rstrip() + "\n\n… (cut here: too long for Slack)"
     blocks = [_section(piece) for piece in split_mrkdwn(markdown_to_mrkdwn(body))]
+    if answer.header:  # built by sitrep itself (untrusted parts escaped), so shown as mrkdwn
+        blocks.insert(0, _section(truncate_mrkdwn(answer.header, SECTION_LIMIT)))
     blocks.append(_context(_meta_line(answer)))
     if answer.citations and not answer.abstained:
         lines = "\n".join(source_line(c) for c in sorted(answer.citations, key=lambda c: c.n))
@@ -330,6 +332,8 @@ def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMes
     """An answer as Slack messages: answer text, an as-of line, Sources, and 👍/👎 buttons (when
     ``answer_id`` is given). Usually one message; a long answer continues in further messages."""
     fallback = escape(_one_line(markdown_to_plain(answer.answer[:MAX_ANSWER_CHARS])))
+    if answer.header:
+        fallback = f"{answer.header}: {fallback}"
     return pack_blocks(answer_blocks(answer, answer_id), fallback or "sitrep answer")
 
 

@@ -338,7 +338,9 @@ def answer_id_of(call: Call) -> str:
 SHOWN_METHODS = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream",
                  "chat.postEphemeral", "response_url")
 _SHOWN_KEYS = ("text", "blocks", "markdown_text", "chunks", "attachments")
-_LINK_TARGET = re.compile(r"<([^<>]*)>")
+# "<@U0ALICE>" right after "requested by" is the header of a /summarize result naming who asked (the id comes
+# from Slack's signed request, never from article text); every other control sequence is a bug.
+_LINK_TARGET = re.compile(r"(?<!requested by )<([^<>]*)>")
 _HTTP_LINK = re.compile(r"https?://[^\s|<>]+(?:\|[^<>]*)?")
 _BROADCAST_WORD = re.compile(r"(?<!\w)@(?:channel|here|everyone)\b", re.IGNORECASE)
 _MARKDOWN_LINK = re.compile(r"\]\((?!https?://)|^\s*\[[^\]]*\]:", re.MULTILINE)

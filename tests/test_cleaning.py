@@ -61,6 +61,19 @@ def removed_rules(text: str) -> dict[str, str]:
     ("Health coverage at USA TODAY is made possible in part by a grant from the Masimo Foundation.", "sponsor"),
     ("Drought pushes herders into Laikipia ranches...", "truncated"),
     ("BREAKFAST BROWSE", "heading"),
+    ("D. Petco", "quiz"),
+    ('A. "Harbour Lights"', "quiz"),
+    ("Julius here, tagging in for Alex while she is on assignment.", "newsletter"),
+    ("Check out this casual photo of the mayor on dad duty ! So adorable.", "related"),
+    ("You can read more about Judge Okafor here.", "related"),
+    ("For more updates on the flooding, follow our live coverage here.", "related"),
+    ("If you wish to object to the use of your data in this way, please tick here.", "related"),
+    ("It's Thursday, and there's harbour news, so let's get to it.", "newsletter"),
+    ("Ana Ruiz/Visum/Redux The mayor speaks in 2014. In pictures: The mayor's years in office", "caption"),
+    ("Here's what you need to know to Get Up to Speed and On with Your Day.", "newsletter"),
+    ("FALLOUT: College football's future appears to be two super-conferences", "related"),
+    ("❓@festinfo answering questions from 8am til late pic.twitter.com/qjgYjUjPSn — Harbour Festival (@harbourfest) "
+     "June 22, 2022", "embed"),
 ])
 def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     assert removed_rules(line) == {line: rule}
@@ -77,6 +90,13 @@ def test_clutter_lines_are_removed_by_their_rule(line: str, rule: str) -> None:
     "processing is by appointment only, officials said on Tuesday, and applications will be handled by phone.",
     "The party's left wing and the unions opposed the bill, which passed 52 to 48.",
     "You can sign up for Prime Video for $8.99 per month, or subscribe to an all-in-one Prime membership.",
+    "For much of the country, $5 gas is already here.",
+    "A. Some two and a half years after the launch, the older system remains easy to find on new computers.",
+    "Check out the remaining meteor showers that will peak this year:",
+    "We came here for the march because of what happened in 1921, said a resident of Raleigh.",
+    "Although policies are often blamed for high energy costs, executives do not see them as the central factor here.",
+    "WASHINGTON: The Senate passed the bill on Thursday by a vote of 52 to 48.",
+    "UPDATE: Police said the road would reopen on Friday.",
 ])
 def test_story_lines_that_resemble_clutter_are_kept(line: str) -> None:
     assert removed_rules(line) == {}
@@ -108,6 +128,44 @@ def test_lists_of_links_menus_and_galleries_go_but_a_story_list_stays() -> None:
     assert {r.text: r.rule for r in removed} == {
         **dict.fromkeys(related, "related"), **dict.fromkeys(states, "menu"), **dict.fromkeys(gallery, "caption")}
     assert kept.split("\n") == [STORY, *ranking, *intro]
+
+
+def test_link_prompts_inside_a_paragraph_go_and_the_story_stays() -> None:
+    kept, removed = clean_text(f"{STORY} Read about the exceptions here. The clinic reopens on Monday.")
+    assert kept == f"{STORY} The clinic reopens on Monday."
+    assert [(r.rule, r.text) for r in removed] == [("related", "Read about the exceptions here.")]
+    signed_off = f"{STORY} Here's what you need to know to Get Up to Speed and On with Your Day."
+    assert clean_text(signed_off)[0] == STORY
+
+
+def test_a_roundups_link_headlines_go_with_the_teasers_between_them() -> None:
+    roundup = ["Prince Omar shares heartwarming Father's Day photo",
+               "Check out this casual photo of the prince on dad duty ! So adorable.",
+               "Harbour Open: local golfer Mata Fitz wins first major",
+               "Someone paid $19 million for a steak lunch with a famous investor"]
+    listed = ["The plan pays for:", "Food and medical supplies for 300 families in the county",
+              "Support for child care workers: nurses' children first", "Grants to 40 small businesses hurt in May"]
+    kept, removed = clean_text("\n".join([STORY, *roundup, STORY, *listed]))
+    assert {r.text: r.rule for r in removed} == dict.fromkeys(roundup, "related")
+    assert kept.split("\n") == [STORY, STORY, *listed]
+
+
+def test_a_quiz_goes_question_and_choices() -> None:
+    quiz = ["Which company is being accused of turning off the air conditioning in its stores?",
+            "A. Harbour Mart", "B. Saren Stores", "C. Velmora Goods", "D. Petco"]
+    kept, removed = clean_text("\n".join([STORY, "Why did the bridge fall?", STORY, *quiz]))
+    assert {r.text: r.rule for r in removed} == dict.fromkeys(quiz, "quiz")
+    assert kept.split("\n") == [STORY, "Why did the bridge fall?", STORY]
+
+
+def test_runs_of_data_lines_are_not_taken_for_headlines() -> None:
+    data = ["Hospitalizations: 524, up from 483 one week ago", "Patients in intensive care: 113, up from 111",
+            "Patients on ventilators: 52, down from 53",
+            "Kossuth County — one adult 18- to 40-years-old", "Linn County — one adult 41- to 60-years old",
+            "Scott County — two adults 61- to 80-years-old",
+            "Total cost of trip: $63,496", "Who went: The mayor and two council members", "Method of travel: Charter"]
+    kept, removed = clean_text("\n".join([STORY, *data]))
+    assert removed == [] and kept.split("\n") == [STORY, *data]
 
 
 def test_a_trailing_prompt_and_a_lone_author_name_go() -> None:

@@ -266,11 +266,12 @@ def test_summary_groups_sources_by_event(corpus: Corpus, server: OpenAIServer, t
     server.push(Reply(respond=summary))
     answer = make_engine(corpus, server, tmp_path).summarize()
     assert answer.topic == "" and answer.mode == "llm" and not answer.abstained
-    assert answer.answer.split("\n") == ["- 2020-10-16: More than 5,600 families have fled Lashkargah, aid agencies "
-                                         "said [1].", "- 2020-10-14: Two helicopters crashed in Nawa, killing at least "
-                                         "nine people [2]."]
+    head, *lines = answer.answer.split("\n")
+    assert re.match(r"All \d stories published between 2020-10-1\d and 2020-10-16", head)
+    assert lines == ["- 2020-10-16: More than 5,600 families have fled Lashkargah, aid agencies said [1].",
+                     "- 2020-10-14: Two helicopters crashed in Nawa, killing at least nine people [2]."]
     user = server.chat_requests()[0].content("user")
-    assert '<event id="1">' in user and "</event>" in user and "of the latest coverage" in user
+    assert '<event id="1">' in user and "</event>" in user and "biggest stories between 2020-10-1" in user
     assert_grounded(answer, corpus)
 
 

@@ -118,6 +118,10 @@ def test_summary_requests_and_their_topic(question: str, topic: str | None) -> N
 
 # -- the engine on the suggested prompts ------------------------------------------------------------------
 
+# A story of a summary without a topic: "- **Title** (2 articles, 2 outlets; 16 Oct 2020): sentence [1]"
+STORY_LINE = r"- \*\*.+\*\* \(\d+ articles?, \d+ outlets?; 1\d Oct 2020\): .+\[\d+\]$"
+
+
 def test_what_happened_in_the_last_24_hours_summarizes_that_window(news: Corpus, tmp_path: Path) -> None:
     question = "What happened in the last 24 hours?"
     answer = engine_at(news, tmp_path).ask(question)
@@ -126,7 +130,10 @@ def test_what_happened_in_the_last_24_hours_summarizes_that_window(news: Corpus,
     cutoff = NOW - timedelta(hours=24)
     assert answer.citations and all(datetime.fromisoformat(c.published or "") >= cutoff for c in answer.citations)
     assert {c.source for c in answer.citations} == {"Relief Monitor", "Kabul Ledger"}
-    assert all(re.match(r"- 2020-10-1[56]: .+\[\d+\]$", line) for line in answer.answer.split("\n"))
+    head, *stories = answer.answer.split("\n")
+    assert re.match(r"(?:All \d stories|The \d biggest of \d stories) published in the last 24 hours, by articles and "
+                    r"outlets: \d of \d articles covered\.$", head), head
+    assert stories and all(re.match(STORY_LINE, line) for line in stories)
     assert_markers_map(answer)
 
 
@@ -136,7 +143,7 @@ def test_an_empty_window_is_said_and_the_newest_coverage_before_it_answers(news:
     assert not answer.abstained and answer.citations
     first, *rest = answer.answer.split("\n")
     assert first == "Nothing was published in the last 24 hours. The newest coverage, from 16 Oct 2020:"
-    assert rest and all(re.match(r"- 2020-10-1\d: .+\[\d+\]$", line) for line in rest)
+    assert rest[0].startswith("All ") and rest[1:] and all(re.match(STORY_LINE, line) for line in rest[1:])
     assert_markers_map(answer)
     # NATO spoke on the 15th: covered since yesterday on the 16th; on the 17th the window has other news only,
     # so the answer says so and comes from the coverage before it, dated.
@@ -191,8 +198,10 @@ def test_a_routed_summary_streams_through_the_model(news: Corpus, tmp_path: Path
         deltas = list(stream)
         (request,) = server.chat_requests()
     answer = stream.result()
-    assert "Write a brief situation summary of the latest coverage today from the sources" in request.content("user")
-    assert "".join(deltas) == answer.answer == "- 2020-10-16: More than 5,600 families have fled Lashkargah [1]."
+    assert "Write a brief situation summary of the 1 biggest stories today from the sources" in request.content("user")
+    assert "".join(deltas) == answer.answer == (
+        "All 1 story published today, by articles and outlets: 1 of 1 article covered.\n"
+        "- 2020-10-16: More than 5,600 families have fled Lashkargah [1].")
     assert answer.question == "What happened today?" and answer.topic is None and answer.mode == "llm"
     assert [c.source for c in answer.citations] == ["Relief Monitor"]
 

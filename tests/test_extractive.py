@@ -296,15 +296,18 @@ def test_engine_on_an_empty_corpus_says_nothing_is_ingested(corpus_factory: Call
     assert answer.abstained and "No articles have been ingested yet" in answer.answer
 
 
-def test_summary_without_topic_is_grouped_by_event_and_dated(engine: Engine) -> None:
+def test_summary_without_topic_covers_the_stories_biggest_first(engine: Engine) -> None:
     summary = engine.summarize()
     assert summary.topic == "" and summary.to_json()["topic"] == ""
     assert not summary.abstained
-    lines = summary.answer.split("\n")
+    head, *lines = summary.answer.split("\n")
+    assert re.match(r"All \d stories published between 2020-10-1\d and 2020-10-16", head)
     assert 2 <= len(lines) <= 6
-    assert all(re.match(r"- 2020-10-1\d: .+\[\d+\]$", line) for line in lines)
-    dates = [line[2:12] for line in lines]
-    assert dates == sorted(dates, reverse=True)
+    found = [re.match(r"- \*\*.+\*\* \((\d+) articles?, \d+ outlets?; \d+ \w{3} 2020\): .+\[\d+\]$", line)
+             for line in lines]
+    assert all(found)
+    sizes = [int(m.group(1)) for m in found if m]
+    assert sizes == sorted(sizes, reverse=True)
     assert "PWNED" not in summary.answer
     assert_markers_map(summary)
 

@@ -192,6 +192,10 @@ def test_summarize_acks_fast_then_posts_summary(make_harness: Callable[..., BotH
     [summary] = h.slack.wait_for("chat.postMessage", where=top_level)
     shown = texts_of(summary)
     assert "*Sources*" in shown and "[1]" in shown
+    # The summary opens with what it is, over which window, and who asked for it.
+    header = summary.params["blocks"][0]["text"]["text"]
+    assert re.fullmatch(r"\*Summary: fighting in Helmand\* · since Thu 1 Oct 2020, 00:00 UTC · requested by <@U\w+>",
+                        header), header
 
     usage = h.send_command("/summarize", "Helmand 2020-13-45")
     assert usage.status_code == 200 and "Usage: `/summarize" in usage.text
@@ -213,6 +217,17 @@ def test_summarize_reads_a_span_anywhere_in_the_text(make_harness: Callable[...,
     shown = texts_of(summary)
     # Only the 16 October article is in the window; the 14 October crash reports are not.
     assert "Relief Monitor" in shown and "Kabul Ledger" not in shown and "Frontier Wire" not in shown
+    assert "· since Fri 16 Oct 2020, 00:00 +0430 ·" in shown
+
+
+def test_summarize_without_a_topic_is_headed_top_stories(make_harness: Callable[..., BotHarness]) -> None:
+    h = make_harness()
+    h.send_command("/summarize", "")
+    [summary] = h.slack.wait_for("chat.postMessage", where=lambda call: not call.params.get("thread_ts"))
+    blocks = summary.params["blocks"]
+    assert blocks[0]["text"]["text"].startswith("*Top stories* · the 3 days up to the newest article · requested by <@")
+    assert "biggest" in blocks[1]["text"]["text"] or "All " in blocks[1]["text"]["text"]
+    assert summary.params["text"].startswith("*Top stories*")
 
 
 def test_summarize_privately(make_harness: Callable[..., BotHarness]) -> None:
