@@ -8,7 +8,10 @@ A model's sentence is shown only if it passes :func:`check`:
    passage or title, allowing the spellings news uses for one thing: an acronym for its full name
    ("UN" / "United Nations", "UNAMA" / "United Nations Assistance Mission in Afghanistan"), the start of
    an acronym ("UN" / "UNAMA"), a demonym ("Afghan" / "Afghanistan"), a title left out ("President
-   Ghani" / "Ghani"), one typo in a long name.
+   Ghani" / "Ghani"), one typo in a long name, a full name from elsewhere in the passage for the surname
+   the sentence gives. A number inside a name ("Covid-19") belongs to the name, not to the figures. And
+   no name of the claim stands where its sentence has another name with the same two words on one side
+   (:func:`swapped_name`: the sentence with its actor or place replaced).
 3. **Content.** Most of its other content words (stems; inflections and everyday synonyms merged, words
    the question used not counted) occur within a few consecutive sentences of one cited passage: a
    paraphrase passes, an invented claim with borrowed names does not.
