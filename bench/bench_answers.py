@@ -191,6 +191,8 @@ def main() -> int:
     parser.add_argument("--base-url", help="an OpenAI-compatible server for the LLM column (llama.cpp, Ollama, …)")
     parser.add_argument("--model", default="qwen2.5-1.5b", help="the model name that server serves")
     parser.add_argument("--api-key", default="local")
+    parser.add_argument("--context-tokens", type=int, default=Settings().context_tokens,
+                        help="SITREP_CONTEXT_TOKENS for the LLM side (fewer passages read faster on a CPU)")
     parser.add_argument("--llm-limit", type=int, default=0,
                         help="at most this many questions per week pair in LLM mode (0: all)")
     parser.add_argument("--parts", default="answers,checker,off-topic,variants",
@@ -257,7 +259,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
 
 def llm_settings(args: argparse.Namespace, data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, answer_mode="llm", openai_base_url=args.base_url, openai_api_key=args.api_key,
-                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0)
+                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0, context_tokens=args.context_tokens)
 
 
 def checker_groups(bench: Benchmark) -> dict[str, list[Passage]]:
