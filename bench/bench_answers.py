@@ -240,6 +240,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
     try:
         extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive"), corpus)
         llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
+        raw = _keep_raw_replies(llm) if llm is not None else {}
         for name, questions in by_week.items():
             chosen = cases(questions)
             ex = run_mode(extractive, chosen, "extractive", log)
@@ -251,10 +252,30 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
                 if len(subset) < len(chosen):
                     lines.append(answer_row(name, "extractive, same questions", ex[: len(subset)]))
                 lines.append(answer_row(name, f"llm ({args.model})", out))
-                records.extend(_record(name, "llm", o) for o in out)
+                records.extend({**_record(name, "llm", o), "model_reply": raw.get(o.case.question, "")} for o in out)
     finally:
         corpus.close()
     return lines
+
+
+def _keep_raw_replies(engine: Engine) -> dict[str, str]:
+    """The model's raw reply to each question (for --json: why an answer fell back), kept as it streams."""
+    replies: dict[str, str] = {}
+    client = engine._llm  # a benchmark looking inside, not an interface
+    assert client is not None
+    stream = client.stream
+
+    def tee(messages: list[dict[str, str]], **kwargs: object) -> Iterator[str]:
+        question = messages[-1]["content"].rsplit("Question: ", 1)[-1].split("\n", 1)[0]
+        parts: list[str] = []
+        replies[question] = ""
+        for delta in stream(messages, **kwargs):  # type: ignore[arg-type]
+            parts.append(delta)
+            replies[question] = "".join(parts)
+            yield delta
+
+    client.stream = tee  # type: ignore[method-assign]
+    return replies
 
 
 def llm_settings(args: argparse.Namespace, data_dir: Path) -> Settings:
