@@ -175,6 +175,7 @@ def run_mode(engine: Engine, chosen: Sequence[answer_eval.AnswerCase], label: st
              log: Callable[[str], None]) -> list[answer_eval.Outcome]:
     outcomes = []
     for i, case in enumerate(chosen, start=1):
+        current[0] = case.question
         (outcome,) = answer_eval.run(engine, [case])
         outcomes.append(outcome)
         mark = "A" if outcome.answer.abstained else ("+" if outcome.contains_gold else "-")
@@ -258,15 +259,19 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
     return lines
 
 
+current = [""]  # the question run_mode is answering, for _keep_raw_replies
+
+
 def _keep_raw_replies(engine: Engine) -> dict[str, str]:
     """The model's raw reply to each question (for --json: why an answer fell back), kept as it streams."""
     replies: dict[str, str] = {}
+    current[0] = ""
     client = engine._llm  # a benchmark looking inside, not an interface
     assert client is not None
     stream = client.stream
 
     def tee(messages: list[dict[str, str]], **kwargs: object) -> Iterator[str]:
-        question = messages[-1]["content"].rsplit("Question: ", 1)[-1].split("\n", 1)[0]
+        question = current[0]  # the case being answered (the prompt carries the question without its time words)
         parts: list[str] = []
         replies[question] = ""
         for delta in stream(messages, **kwargs):  # type: ignore[arg-type]

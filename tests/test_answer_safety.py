@@ -279,3 +279,14 @@ def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> Non
     keys = [c.url or c.doc_id for c in digest.citations]
     assert digest.citations and len(keys) == len(set(keys))
     assert [c.n for c in digest.citations] == list(range(1, len(keys) + 1))
+
+
+def test_a_supported_answer_missing_the_extractive_facts_falls_back(corpus: Corpus, server: OpenAIServer,
+                                                                    tmp_path: Path) -> None:
+    """True and cited, but it names none of the figures and places the most relevant sentence gives (how many
+    died, and where): it says less than the extractive answer, which is shown instead."""
+    server.push(Reply(respond=lambda r: "UNAMA said civilians including women and children had been killed "
+                                        f"and injured [{source_id(r, 'Relief Monitor', 'UNAMA')}]."))
+    shown, answer = streamed(llm_engine(corpus, server, tmp_path), CRASH_QUESTION)
+    assert shown == answer.answer and answer.answer.startswith(UNVERIFIED + "\n")
+    assert "nine" in answer.answer and "Nawa" in answer.answer
