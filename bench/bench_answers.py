@@ -175,6 +175,7 @@ def run_mode(engine: Engine, chosen: Sequence[answer_eval.AnswerCase], label: st
              log: Callable[[str], None]) -> list[answer_eval.Outcome]:
     outcomes = []
     for i, case in enumerate(chosen, start=1):
+        current[0] = case.question
         (outcome,) = answer_eval.run(engine, [case])
         outcomes.append(outcome)
         mark = "A" if outcome.answer.abstained else ("+" if outcome.contains_gold else "-")
@@ -191,6 +192,8 @@ def main() -> int:
     parser.add_argument("--base-url", help="an OpenAI-compatible server for the LLM column (llama.cpp, Ollama, …)")
     parser.add_argument("--model", default="qwen2.5-1.5b", help="the model name that server serves")
     parser.add_argument("--api-key", default="local")
+    parser.add_argument("--context-tokens", type=int, default=Settings().context_tokens,
+                        help="SITREP_CONTEXT_TOKENS for the LLM side (fewer passages read faster on a CPU)")
     parser.add_argument("--llm-limit", type=int, default=0,
                         help="at most this many questions per week pair in LLM mode (0: all)")
     parser.add_argument("--parts", default="answers,checker,off-topic,variants",
@@ -238,6 +241,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
     try:
         extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive").llm, corpus)
         llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
+        raw = _keep_raw_replies(llm) if llm is not None else {}
         for name, questions in by_week.items():
             chosen = cases(questions)
             ex = run_mode(extractive, chosen, "extractive", log)
@@ -249,15 +253,39 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
                 if len(subset) < len(chosen):
                     lines.append(answer_row(name, "extractive, same questions", ex[: len(subset)]))
                 lines.append(answer_row(name, f"llm ({args.model})", out))
-                records.extend(_record(name, "llm", o) for o in out)
+                records.extend({**_record(name, "llm", o), "model_reply": raw.get(o.case.question, "")} for o in out)
     finally:
         corpus.close()
     return lines
 
 
+current = [""]  # the question run_mode is answering, for _keep_raw_replies
+
+
+def _keep_raw_replies(engine: Engine) -> dict[str, str]:
+    """The model's raw reply to each question (for --json: why an answer fell back), kept as it streams."""
+    replies: dict[str, str] = {}
+    current[0] = ""
+    client = engine._llm  # a benchmark looking inside, not an interface
+    assert client is not None
+    stream = client.stream
+
+    def tee(messages: list[dict[str, str]], **kwargs: object) -> Iterator[str]:
+        question = current[0]  # the case being answered (the prompt carries the question without its time words)
+        parts: list[str] = []
+        replies[question] = ""
+        for delta in stream(messages, **kwargs):  # type: ignore[arg-type]
+            parts.append(delta)
+            replies[question] = "".join(parts)
+            yield delta
+
+    client.stream = tee  # type: ignore[method-assign]
+    return replies
+
+
 def llm_settings(args: argparse.Namespace, data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, answer_mode="llm", openai_base_url=args.base_url, openai_api_key=args.api_key,
-                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0)
+                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0, context_tokens=args.context_tokens)
 
 
 def checker_groups(bench: Benchmark) -> dict[str, list[Passage]]:

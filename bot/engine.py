@@ -44,7 +44,7 @@ from bot.results import Answer, Citation
 from bot.rewrite import Window, parse_question, read_followup, summary_topic
 from bot.settings import LLMSettings
 from bot.slack_render import format_date
-from bot.support import answer_facts
+from bot.support import answer_facts, number_values
 from retrieval.documents import SearchHit
 from retrieval.errors import QueryError
 from retrieval.search import check_query
@@ -646,7 +646,19 @@ def _trusted(checker: CitationChecker, text: str, floor: Answer | None, question
         return False
     if floor is None or floor.abstained:
         return True
-    return bool(answer_facts(text, question)) or not answer_facts(floor.answer, question)
+    # "Less than the extractive answer": none of the names and figures of its first (most relevant) sentence.
+    first = floor.answer.split("\n", 1)[0]
+    wanted = answer_facts(first, question) or answer_facts(floor.answer, question)
+    return not wanted or any(_mentions(text, fact) for fact in wanted)
+
+
+def _mentions(text: str, fact: str) -> bool:
+    """Whether ``text`` gives ``fact`` (a figure, or a name whose words it all uses)."""
+    try:
+        return float(fact) in number_values(text)
+    except ValueError:
+        words = set(re.findall(r"\w+", text.lower()))
+        return all(w in words for w in re.findall(r"\w+", fact.lower()))
 
 
 def _within(ranked: Ranked, since: datetime | None) -> bool:

@@ -8,7 +8,10 @@ A model's sentence is shown only if it passes :func:`check`:
    passage or title, allowing the spellings news uses for one thing: an acronym for its full name
    ("UN" / "United Nations", "UNAMA" / "United Nations Assistance Mission in Afghanistan"), the start of
    an acronym ("UN" / "UNAMA"), a demonym ("Afghan" / "Afghanistan"), a title left out ("President
-   Ghani" / "Ghani"), one typo in a long name.
+   Ghani" / "Ghani"), one typo in a long name, a full name from elsewhere in the passage for the surname
+   the sentence gives. A number inside a name ("Covid-19") belongs to the name, not to the figures. And
+   no name of the claim stands where its sentence has another name with the same two words on one side
+   (:func:`swapped_name`: the sentence with its actor or place replaced).
 3. **Content.** Most of its other content words (stems; inflections and everyday synonyms merged, words
    the question used not counted) occur within a few consecutive sentences of one cited passage: a
    paraphrase passes, an invented claim with borrowed names does not.
@@ -48,6 +51,9 @@ _WORD_VALUES = {**NUMBER_WORDS, **_TENS}
 # "one" is a pronoun as often as a figure ("one of the largest"): it is not checked.
 _UNCHECKED_WORDS = frozenset({"one", "first", "second", "zero", "zeroth"})
 _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[a-z]+|[^\sa-z\d]", re.IGNORECASE)
+# A number that is part of a name ("Covid-19", "MI-17", "F-16", "G7", "Y2K") says no figure: "19 months"
+# is not supported by "Covid-19".
+_NAMED_NUMBER = re.compile(r"\b[A-Z][A-Za-z]*-?\d+[A-Za-z]*\b(?!,\d)")
 _NEGATION = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot"})
 _NEGATED_VERB = re.compile(r"\b(?:not|never|n['’]t)\s+(?:\w+ly\s+)?(?:been\s+|be\s+|yet\s+)?(\w+)", re.IGNORECASE)
 # Titles that come and go in front of a name ("President Ghani", "Ghani").
@@ -107,6 +113,7 @@ def number_values(text: str) -> set[float]:
     """The numbers in ``text`` as values: digits ("1,000", "5.9", "15th"), number words ("nine",
     "twenty-five", "two hundred"), scales ("2.9 million"). Lone "one"/"first" are left out."""
     values: set[float] = set()
+    text = _NAMED_NUMBER.sub(" ", text)
     tokens = [t.lower() for t in _TOKEN.findall(text.replace("-", " "))]
     i = 0
     while i < len(tokens):
@@ -191,6 +198,7 @@ class Span:
     text: str
     titles: tuple[str, ...] = ()
     dates: tuple[str | None, ...] = ()
+    around: Span | None = None  # for a single sentence: its whole passage, where a name's full form may be
 
     @cached_property
     def words(self) -> set[str]:
@@ -230,15 +238,26 @@ class Span:
         return False
 
     @cached_property
+    def written_acronyms(self) -> set[str]:
+        """Acronyms written in the text and titles ("UNAMA", "NATO")."""
+        text = " ".join([self.text, *self.titles])
+        return {w.lower().rstrip("s") for w in re.findall(r"\b[A-Z][A-Z0-9&]{1,7}s?\b", text)}
+
+    @cached_property
     def acronyms(self) -> set[str]:
         """Acronyms written in the text and the initials of its capitalised names."""
         text = " ".join([self.text, *self.titles])
-        found = {w.lower().rstrip("s") for w in re.findall(r"\b[A-Z][A-Z0-9&]{1,7}s?\b", text)}
+        found = set(self.written_acronyms)
         for run in _NAME_RUN.findall(text):
             words = run.split()
             if len(words) >= 2:
                 found.add(_initials(words))
         return found
+
+    @cached_property
+    def own_names(self) -> list[str]:
+        """The capitalised names of the span's sentences (not of its titles)."""
+        return list(dict.fromkeys(n for s, e in sentence_spans(self.text) for n in names(self.text[s:e])))
 
     @cached_property
     def stems(self) -> set[str]:
@@ -258,7 +277,8 @@ class Evidence:
         self.runs: list[list[Span]] = []
         for passage, title, date in zip(passages, titles, dates, strict=False):
             sentences = [passage[s:e] for s, e in sentence_spans(passage)] or [passage]
-            self.singles += [Span(sentence, (title,), (date,)) for sentence in sentences]
+            whole = Span(passage, (title,), (date,))
+            self.singles += [Span(sentence, (title,), (date,), whole) for sentence in sentences]
             self.runs.append([
                 Span(" ".join(sentences[i : i + WINDOW]), (title,), (date,))
                 for i in range(max(1, len(sentences) - WINDOW + 1))
@@ -276,16 +296,17 @@ def _parse_date(value: str | None) -> datetime | None:
 
 def known_word(word: str, vocabulary: set[str]) -> bool:
     """Whether a word of a name occurs in the passages, allowing a demonym or plural ("Afghan" /
-    "Afghanistan": a shared start of 5+ letters) and one typo in a word of 6+ letters."""
+    "Afghanistan", "Ukraine" / "Ukrainian": the shorter word of 5+ letters, but for its last letter, starts
+    the longer; not "Ministry" / "Minister") and one typo in a word of 6+ letters."""
     if word in vocabulary:
         return True
-    if len(word) < 4:
+    if len(word) < 4 or any(c.isdigit() for c in word):  # "Covid-45" is not a spelling of "Covid-19"
         return False
     for v in vocabulary:
         if v[:1] != word[:1]:
             continue
         shorter, longer = (word, v) if len(word) <= len(v) else (v, word)
-        if len(shorter) >= 5 and longer.startswith(shorter[: max(5, len(shorter) - 2)]):
+        if len(shorter) >= 5 and longer.startswith(shorter[: max(5, len(shorter) - 1)]):
             return True
         if len(word) >= 6 and one_edit(word, v):
             return True
@@ -294,7 +315,8 @@ def known_word(word: str, vocabulary: set[str]) -> bool:
 
 def name_supported(name: str, span: Span) -> bool:
     """Whether a name from a claim is in the span (see the module docstring for the variants)."""
-    words = [w.lower().replace("’", "'").removesuffix("'s").strip(".'") for w in re.split(r"[\s-]+", name)]
+    # "Covid-19" stays one word: its number is part of the name ("Covid-45" is not "Covid" and "45").
+    words = [w.lower().replace("’", "'").removesuffix("'s").strip(".'") for w in re.split(r"\s+|-(?!\d)", name)]
     words = [w.replace(".", "") for w in words if w]
     if len(words) == 1 and _ACRONYM.match(name.replace(".", "").rstrip("’'s")):
         acronym = words[0].rstrip("s") if words[0].endswith("s") and len(words[0]) > 2 else words[0]
@@ -304,8 +326,10 @@ def name_supported(name: str, span: Span) -> bool:
         return True
     if all(known_word(w, span.words) for w in significant):
         return True
+    # A full name for an acronym the source writes ("United Nations" / "UN"); not two names that merely share
+    # initials ("Archana California" / "Archana Chatterjee").
     initials = _initials(significant)
-    return len(initials) >= 2 and any(a.startswith(initials) or initials.startswith(a) for a in span.acronyms
+    return len(initials) >= 2 and any(a.startswith(initials) or initials.startswith(a) for a in span.written_acronyms
                                       if len(a) >= 2)
 
 
@@ -377,8 +401,11 @@ def _against(claim: _Claim, span: Span) -> tuple[Verdict, float]:
     if missing:
         return Verdict(False, f"figure not in the cited source: {', '.join(f'{n:g}' for n in sorted(missing))}"), share
     for name in claim.names:
-        if not name_supported(name, span):
+        if not name_supported(name, span) and not _fuller_name(name, span):
             return Verdict(False, f"name not in the cited source: {name}"), share
+    swap = swapped_name(claim.text, claim.names, span)
+    if swap:
+        return Verdict(False, f"name differs from the cited sentence: {swap[0]} for {swap[1]}"), share
     for month, day, year in claim.dates:
         if not span.has_date(month, day, year):
             return Verdict(False, f"date not in or just before the cited source: {day} {_MONTHS[month - 1]}"), share
@@ -387,6 +414,56 @@ def _against(claim: _Claim, span: Span) -> tuple[Verdict, float]:
     if not _same_polarity(claim.text, span.text):
         return Verdict(False, "negation differs from the cited source"), share
     return Verdict(True), share
+
+
+def _fuller_name(name: str, span: Span) -> bool:
+    """Whether ``name`` is the fuller form, written elsewhere in the passage, of a name the sentence gives
+    in part: "Dana Pike" for the sentence's "Pike", "President Joe Biden" for "Biden"."""
+    if span.around is None or not name_supported(name, span.around):
+        return False
+    return any(name_supported(part, span) for part in span.own_names if _one_in_other(part, name))
+
+
+def _one_in_other(one: str, other: str) -> bool:
+    """Whether one name is the other's last words, titles aside: a surname for a full name ("Pike" /
+    "Dana Pike", "President Biden" / "Joe Biden"), not a shared word ("Playboy" / "Playboy Mansion",
+    "Archana Chatterjee" / "Archana California")."""
+    a, b = ([w for w in re.findall(r"\w+", n.lower()) if w not in STOPWORDS and w not in TITLES] for n in (one, other))
+    shorter, longer = sorted((a, b), key=len)
+    return bool(shorter) and longer[len(longer) - len(shorter) :] == shorter
+
+
+_CONTEXT_TOKEN = re.compile(r"[\w'’]+|[^\w\s]")
+
+
+def _contexts(text: str, name: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The two tokens before and the two after each place ``name`` is written in ``text``."""
+    out = []
+    for m in re.finditer(re.escape(name), text):
+        before = tuple(_CONTEXT_TOKEN.findall(text[: m.start()].lower())[-2:])
+        after = tuple(_CONTEXT_TOKEN.findall(text[m.end() :].lower())[:2])
+        out.append((before, after))
+    return out
+
+
+def swapped_name(claim: str, claim_names: Sequence[str], span: Span) -> tuple[str, str] | None:
+    """A name of the claim written where the span's sentence has another name, with the same two words
+    on one side of both: the sentence with its actor, place or organisation replaced ("the jury awarded
+    Cosby $500,000" from "the jury awarded Huth $500,000"), which the name check alone lets through when
+    the new name occurs elsewhere in the article or its title. Returns (claim's name, source's name)."""
+    own = Span(span.text)  # the sentences themselves: a title names the story, not who did what in it
+    outside = [n for n in claim_names if not name_supported(n, own) and not _fuller_name(n, span)]
+    if not outside:
+        return None
+    for mine in outside:
+        for before, after in _contexts(claim, mine):
+            for theirs in span.own_names:
+                if _one_in_other(mine, theirs):  # one entity, named more or less fully ("Dana Pike", "Pike")
+                    continue
+                for their_before, their_after in _contexts(span.text, theirs):
+                    if (len(before) == 2 and before == their_before) or (len(after) == 2 and after == their_after):
+                        return mine, theirs
+    return None
 
 
 def _concept(term: str) -> str:

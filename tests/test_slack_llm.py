@@ -107,3 +107,23 @@ def test_llm_failure_with_extractive_fallback_still_answers(
     shown = texts_of(final)
     assert "*Sources*" in shown and re.search(r"\bnine\b", shown)
     assert "(extractive)" in shown  # the fallback says what it is
+
+
+@pytest.mark.parametrize("reply", [
+    MODEL_ANSWER.replace(" [1].", " [1]. The pilots were later arrested in Kabul [1].", 1),
+    "[1] [2] [3]",
+])
+def test_streaming_never_shows_what_verification_drops(
+    llm_harness: Callable[..., BotHarness], llm: OpenAIServer, reply: str
+) -> None:
+    """An invented sentence, or a reply of markers only, streamed a few characters at a time: no call to
+    Slack ever carries it, and the thread still gets a cited answer."""
+    h = llm_harness()
+    llm.push(Reply(text=reply, chunk_size=3))
+    h.send_event(mention_event(CRASH_QUESTION))
+    [final] = h.slack.wait_for("chat.update")
+    h.settle()
+    everything = streamed_text(h) + " ".join(str(call.params) for call in h.slack.calls)
+    assert "arrested" not in everything and "[1] [2]" not in everything
+    shown = texts_of(final)
+    assert "*Sources*" in shown and re.search(r"\bnine\b", shown)

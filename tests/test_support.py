@@ -96,3 +96,43 @@ def test_perturbations_of_the_fixture_articles() -> None:
     kept = sum(right[k][0] for k in SUPPORTED_KINDS) / sum(right[k][1] for k in SUPPORTED_KINDS)
     dropped = sum(right[k][0] for k in UNSUPPORTED_KINDS) / sum(right[k][1] for k in UNSUPPORTED_KINDS)
     assert kept >= 0.9 and dropped >= 0.95, right
+
+
+JURY = (
+    "A jury found comedian Rex Holloway liable in a civil case brought by Dana Pike. The jury awarded Pike "
+    "$500,000 in damages. Pike spoke to reporters outside a Santa Rosa courthouse."
+)
+
+
+@pytest.mark.parametrize(("claim", "swapped"), [
+    ("The jury awarded Rex Holloway $500,000 in damages.", "Pike"),  # the defendant for the plaintiff
+    ("Pike spoke to reporters outside a Holloway courthouse.", "Santa Rosa"),
+])
+def test_a_name_written_where_the_sentence_has_another_is_caught(claim: str, swapped: str) -> None:
+    """The new name is in the article (and its title), but the sentence holding the claim names someone else
+    in that place."""
+    verdict = check(claim, Evidence([JURY], ["Rex Holloway found liable in civil case"]))
+    assert not verdict.supported and verdict.reason.startswith("name differs") and swapped in verdict.reason
+
+
+def test_the_same_entity_named_otherwise_is_not_a_swap() -> None:
+    evidence = Evidence([JURY], ["Rex Holloway found liable in civil case"])
+    assert check("The jury awarded Dana Pike $500,000 in damages.", evidence).supported
+    assert check("Holloway was found liable in a civil case brought by Pike.", evidence).supported
+
+
+def test_numbers_inside_names_are_names_not_figures() -> None:
+    source = Evidence(["Children from 6 months are now eligible for the Covid-19 vaccine, the ministry said."])
+    assert number_values("the Covid-19 vaccine, MI-17 and F-16 jets, in mid-2020") == {2020}
+    assert check("Children from 6 months are now eligible for the Covid-19 vaccine.", source).supported
+    assert not check("Children from 19 months are now eligible for the Covid-19 vaccine.", source).supported
+    assert not check("Children from 6 months are now eligible for the Covid-45 vaccine.", source).supported
+
+
+def test_names_that_only_share_initials_or_a_stem_are_different() -> None:
+    source = Evidence(["Committee member Dr. Archana Chatterjee said the Ministry of Health agreed."],
+                      ["Vaccines approved in California"])
+    assert not check("Committee member Dr. Archana California said the Ministry of Health agreed.", source).supported
+    austria = Evidence(["Dr. Archana Chatterjee said the Ministry of Health of Austria agreed."])
+    assert not check("Dr. Archana Chatterjee said the Ministry of Health of Australia agreed.", austria).supported
+    assert check("Dr. Chatterjee said the health ministry agreed.", source).supported
