@@ -39,8 +39,10 @@ class Terminal:
         self.output = ""
 
     def _read(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
+        # poll, not select: late in a long test session the terminal's descriptor can be above select's 1024
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        if not poller.poll(timeout * 1000):
             return True
         try:
             data = os.read(self.master, 65536)
