@@ -7,7 +7,7 @@ checker on a perturbation set, off-topic abstention, broken answers and latency.
 Each question is asked as of its ``question_date`` (end of that day, UTC): only articles published by
 then are visible, and "this week" means that week (``Engine.at``). The gold answer is the text of the
 correct choice; an answer contains it when its words appear in a row, or all its content words do
-(:func:`bot.answer_eval.contains_gold`). Weeks 20220617 and 20220624 are the ones thresholds were tuned
+(:func:`bot.answer.evaluation.contains_gold`). Weeks 20220617 and 20220624 are the ones thresholds were tuned
 on; 20220701 and 20220708 are reported separately, as unseen data. The store (every article with text
 of the chosen weeks, embedded once) is kept in ``--store`` and reused.
 """
@@ -30,14 +30,14 @@ from string import Template
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bot.prompts  # noqa: E402
+import bot.answer.prompts  # noqa: E402
 from bench.perturbations import SUPPORTED_KINDS, UNSUPPORTED_KINDS, Passage, build  # noqa: E402
 from bench.realtimeqa import Benchmark, Question, load_benchmark  # noqa: E402
 from bot import answer_eval  # noqa: E402
-from bot.engine import Engine  # noqa: E402
+from bot.answer.engine import Engine  # noqa: E402
+from bot.answer.support import Evidence, check  # noqa: E402
 from bot.runtime import sample_corpus_path  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.support import Evidence, check  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.text import sentence_spans  # noqa: E402
 from tests.conftest import fixture_articles  # noqa: E402
@@ -87,7 +87,7 @@ Otherwise answer in one to three short sentences, each ending with the id of its
 
 def variants() -> dict[str, str | None]:
     """Prompt variants: name -> system template text (None: the shipped one)."""
-    current = bot.prompts.load_template("system").template
+    current = bot.answer.prompts.load_template("system").template
     return {"shipped (no example)": None, "old (answer-shaped example)": OLD_SYSTEM,
             "fictional example": current + FICTIONAL_EXAMPLE, "short": SHORT_SYSTEM}
 
@@ -98,16 +98,16 @@ def system_prompt(text: str | None) -> Iterator[None]:
     if text is None:
         yield
         return
-    original = bot.prompts.load_template
+    original = bot.answer.prompts.load_template
 
     def patched(name: str) -> Template:
         return Template(text) if name == "system" else original(name)
 
-    bot.prompts.load_template = patched  # type: ignore[assignment]
+    bot.answer.prompts.load_template = patched  # type: ignore[assignment]
     try:
         yield
     finally:
-        bot.prompts.load_template = original  # type: ignore[assignment]
+        bot.answer.prompts.load_template = original  # type: ignore[assignment]
 
 
 def asked_at(question: Question) -> datetime:

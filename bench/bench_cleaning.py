@@ -178,8 +178,8 @@ def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sam
                    ) -> tuple[int, list[str], list[str]]:
     """(sentences pooled, the sample, the flagged ones) of answers, summaries and digests over the weeks."""
     from bench.bench_answers import asked_at
-    from bot.digest import build_digest
-    from bot.engine import Engine
+    from bot.answer.engine import Engine
+    from bot.digest.build import build_digest
     from bot.settings import Settings
 
     corpus, questions = dev_store(name, weeks, data, store)

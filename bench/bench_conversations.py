@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import write_out
-from bot.engine import Engine, Turn
-from bot.results import Answer
-from bot.rewrite import read_followup
+from bot.answer.engine import Engine, Turn
+from bot.answer.results import Answer
+from bot.answer.rewrite import read_followup
 from bot.settings import Settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article

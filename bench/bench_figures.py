@@ -1,4 +1,4 @@
-"""Figure questions: does the answer give the gold figure, with and without the figures line (bot/figures.py)?
+"""Figure questions: does the answer give the gold figure, with and without the figures line (bot/answer/figures.py)?
 
     .venv/bin/python bench/bench_figures.py [--data DIR] [--store bench-data/dev-weeks] [--show]
 
@@ -34,7 +34,7 @@ from bench.bench_answers import asked_at  # noqa: E402
 from bench.bench_cleaning import dev_store  # noqa: E402
 from bench.realtimeqa import Question  # noqa: E402
 from bot import answer_eval  # noqa: E402
-from bot.engine import Engine  # noqa: E402
+from bot.answer.engine import Engine  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 

@@ -31,8 +31,8 @@ from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
-from retrieval.sqlitedb import state_path
 from retrieval.state import StateDB
+from retrieval.statedb import state_path
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)

@@ -125,7 +125,7 @@ def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytes
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory for ``bot.cli.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
+    """A data directory for ``bot.cli.main.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
     data = tmp_path / "data"
     monkeypatch.setenv("SITREP_DATA_DIR", str(data))
     monkeypatch.chdir(tmp_path)

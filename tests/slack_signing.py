@@ -21,10 +21,10 @@ import httpx
 import pytest
 import uvicorn
 
-from bot.engine import Engine
+from bot.answer.engine import Engine
 from bot.settings import Settings, load_settings
-from bot.slack_app import SlackBot
-from bot.slack_state import SlackState
+from bot.slack.app import SlackBot
+from bot.slack.state import SlackState
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
 
@@ -122,7 +122,7 @@ class ServerThread:
     """An ASGI app under uvicorn on 127.0.0.1 in a daemon thread."""
 
     def __init__(self, app: Any) -> None:
-        from bot.slack_server import uvicorn_config
+        from bot.slack.server import uvicorn_config
 
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
@@ -154,11 +154,11 @@ def post_signed(client: httpx.Client, url: str, body: bytes, content_type: str, 
 
 
 class BotHarness:
-    """A :class:`~bot.slack_app.SlackBot` served over real HTTP on 127.0.0.1, with helpers that send it
+    """A :class:`~bot.slack.app.SlackBot` served over real HTTP on 127.0.0.1, with helpers that send it
     signed Slack requests. Use as a context manager."""
 
     def __init__(self, bot: Any, slack: Any) -> None:
-        from bot.slack_server import create_http_app
+        from bot.slack.server import create_http_app
 
         self.bot = bot
         self.slack = slack

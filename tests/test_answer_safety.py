@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_shape import problems
-from bot.citations import MARKER, marker_ids
-from bot.cli import main as cli_main
-from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.citations import MARKER, marker_ids
+from bot.answer.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.shape import problems
+from bot.cli.main import main as cli_main
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from tests import test_engine_llm
@@ -258,9 +258,9 @@ def test_as_of_is_the_engine_clock(corpus: Corpus, tmp_path: Path) -> None:
 
 
 def test_undated_articles_are_cited_as_ingested() -> None:
-    from bot.render_text import source_line as text_line
-    from bot.results import Citation
-    from bot.slack_render import source_line as slack_line
+    from bot.answer.results import Citation
+    from bot.render.slack import source_line as slack_line
+    from bot.render.text import source_line as text_line
 
     undated = Citation(1, "d", "d:0", "Crash report", "", "", "2020-10-15T08:00:00+00:00", "q",
                        date_source="ingested")
@@ -270,7 +270,7 @@ def test_undated_articles_are_cited_as_ingested() -> None:
 
 
 def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> None:
-    from bot.digest_delivery import DigestService
+    from bot.digest.delivery import DigestService
     from bot.settings import load_settings
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive", "SITREP_DATA_DIR": str(tmp_path)})

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from retrieval.backup import FORMAT_VERSION, MANIFEST
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
@@ -38,7 +38,7 @@ def _env(data: Path) -> dict[str, str]:
 
 def sitrep(data: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real CLI in its own process, as an operator runs it next to a running bot."""
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=_env(data), cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], env=_env(data), cwd=cwd, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -202,7 +202,7 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-from bot.cli import main
+from bot.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import run_chat
-from bot.engine import Engine, Turn
-from bot.llm import LLMClient
-from bot.rewrite import heuristic_rewrite, is_followup, search_queries
+from bot.answer.engine import Engine, Turn
+from bot.answer.llm import LLMClient
+from bot.answer.rewrite import heuristic_rewrite, is_followup, search_queries
+from bot.cli.chat import run_chat
 from bot.runtime import sample_corpus_path
 from bot.settings import Settings
 from retrieval.corpus import Corpus
@@ -43,7 +43,7 @@ def answers(transcript: str) -> list[str]:
 def test_chat_answers_with_sources_and_keeps_follow_up_context(corpus: Corpus, tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     engine = Engine(Settings(data_dir=tmp_path, answer_mode="extractive").llm, corpus)
-    caplog.set_level(logging.INFO, logger="bot.engine")
+    caplog.set_level(logging.INFO, logger="bot.answer.engine")
     transcript = chat(engine, [CRASH_QUESTION, "", "why did they crash?", "/quit", "never read"])
     assert transcript.startswith("sitrep chat (extractive answers from the ingested articles).")
     first, second = answers(transcript)
@@ -94,7 +94,7 @@ def test_chat_in_llm_mode_rewrites_follow_ups_with_the_model(corpus: Corpus, tmp
         transcript = chat(Engine(settings.llm, corpus), [CRASH_QUESTION, "and what did NATO say?"])
         requests = server.chat_requests()
     # The rewrite asks about NATO *and* Nawa; no article names both, so the model is not asked to answer
-    # and the reply says so, with what the articles say about each (bot/constraints.py).
+    # and the reply says so, with what the articles say about each (bot/answer/constraints.py).
     assert len(requests) == 2
     rewrite_prompt = requests[1].content("user")
     assert "Last message: and what did NATO say?" in rewrite_prompt

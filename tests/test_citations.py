@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from bot.citations import MARKER, CitationChecker, answer_spans, marker_ids, newest_published, verify
-from bot.context import Source, neutralize, pack
-from bot.prompts import ABSTAIN_TOKEN, PROMPT_NAMES, load_template, render
-from bot.render_text import render_answer, source_line
-from bot.results import Answer, Citation
+from bot.answer.citations import MARKER, CitationChecker, answer_spans, marker_ids, newest_published, verify
+from bot.answer.context import Source, neutralize, pack
+from bot.answer.prompts import ABSTAIN_TOKEN, PROMPT_NAMES, load_template, render
+from bot.answer.results import Answer, Citation
+from bot.render.text import render_answer, source_line
 from retrieval.documents import SearchHit
 from retrieval.errors import ConfigError
 from retrieval.tokens import count_tokens, get_encoding

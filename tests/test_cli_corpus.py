@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.runtime import sample_corpus_path
 
 
@@ -105,7 +105,7 @@ def test_kill_9_during_ingest_leaves_store_consistent(env: Path, tmp_path: Path)
             f"Report {i}: clashes in district {i} of Helmand displaced {i * 7} families, officials said. "
             f"Aid agencies delivered food to {i * 3} households near Lashkargah on day {i}.\n"
         )
-    cmd = [sys.executable, "-m", "bot.cli", "ingest", str(folder), "--json"]
+    cmd = [sys.executable, "-m", "bot.cli.main", "ingest", str(folder), "--json"]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = env / "state.db"
     deadline = time.monotonic() + 60

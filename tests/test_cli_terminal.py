@@ -15,7 +15,7 @@ def test_ingest_in_a_terminal_finishes(tmp_path: Path) -> None:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SITREP_", "CHROMA_", "SLACK_", "OPENAI_"))}
     controller, terminal = pty.openpty()
     try:
-        run = subprocess.run([sys.executable, "-m", "bot.cli", "ingest", str(sample_corpus_path())],
+        run = subprocess.run([sys.executable, "-m", "bot.cli.main", "ingest", str(sample_corpus_path())],
                              env={**keep, "SITREP_DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=300)
         os.close(terminal)

@@ -1,4 +1,4 @@
-"""The names, places and times a question gives must be in the evidence together (bot/constraints.py), in
+"""The names, places and times a question gives must be in the evidence together (bot/answer/constraints.py), in
 both answer modes; otherwise the reply says the sources don't cover the combination, with what they say
 about each."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench.bench_conversations import DEFAULT_DATA, articles, run_questions
-from bot.constraints import Constraint, check, covers, required
-from bot.engine import Engine
-from bot.llm import LLMClient
+from bot.answer.constraints import Constraint, check, covers, required
+from bot.answer.engine import Engine
+from bot.answer.llm import LLMClient
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.documents import SearchHit

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from feedparser.datetimes import _parse_date as feedparser_date
 
-from bot.cli import main
-from bot.feeds_registry import FeedRegistry
-from bot.scheduler import FeedPoller
+from bot.cli.main import main
+from bot.digest.scheduler import FeedPoller
+from bot.feeds.registry import FeedRegistry
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, SearchHit
-from retrieval.sqlitedb import STATE_DB_NAME
+from retrieval.statedb import STATE_DB_NAME
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
 # (record id, the date as the source printed it, the UTC date sitrep must store or None, a word only its text has)

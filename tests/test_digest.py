@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest import Digest, build_digest, extract_facts, new_documents, places
-from bot.digest_delivery import DeliveryStore, DigestService
-from bot.engine import Engine
+from bot.answer.engine import Engine
+from bot.digest.build import Digest, build_digest, extract_facts, new_documents, places
+from bot.digest.delivery import DeliveryStore, DigestService
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article, SearchHit

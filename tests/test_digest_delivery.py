@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.digest import Digest
-from bot.digest_delivery import (
+from bot.answer.results import Citation
+from bot.digest.build import Digest
+from bot.digest.delivery import (
     DEFAULT_STALE_AFTER,
     DeliveryOutcome,
     DeliveryStore,
@@ -21,7 +22,6 @@ from bot.digest_delivery import (
     new_owner,
     owner_is_dead,
 )
-from bot.results import Citation
 
 from slack_api_server import SlackApiServer
 

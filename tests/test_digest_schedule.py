@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest_schedule import DigestSchedule, due_day, load_schedules, next_run, scheduled_at
+from bot.digest.schedule import DigestSchedule, due_day, load_schedules, next_run, scheduled_at
 from bot.settings import load_settings
 from retrieval.errors import ConfigError
 

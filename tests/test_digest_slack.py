@@ -17,7 +17,7 @@ from slack_signing import (
     texts_of,
 )
 
-from bot.slack_digest import NOT_ADMIN, USAGE, register_digest_commands
+from bot.slack.listeners.digest import NOT_ADMIN, USAGE, register_digest_commands
 
 from slack_api_server import SlackApiServer
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.citations import MARKER, marker_ids
-from bot.context import looks_like_injection
-from bot.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.citations import MARKER, marker_ids
+from bot.answer.context import looks_like_injection
+from bot.answer.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.prompts import ABSTAIN_TOKEN
+from bot.answer.results import Answer
 from bot.errors import LLMError
-from bot.prompts import ABSTAIN_TOKEN
-from bot.results import Answer
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding, OpenAIEmbedding

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.digest
-import bot.extractive
-import bot.support
-import bot.words
-from bot.engine import Engine
-from bot.rewrite import parse_question, summary_topic
+import bot.answer.extractive
+import bot.answer.support
+import bot.answer.words
+import bot.digest.build
+from bot.answer.engine import Engine
+from bot.answer.rewrite import parse_question, summary_topic
+from bot.answer.words import concepts
 from bot.settings import Settings
-from bot.words import concepts
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
@@ -263,9 +263,11 @@ def test_abstention_names_the_newest_dated_article(tmp_path: Path, embedder: Min
 # -- sharing and cost ------------------------------------------------------------------------------------
 
 def test_number_words_are_defined_once() -> None:
-    assert bot.digest.NUMBER_WORDS is bot.extractive.NUMBER_WORDS is bot.support.NUMBER_WORDS is bot.words.NUMBER_WORDS
-    assert bot.words.NUMBER_WORDS["nineteen"] == 19
-    assert bot.extractive.figures("nineteen civilians were wounded") == {"19"}
+    words = bot.answer.words.NUMBER_WORDS
+    assert bot.digest.build.NUMBER_WORDS is bot.answer.extractive.NUMBER_WORDS is words
+    assert bot.answer.support.NUMBER_WORDS is words
+    assert bot.answer.words.NUMBER_WORDS["nineteen"] == 19
+    assert bot.answer.extractive.figures("nineteen civilians were wounded") == {"19"}
 
 
 def test_the_question_is_embedded_once(news: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import extractive
-from bot.citations import MARKER, marker_ids
-from bot.cli_answer import add_commands
-from bot.context import looks_like_injection
-from bot.engine import Engine
-from bot.extractive import VectorCache, figures, quoted_spans
-from bot.results import Answer
+from bot.answer import extractive
+from bot.answer.citations import MARKER, marker_ids
+from bot.answer.context import looks_like_injection
+from bot.answer.engine import Engine
+from bot.answer.extractive import VectorCache, figures, quoted_spans
+from bot.answer.results import Answer
+from bot.cli.answer import add_commands
 from bot.runtime import sample_corpus_path
 from bot.settings import Settings
 from retrieval.corpus import Corpus, CorpusConfig

@@ -17,7 +17,7 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-from bot.cli import main
+from bot.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

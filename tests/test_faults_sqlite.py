@@ -27,9 +27,9 @@ from slack_signing import (
     slack_fixture,  # noqa: F401 - fixture "slack"
 )
 
-import bot.slack_state
-from bot.slack_render import FEEDBACK_UP
-from bot.slack_state import SlackState
+import bot.slack.state
+from bot.render.slack import FEEDBACK_UP
+from bot.slack.state import SlackState
 
 LOCKED = "sitrep's state database stayed locked by another process"
 
@@ -65,7 +65,7 @@ class HeldLock:
 def lock_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The 'database is locked' errors SlackState's statements met (and retried through with_retry)."""
     seen: list[str] = []
-    real = bot.slack_state.with_retry
+    real = bot.slack.state.with_retry
 
     def recording(fn: Callable[[], Any], **kwargs: Any) -> Any:
         def attempt() -> Any:
@@ -77,7 +77,7 @@ def lock_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
         return real(attempt, **kwargs)
 
-    monkeypatch.setattr(bot.slack_state, "with_retry", recording)
+    monkeypatch.setattr(bot.slack.state, "with_retry", recording)
     yield seen
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds_registry import MAX_BACKOFF, FeedRegistry
+from bot.feeds.registry import MAX_BACKOFF, FeedRegistry
 from retrieval.errors import SourceError
 
 NOW = datetime(2020, 10, 16, 8, 0, tzinfo=UTC)

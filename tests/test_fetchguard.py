@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds_registry import FeedRegistry
-from bot.scheduler import FeedPoller
+from bot.digest.scheduler import FeedPoller
+from bot.feeds.registry import FeedRegistry
 from bot.settings import load_settings
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import ConfigError, SourceError
@@ -334,7 +334,7 @@ def test_ingest_report_names_each_refusal(tmp_path: Path, outside: LocalHTTPServ
     """``sitrep ingest --json`` as a user runs it, with the test server allowed by SITREP_FETCH_ALLOW."""
     outside.route("/bounce", Route.redirect(inside_url(inside)))
     env = {**os.environ, "SITREP_DATA_DIR": str(tmp_path / "data"), "SITREP_FETCH_ALLOW": ALLOW_LOCAL}
-    cmd = [sys.executable, "-m", "bot.cli", "ingest", outside.url("/story"), outside.url("/bounce"),
+    cmd = [sys.executable, "-m", "bot.cli.main", "ingest", outside.url("/story"), outside.url("/bounce"),
            "http://[::ffff:127.0.0.2]/", "--json"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr

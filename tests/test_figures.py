@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.engine import Engine
-from bot.figures import Target, figures_line, target_of, with_figures
-from bot.results import Answer, Citation
+from bot.answer.engine import Engine
+from bot.answer.figures import Target, figures_line, target_of, with_figures
+from bot.answer.results import Answer, Citation
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import SearchHit

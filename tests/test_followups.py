@@ -1,5 +1,5 @@
 """Follow-ups keep their subject: "he", "the president", "and the police?" resolved against the conversation
-(bot/subject.py), asked back when they can't be; the scripted conversation sets of the look-alike fixtures."""
+(bot/answer/subject.py), asked back when they can't be; the scripted conversation sets of the look-alike fixtures."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.bench_conversations import DEFAULT_DATA, articles, run_conversations
-from bot.chat import run_chat
-from bot.engine import Engine, Turn
-from bot.rewrite import read_followup
+from bot.answer.engine import Engine, Turn
+from bot.answer.rewrite import read_followup
+from bot.answer.subject import gender, people, titled, topic
+from bot.cli.chat import run_chat
+from bot.render.slack import answer_blocks
 from bot.settings import Settings
-from bot.slack_app import cited_titles
-from bot.slack_render import answer_blocks
-from bot.subject import gender, people, titled, topic
+from bot.slack.app import cited_titles
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
 from tests.test_engine_windows import built_corpus
@@ -113,7 +113,7 @@ def test_reading_names_titles_and_topics() -> None:
 
 
 def test_slack_history_reads_the_cited_titles_back_from_an_answer_message() -> None:
-    from bot.results import Answer, Citation
+    from bot.answer.results import Answer, Citation
 
     answer = Answer("q", TOLL, [Citation(1, "d", "c", "President Yoon declares mourning & more", "Seoul Daily",
                                          "https://seoul-daily.test/a", "2022-10-31", "q")])

@@ -29,10 +29,10 @@ from slack_signing import (
     texts_of,
 )
 
-from bot.engine import Engine
-from bot.results import Answer
+from bot.answer.engine import Engine
+from bot.answer.results import Answer
+from bot.render.slack import render_answer
 from bot.settings import load_settings
-from bot.slack_render import render_answer
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
@@ -275,7 +275,7 @@ def test_llm_answer_with_a_hostile_model_reply_is_inert(make_harness: Callable[.
 
 def test_digest_of_hostile_articles_is_inert(hostile_corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
                                              ) -> None:
-    from bot.digest_delivery import DigestService
+    from bot.digest.delivery import DigestService
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive",
                               "SITREP_DATA_DIR": str(tmp_path_factory.mktemp("hostile-digest"))})
@@ -292,7 +292,7 @@ def test_digest_of_hostile_articles_is_inert(hostile_corpus: Corpus, tmp_path_fa
 def test_rendering_any_hostile_text_stays_within_slack_limits() -> None:
     """Whatever the engine returns (here: every hostile text at once, repeated), the messages are inert and
     fit Slack's limits."""
-    from bot.results import Citation
+    from bot.answer.results import Citation
 
     body = "\n".join([*(a.text for a in HOSTILE_ARTICLES), FEED_PAGE, CONTROL, "*" * 3000, "```" * 7]) * 4
     citations = [Citation(n=i, doc_id=f"d{i}", chunk_id=f"d{i}:0", title=a.title + LONG_WORD, source=a.source,

@@ -32,12 +32,12 @@ from slack_signing import (
     slack_fixture,  # noqa: F401 - fixture "slack"
 )
 
-from bot.engine import Engine
+from bot.answer.engine import Engine
 from bot.errors import SlackSetupError
+from bot.render.slack import FEEDBACK_UP
 from bot.settings import Settings, load_settings
-from bot.slack_app import SlackBot
-from bot.slack_render import FEEDBACK_UP
-from bot.slack_server import create_http_app
+from bot.slack.app import SlackBot
+from bot.slack.server import create_http_app
 from retrieval.corpus import Corpus
 
 from slack_api_server import SlackApiServer

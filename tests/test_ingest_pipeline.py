@@ -16,7 +16,7 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import StoreError
 from retrieval.loaders import FetchOptions, iter_sources
-from retrieval.sqlitedb import connection, state_path
+from retrieval.statedb import connection, state_path
 
 
 class CountingEmbedder:

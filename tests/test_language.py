@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import run_chat
-from bot.engine import Engine
-from bot.language import language_of
-from bot.llm import LLMClient
+from bot.answer.engine import Engine
+from bot.answer.language import language_of
+from bot.answer.llm import LLMClient
+from bot.cli.chat import run_chat
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_digest import add_commands
+from bot.cli.digest import add_commands
 from bot.settings import load_settings
 from retrieval.corpus import Corpus
 from retrieval.documents import Article

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest import build_digest
-from bot.engine import Engine
+from bot.answer.engine import Engine
+from bot.digest.build import build_digest
 from bot.settings import load_settings
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure

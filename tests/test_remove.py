@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
-from bot.digest import build_digest
-from bot.engine import Engine
-from bot.feeds_registry import FeedRegistry
-from bot.scheduler import FeedPoller
+from bot.answer.engine import Engine
+from bot.cli.main import main
+from bot.digest.build import build_digest
+from bot.digest.scheduler import FeedPoller
+from bot.feeds.registry import FeedRegistry
 from bot.settings import load_settings
 from retrieval.corpus import Corpus
 from retrieval.errors import QueryError
@@ -198,7 +198,7 @@ else:  # inside the transaction, after the first document was deleted
         calls.append(doc_id)
         return drop(c, doc_id)
     retrieval.state_removal.drop_document = drop_then_die
-from bot.cli import main
+from bot.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

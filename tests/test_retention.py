@@ -15,11 +15,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_signing import free_port, slack_fixture  # noqa: F401 - fixture "slack"
 from test_slack_serve import serve_env, sitrep, wait_serving
 
-from bot.cli import main
-from bot.results import Answer, Citation
+from bot.answer.results import Answer, Citation
+from bot.cli.main import main
 from bot.retention import PURGE_EVERY, start_retention
 from bot.settings import load_settings
-from bot.slack_state import SlackState
+from bot.slack.state import SlackState
 from retrieval.errors import ConfigError
 
 from slack_api_server import SlackApiServer

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk import WebClient
 
-from bot.digest_delivery import DeliveryOutcome, DeliveryStore, DigestService
-from bot.digest_schedule import DigestSchedule
-from bot.engine import Engine
-from bot.feeds_registry import FeedRegistry
-from bot.scheduler import DigestRunner, FeedPoller, start_scheduler
+from bot.answer.engine import Engine
+from bot.digest.delivery import DeliveryOutcome, DeliveryStore, DigestService
+from bot.digest.schedule import DigestSchedule
+from bot.digest.scheduler import DigestRunner, FeedPoller, start_scheduler
+from bot.feeds.registry import FeedRegistry
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import COMMAND_SECTIONS, build_parser, command_sections, main
+from bot.cli.main import COMMAND_SECTIONS, build_parser, command_sections, main
 from bot.settings import ALL_SECTIONS, VARIABLES, Settings, load_settings, read_settings, unknown_variables
 from retrieval.errors import ConfigError
 

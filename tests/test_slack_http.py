@@ -34,7 +34,8 @@ from slack_signing import (
 )
 
 from bot.errors import SlackSetupError
-from bot.slack_app import (
+from bot.render.slack import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP, plain_text_from_slack
+from bot.slack.app import (
     NOT_ADMIN,
     NOT_ALLOWED,
     OVER_CAPACITY,
@@ -42,7 +43,6 @@ from bot.slack_app import (
     check_auth,
     make_client,
 )
-from bot.slack_render import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP, plain_text_from_slack
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
 

@@ -17,8 +17,8 @@ from slack_signing import (
     texts_of,
 )
 
-from bot.slack_remove import NO_LONGER_PENDING, NOT_ADMIN_REMOVE, REMOVE_CANCEL, REMOVE_CONFIRM
-from bot.slack_render import escape
+from bot.render.slack import escape
+from bot.slack.listeners.remove import NO_LONGER_PENDING, NOT_ADMIN_REMOVE, REMOVE_CANCEL, REMOVE_CONFIRM
 from retrieval.corpus import Corpus
 
 from slack_api_server import Call

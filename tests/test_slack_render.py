@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.results import Answer, Citation
-from bot.slack_app import UsageError, parse_summarize_args
-from bot.slack_render import (
+from bot.answer.results import Answer, Citation
+from bot.render.slack import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     MAX_BLOCKS,
@@ -26,6 +25,7 @@ from bot.slack_render import (
     source_line,
     split_mrkdwn,
 )
+from bot.slack.app import UsageError, parse_summarize_args
 
 HOSTILE = "Alert <!channel> and <!here|here> and <@U123> and <javascript:alert(1)|x> & @everyone"
 

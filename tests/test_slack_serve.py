@@ -21,7 +21,7 @@ from slack_signing import (
     slack_fixture,  # noqa: F401 - fixture "slack"
 )
 
-from bot.cli_slack import cmd_serve
+from bot.cli.serve import cmd_serve
 from bot.errors import SlackSetupError
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
@@ -39,7 +39,7 @@ def serve_env(data_dir: Path, slack: SlackApiServer, port: int, **extra: str) ->
 
 
 def sitrep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, text=True,
+    return subprocess.Popen([sys.executable, "-m", "bot.cli.main", *args], env=env, cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -85,7 +85,7 @@ def test_serve_http_mode_end_to_end(tmp_path: Path, slack: SlackApiServer, embed
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     warnings = [line for line in err.splitlines() if "WARNING" in line]
-    assert warnings == ["sitrep: WARNING bot.slack_server: slack.request.rejected reason=bad_signature"], err
+    assert warnings == ["sitrep: WARNING bot.slack.server: slack.request.rejected reason=bad_signature"], err
     assert "signed in to Slack workspace Test as @sitrep; answers in extractive mode" in out
     assert slack.token not in out + err and SIGNING_SECRET not in out + err
 

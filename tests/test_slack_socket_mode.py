@@ -28,11 +28,11 @@ from slack_signing import (
     texts_of,
 )
 
-from bot.engine import Engine
+from bot.answer.engine import Engine
 from bot.errors import SlackSetupError
-from bot.slack_app import SlackBot
-from bot.slack_render import FEEDBACK_UP
-from bot.slack_server import check_credentials, serve_socket_mode
+from bot.render.slack import FEEDBACK_UP
+from bot.slack.app import SlackBot
+from bot.slack.server import check_credentials, serve_socket_mode
 from retrieval.corpus import Corpus
 from retrieval.errors import ConfigError
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.answer.results import Answer, Citation
 from bot.errors import LLMError, describe_failure
-from bot.results import Answer, Citation
-from bot.slack_state import EVENT_TTL_SECONDS, SlackState
-from bot.workers import RateLimiter, WorkerPool
+from bot.slack.state import EVENT_TTL_SECONDS, SlackState
+from bot.slack.workers import RateLimiter, WorkerPool
 
 
 class Clock:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest_delivery import DELIVERIES, DeliveryStore
-from bot.feeds_registry import FEEDS
-from bot.slack_state import SLACK, SlackState
+from bot.digest.delivery import DELIVERIES, DeliveryStore
+from bot.feeds.registry import FEEDS
+from bot.slack.state import SLACK, SlackState
 from retrieval.corpus import Corpus
 from retrieval.errors import StoreError
-from retrieval.sqlitedb import (
+from retrieval.state import CORPUS, StateDB
+from retrieval.statedb import (
     Migration,
     components,
     connect,
@@ -25,7 +26,6 @@ from retrieval.sqlitedb import (
     state_path,
     stored_versions,
 )
-from retrieval.state import CORPUS, StateDB
 
 # A data folder written by sitrep 0.1 (main at 87ac9c7, before schema versions): the sample corpus
 # ingested, one feed added, one Slack event claimed and one thread answered, one digest slot claimed.

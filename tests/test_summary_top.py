@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.digest import build_digest
-from bot.engine import Engine
+from bot.answer.engine import Engine
+from bot.digest.build import build_digest
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding

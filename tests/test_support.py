@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.perturbations import SUPPORTED_KINDS, UNSUPPORTED_KINDS, Passage, build
-from bot.support import Evidence, answer_facts, check, dates_in, names, number_values
+from bot.answer.support import Evidence, answer_facts, check, dates_in, names, number_values
 from tests.conftest import fixture_articles
 
 CRASH = (

@@ -27,13 +27,13 @@ pytestmark = pytest.mark.timeout(360)
 
 
 class Terminal:
-    """``python -m bot.cli ARGS`` with stdin, stdout and stderr on one pseudo-terminal."""
+    """``python -m bot.cli.main ARGS`` with stdin, stdout and stderr on one pseudo-terminal."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.master = master
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], stdin=slave, stdout=slave,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", *args], stdin=slave, stdout=slave,
                                      stderr=slave, env=env, cwd=cwd, close_fds=True, start_new_session=True)
         os.close(slave)
         self.output = ""

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cli import main
-from bot.topic_span import parse_topic_span
+from bot.answer.topic_span import parse_topic_span
+from bot.cli.main import main
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
 from retrieval.errors import QueryError

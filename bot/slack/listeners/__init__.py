@@ -1,0 +1,1 @@
+"""One module per group of Slack listeners, registered by :mod:`bot.slack.app`."""
