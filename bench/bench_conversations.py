@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import write_out
-from bot.answer.engine import Engine, Turn
-from bot.answer.results import Answer
+from bot.answer.engine import Engine
+from bot.answer.results import Answer, Turn
 from bot.answer.rewrite import read_followup
 from bot.settings import Settings
 from retrieval.corpus import Corpus, CorpusConfig

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -268,13 +269,15 @@ def make_harness_fixture(tmp_path: Path, slack: SlackApiServer, shared_corpus: C
     harnesses: list[BotHarness] = []
 
     def make(wrap: Callable[[Engine], Any] | None = None, corpus: Corpus | None = None,
-             state: Callable[[Path], SlackState] | None = None, **env: str) -> BotHarness:
+             state: Callable[[Path], SlackState] | None = None, clock: Callable[[], datetime] | None = None,
+             **env: str) -> BotHarness:
         """``state`` opens the bot's SlackState from the state database path (default: the usual one)."""
         settings = settings_for(tmp_path, slack, **env)
         corpus = corpus or shared_corpus
         engine = Engine(settings.llm, corpus)
         bot_state = state(settings.data_dir / "state.db") if state else None
-        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state)
+        extra = {"clock": clock} if clock else {}
+        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state, **extra)
         harness = BotHarness(bot, slack).__enter__()
         harnesses.append(harness)
         return harness

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer.engine import Engine, Turn
+from bot.answer.engine import Engine
 from bot.answer.llm import LLMClient
+from bot.answer.results import Turn
 from bot.answer.rewrite import heuristic_rewrite, is_followup, search_queries
 from bot.cli.chat import run_chat
 from bot.runtime import sample_corpus_path

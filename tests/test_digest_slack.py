@@ -11,13 +11,12 @@ from zoneinfo import ZoneInfo
 from slack_signing import (
     BotHarness,
     make_harness_fixture,  # noqa: F401 - fixture "make_harness"
-    settings_for,
     shared_corpus_fixture,  # noqa: F401 - fixture "shared_corpus"
     slack_fixture,  # noqa: F401 - fixture "slack"
     texts_of,
 )
 
-from bot.slack.listeners.digest import NOT_ADMIN, USAGE, register_digest_commands
+from bot.slack.listeners.digest import NOT_ADMIN, USAGE
 
 from slack_api_server import SlackApiServer
 
@@ -27,10 +26,7 @@ NOW = datetime(2020, 10, 16, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 
 
 def _harness(make_harness: Callable[..., BotHarness], tmp_path: Path, slack: SlackApiServer) -> BotHarness:
-    h = make_harness(**ENV)
-    register_digest_commands(h.bot.app, settings_for(tmp_path, slack, **ENV), h.bot.corpus, h.bot.engine,
-                             clock=lambda: NOW)
-    return h
+    return make_harness(clock=lambda: NOW, **ENV)
 
 
 def test_digest_preview_is_private(make_harness: Callable[..., BotHarness], tmp_path: Path,

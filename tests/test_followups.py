@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from bench.bench_conversations import DEFAULT_DATA, articles, run_conversations
-from bot.answer.engine import Engine, Turn
+from bot.answer.engine import Engine
+from bot.answer.results import Turn
 from bot.answer.rewrite import read_followup
 from bot.answer.subject import gender, people, titled, topic
 from bot.cli.chat import run_chat
 from bot.render.slack import answer_blocks
 from bot.settings import Settings
-from bot.slack.app import cited_titles
+from bot.slack.listeners.messages import cited_titles
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
 from tests.test_engine_windows import built_corpus

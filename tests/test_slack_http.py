@@ -35,14 +35,10 @@ from slack_signing import (
 
 from bot.errors import SlackSetupError
 from bot.render.slack import FEEDBACK_DOWN, FEEDBACK_REASON, FEEDBACK_UP, plain_text_from_slack
-from bot.slack.app import (
-    NOT_ADMIN,
-    NOT_ALLOWED,
-    OVER_CAPACITY,
-    SUGGESTED_PROMPTS,
-    check_auth,
-    make_client,
-)
+from bot.slack.core import NOT_ALLOWED, OVER_CAPACITY
+from bot.slack.identity import check_auth, make_client
+from bot.slack.listeners.assistant import SUGGESTED_PROMPTS
+from bot.slack.listeners.messages import NOT_ADMIN
 from retrieval.corpus import Corpus
 from retrieval.documents import Article
 

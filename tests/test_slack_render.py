@@ -25,7 +25,7 @@ from bot.render.slack import (
     source_line,
     split_mrkdwn,
 )
-from bot.slack.app import UsageError, parse_summarize_args
+from bot.slack.listeners.summarize import UsageError, parse_summarize_args
 
 HOSTILE = "Alert <!channel> and <!here|here> and <@U123> and <javascript:alert(1)|x> & @everyone"
 

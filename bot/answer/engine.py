@@ -25,7 +25,7 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -39,7 +39,7 @@ from bot.answer.extractive import Event, Ranked, VectorCache
 from bot.answer.language import english_only, language_of
 from bot.answer.llm import LLMClient
 from bot.answer.prompts import render
-from bot.answer.results import Answer, Citation
+from bot.answer.results import Answer, Citation, Turn
 from bot.answer.rewrite import Window, parse_question, read_followup, summary_topic
 from bot.answer.support import answer_facts, number_values
 from bot.errors import LLMError
@@ -70,17 +70,6 @@ MAX_REPLY_CHARS = 6_000  # of model output read at most: a reply of 800 tokens i
 _HARMLESS_DROPS = frozenset({"no valid marker", "no words", "repeats a sentence"})
 UNVERIFIED = "The model's answer could not be verified against the sources, so these are the most relevant passages."
 MODEL_FOUND_NOTHING = "The model found no answer in the sources, so these are the most relevant passages."
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of a conversation."""
-
-    role: str  # "user" | "assistant"
-    text: str
-    # An answer's cited articles (title, then the quoted sentences): a follow-up's "he" or "the president"
-    # may be someone only the sources name.
-    sources: tuple[str, ...] = ()
 
 
 class AnswerStream:

@@ -99,3 +99,14 @@ class Answer:
             "abstained": self.abstained,
             "as_of": self.as_of,
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: str  # "user" | "assistant"
+    text: str
+    # An answer's cited articles (title, then the quoted sentences): a follow-up's "he" or "the president"
+    # may be someone only the sources name.
+    sources: tuple[str, ...] = ()

@@ -30,7 +30,7 @@ from bot.answer.words import NUMBER_WORDS, terms
 from bot.errors import LLMError
 
 if TYPE_CHECKING:
-    from bot.answer.engine import Turn
+    from bot.answer.results import Turn
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from bot.answer.support import TITLES
 from bot.answer.words import STOPWORDS, terms
 
 if TYPE_CHECKING:
-    from bot.answer.engine import Turn
+    from bot.answer.results import Turn
 
 _MALE = frozenset({"he", "him", "his", "himself"})
 _FEMALE = frozenset({"she", "her", "hers", "herself"})

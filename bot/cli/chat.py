@@ -10,7 +10,8 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
-from bot.answer.engine import Engine, Turn
+from bot.answer.engine import Engine
+from bot.answer.results import Turn
 from bot.cli.line_input import line_reader
 from bot.render.text import render_sources
 from retrieval.errors import SitrepError

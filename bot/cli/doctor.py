@@ -92,7 +92,7 @@ def _slack(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from slack_sdk import WebClient
 
-        from bot.slack.app import check_auth
+        from bot.slack.identity import check_auth
 
         client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
         auth = check_auth(client)

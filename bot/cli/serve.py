@@ -26,8 +26,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.digest.scheduler import start_scheduler
     from bot.retention import start_retention
     from bot.runtime import open_corpus
-    from bot.slack.app import BotIdentity, SlackBot, make_client
-    from bot.slack.listeners.digest import register_digest_commands
+    from bot.slack.app import SlackBot
+    from bot.slack.identity import BotIdentity, make_client
     from bot.slack.server import check_credentials, serve
 
     # Credentials first: a bad token fails in a second, before the corpus and the model are loaded.
@@ -43,7 +43,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         bot = SlackBot(settings, engine, corpus, client=client, identity=identity)
         print(f"sitrep: signed in to Slack workspace {who.get('team')!s} as @{who.get('user')!s}; "
               f"answers in {engine.mode} mode", flush=True)
-        register_digest_commands(bot.app, settings, corpus, engine)
         scheduler = start_scheduler(settings, corpus, engine, bot.client)
         start_retention(scheduler.scheduler, bot.state)
         serve(bot)

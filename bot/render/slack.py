@@ -41,6 +41,14 @@ _BROADCAST = re.compile(r"(?<!\w)@(?=(?:channel|here|everyone)\b)", re.IGNORECAS
 _WORD_JOINER = "\u2060"
 
 
+FEEDBACK_REASONS: dict[str, str] = {
+    "outdated": "Outdated",
+    "wrong_figure": "Wrong figure",
+    "missing_source": "Missing source",
+    "misattributed": "Misattributed",
+}
+
+
 @dataclass(frozen=True)
 class SlackMessage:
     """One Slack message: fallback ``text`` (notifications, screen readers) and ``blocks``."""
@@ -346,7 +354,6 @@ def render_notice(text: str) -> SlackMessage:
 
 def feedback_reason_message(answer_id: str) -> SlackMessage:
     """The follow-up to a 👎: a menu of reasons."""
-    from bot.slack.state import FEEDBACK_REASONS  # a constant shared with the state store
 
     options = [
         {"text": {"type": "plain_text", "text": label}, "value": f"{answer_id}:{key}"}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.answer.results import Answer
+from bot.render.slack import FEEDBACK_REASONS
 from retrieval.errors import StoreError
 from retrieval.statedb import Migration, connect, migrate, register, state_path, transaction, with_retry
 
@@ -43,12 +44,6 @@ REMOVAL_TTL_SECONDS = 3600  # an admin's removal request waits this long for the
 DEFAULT_RETENTION_DAYS = 90
 PURGE_INTERVAL_SECONDS = 600.0
 
-FEEDBACK_REASONS: dict[str, str] = {
-    "outdated": "Outdated",
-    "wrong_figure": "Wrong figure",
-    "missing_source": "Missing source",
-    "misattributed": "Misattributed",
-}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slack_events (

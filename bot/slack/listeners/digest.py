@@ -1,6 +1,7 @@
 """``/digest`` in Slack: a private preview of the next digest, and ``/digest now`` for admins.
 
-Both are acknowledged at once and built in Bolt lazy listeners. The digest is the one for the channel the
+Both are acknowledged at once, like every command (:func:`bot.slack.listeners.slash_command`), and built on
+the bot's worker pool. The digest is the one for the channel the
 command was typed in when that channel has a schedule, otherwise for the first scheduled channel (with no
 schedule at all: the channel typed in). ``/digest now`` posts through the same exactly-once delivery as the
 scheduler, under the slot ``manual:<minute>``, so a double-submitted command posts once.
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App
+from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
@@ -21,14 +23,14 @@ from bot.digest.delivery import DeliveryOutcome, DigestService, deliver, new_own
 from bot.digest.schedule import DigestSchedule, load_schedules, next_run
 from bot.errors import describe_failure
 from bot.settings import Settings
+from bot.slack.core import OVER_CAPACITY, SlackCore
+from bot.slack.listeners import slash_command
+from bot.slack.workers import WorkerPool
 from retrieval.errors import SitrepError
-
-if TYPE_CHECKING:
-    from bot.answer.engine import Engine
-    from retrieval.corpus import Corpus
 
 log = logging.getLogger(__name__)
 
+HELP = ("`/digest` — a private preview of the next daily digest; admins: `/digest now` posts it now.",)
 USAGE = "Usage: `/digest` shows you the next digest privately; `/digest now` (admins) posts it now."
 NOT_ADMIN = "Sorry, only sitrep admins can post the digest now. `/digest` shows you a private preview."
 Clock = Callable[[], datetime]
@@ -37,8 +39,11 @@ Clock = Callable[[], datetime]
 class DigestCommands:
     """The listeners of ``/digest``."""
 
-    def __init__(self, settings: Settings, service: DigestService, clock: Clock) -> None:
+    def __init__(self, settings: Settings, service: DigestService, clock: Clock, pool: WorkerPool,
+                 client: WebClient) -> None:
         self.settings = settings
+        self.pool = pool
+        self.client = client
         self.service = service
         self.schedules = load_schedules(settings.digest)
         self.clock = clock
@@ -53,25 +58,26 @@ class DigestCommands:
             return self.schedules[0]
         return DigestSchedule(channel, self.settings.digest_time, self.settings.timezone)
 
-    def ack(self, ack: Callable[..., None], command: dict[str, Any]) -> None:
-        """Within Slack's 3 seconds: usage, a refusal, or what is being prepared."""
+    def reply(self, command: dict[str, Any], context: Any) -> str:
+        """Within Slack's 3 seconds: usage, a refusal, or what is being prepared (queued on the pool)."""
         action = str(command.get("text") or "").strip().lower()
         target = self.target(str(command.get("channel_id") or ""))
-        if action in ("", "next", "preview"):
-            ack(text=f"Building the next digest for <#{target.channel}> (only you will see it)…")
-        elif action == "now" and str(command.get("user_id")) not in self.settings.admin_users:
-            ack(text=NOT_ADMIN)
-        elif action == "now":
-            ack(text=f"Posting the digest to <#{target.channel}> now…")
-        else:
-            ack(text=USAGE)
+        if action == "now" and str(command.get("user_id")) not in self.settings.admin_users:
+            return NOT_ADMIN
+        if action not in ("", "next", "preview", "now"):
+            return USAGE
+        respond = Respond(response_url=str(command.get("response_url") or ""))
+        admission = self.pool.submit(lambda: self.lazy(command, respond, self.client),
+                                     on_error=lambda exc: log.error("digest command failed: %s", type(exc).__name__))
+        if not admission.accepted:
+            return OVER_CAPACITY
+        if action == "now":
+            return f"Posting the digest to <#{target.channel}> now…"
+        return f"Building the next digest for <#{target.channel}> (only you will see it)…"
 
     def lazy(self, command: dict[str, Any], respond: Callable[..., Any], client: WebClient) -> None:
         """After the acknowledgement: build the digest and show or post it."""
         action = str(command.get("text") or "").strip().lower()
-        is_admin = str(command.get("user_id")) in self.settings.admin_users
-        if action not in ("", "next", "preview", "now") or (action == "now" and not is_admin):
-            return
         target = self.target(str(command.get("channel_id") or ""))
         now = self.clock()
         try:
@@ -111,9 +117,9 @@ class DigestCommands:
                     replace_original=False)
 
 
-def register_digest_commands(app: App, settings: Settings, corpus: Corpus, engine: Engine,
-                             clock: Clock = lambda: datetime.now(UTC)) -> DigestCommands:
+def register(app: App, bot: SlackCore, clock: Clock = lambda: datetime.now(UTC)) -> DigestCommands:
     """Add ``/digest`` and ``/digest now`` to ``app``. ConfigError on a bad digest schedule."""
-    commands = DigestCommands(settings, DigestService.open(settings.data_dir, corpus, engine), clock)
-    app.command("/digest")(ack=commands.ack, lazy=[commands.lazy])
+    service = DigestService.open(bot.settings.data_dir, bot.corpus, bot.engine)
+    commands = DigestCommands(bot.settings, service, clock, bot.pool, bot.client)
+    slash_command(app, "/digest", commands.reply)
     return commands

@@ -12,19 +12,19 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from slack_bolt import App
 from slack_sdk.errors import SlackClientError
 
 from bot.errors import describe_failure
 from bot.render.slack import SlackMessage, escape, format_date, link, slack_urls
+from bot.slack.core import SlackCore, Target
+from bot.slack.listeners import acknowledge
 from bot.slack.state import PendingRemoval
 from retrieval.errors import SitrepError
 from retrieval.removal import RemovalReport, RemovalRequest
 from retrieval.state_removal import StoredDocument
-
-if TYPE_CHECKING:
-    from bot.slack.app import SlackBot, Target
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,9 @@ def outcome_message(report: RemovalReport, user: str) -> SlackMessage:
 
 
 class SlackRemovals:
-    """The ``remove`` command and its confirm / cancel buttons, for one :class:`~bot.slack.app.SlackBot`."""
+    """The ``remove`` command and its confirm / cancel buttons, for one bot."""
 
-    def __init__(self, bot: SlackBot) -> None:
+    def __init__(self, bot: SlackCore) -> None:
         self.bot = bot
 
     def request(self, target: Target, raw_text: str, plain_text: str) -> None:
@@ -183,3 +183,11 @@ def _respond(respond: Callable[..., Any], message: SlackMessage, *, replace: boo
         respond(**kwargs)
     except (SlackClientError, OSError) as exc:
         log.warning("slack.remove.respond_failed error=%s", type(exc).__name__)
+
+
+def register(app: App, bot: SlackCore) -> SlackRemovals:
+    """Add the Remove / Cancel buttons' listeners; the ``remove`` message itself arrives as a message."""
+    removals = SlackRemovals(bot)
+    app.action(REMOVE_CONFIRM)(ack=acknowledge, lazy=[removals.on_confirm])
+    app.action(REMOVE_CANCEL)(ack=acknowledge, lazy=[removals.on_cancel])
+    return removals
