@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.answer.engine import Engine
-from bot.digest.build import Digest, build_digest, extract_facts, new_documents, places
+from bot.answer.stories import new_documents, places
+from bot.digest.build import Digest, build_digest, extract_facts
 from bot.digest.delivery import DeliveryStore, DigestService
 from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig

@@ -2,7 +2,7 @@
 
 An editor who asks "what's going on?" wants the stories with the most coverage, not the last dozen articles
 that happened to arrive. So the window's articles are grouped into stories with the digest's clustering
-(:func:`bot.digest.build.cluster_stories`), ranked by articles and then outlets, and the summary covers the
+(:func:`bot.answer.stories.cluster_stories`), ranked by articles and then outlets, and the summary covers the
 biggest ones. It says how much it covered ("Top 6 of 41 stories: 97 of 538 articles …") and names the next
 ones, so nothing big is silently left out.
 """
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from bot.answer import extractive
 from bot.answer.extractive import Composer, VectorCache
 from bot.answer.results import Citation
-from bot.digest.build import DigestCorpus, Story, cluster_stories
+from bot.answer.stories import StoryCluster, StoryCorpus, cluster_stories
 from bot.render.slack import format_date
 from retrieval.documents import SearchHit
 
@@ -38,8 +38,8 @@ class TopStories:
     since: datetime
     until: datetime
     articles: int
-    shown: list[Story]
-    rest: list[Story]
+    shown: list[StoryCluster]
+    rest: list[StoryCluster]
     leads: dict[str, list[SearchHit]] = field(default_factory=dict)
 
     @property
@@ -87,7 +87,7 @@ def _short(title: str) -> str:
     return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def default_window(corpus: DigestCorpus, since: datetime | None, until: datetime | None, now: datetime
+def default_window(corpus: StoryCorpus, since: datetime | None, until: datetime | None, now: datetime
                    ) -> tuple[datetime, datetime] | None:
     """``since``/``until`` filled in: ``until`` defaults to ``now``; without ``since``, the ``TOP_WINDOW`` up
     to ``until`` or, when that is open, up to the newest article. None when no article is visible."""
@@ -105,7 +105,7 @@ def _time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def top_stories(corpus: DigestCorpus, since: datetime, until: datetime, max_stories: int) -> TopStories:
+def top_stories(corpus: StoryCorpus, since: datetime, until: datetime, max_stories: int) -> TopStories:
     """The stories of the articles published in [since, until], biggest first (see the module docstring)."""
     found = corpus.documents(since=since, until=until)
     docs = found[:MAX_DOCS]

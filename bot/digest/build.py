@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,21 +29,24 @@ import numpy as np
 from bot.answer.citations import MARKER, answer_spans, marker_ids, newest_published
 from bot.answer.context import looks_like_injection
 from bot.answer.results import Answer, Citation, citation_key
+from bot.answer.stories import (
+    StoryCluster,
+    StoryCorpus,
+    cluster_stories,
+    new_documents,
+    outlets_of,
+)
 from bot.answer.words import NUMBER_WORDS, digits
 from bot.render.slack import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
-from retrieval.chunking import embedding_text
 from retrieval.documents import SearchHit
 from retrieval.text import sentence_spans
 
 if TYPE_CHECKING:
-    from retrieval.corpus import DocumentInfo
+    pass
 
 log = logging.getLogger(__name__)
 
-SAME_STORY = 0.55  # MiniLM cosine, title + lead vs story centroid (same event ~0.6-0.85, same topic ~0.5)
-SAME_STORY_ELSEWHERE = 0.75  # when the article and the story name only different places
 SAME_STORY_ACROSS_DIGESTS = 0.6
-STORY_WINDOW = timedelta(hours=48)
 MAX_STORIES = 10
 MAX_SENTENCES = 3
 LEAD_CHUNKS = 2  # chunks per article given to sentence selection
@@ -54,19 +57,6 @@ class StorySummarizer(Protocol):
     """What the digest needs from the answer engine: a cited summary of given passages."""
 
     def __call__(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer: ...
-
-
-class DigestCorpus(Protocol):
-    """The parts of :class:`retrieval.corpus.Corpus` the digest reads."""
-
-    def documents(self, *, since: datetime | None = None, until: datetime | None = None,
-                  by: str = "published") -> list[DocumentInfo]: ...
-
-    def document_chunks(self, doc_id: str) -> list[SearchHit]: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
 # -- facts ---------------------------------------------------------------------------------------------
@@ -154,20 +144,13 @@ def _nearest_event(words: list[str], at: int) -> str | None:
 
 
 @dataclass
-class Story:
-    """Articles about one event and the digest's lines on it."""
+class Story(StoryCluster):
+    """Articles about one event (:class:`~bot.answer.stories.StoryCluster`) and the digest's lines on it."""
 
-    title: str
-    docs: list[DocumentInfo]
-    centroid: np.ndarray
     lines: list[str] = field(default_factory=list)  # markdown, markers in the digest's numbering
     changes: list[str] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     continued: bool = False  # matches a story of the previous digest
-
-    @property
-    def outlets(self) -> list[str]:
-        return _outlets(self.docs)
 
     def to_json(self) -> dict[str, Any]:
         return {"title": self.title, "doc_ids": [d.doc_id for d in self.docs], "outlets": self.outlets,
@@ -240,7 +223,7 @@ class Digest:
 
 
 def build_digest(
-    corpus: DigestCorpus,
+    corpus: StoryCorpus,
     summarize: StorySummarizer,
     *,
     since: datetime,
@@ -258,7 +241,7 @@ def build_digest(
     if not docs:
         text = f"No new articles since {_when(since, tz)}."
         return Digest(since, until, timezone, text, [], [], 0, 0, mode, channel)
-    stories = cluster_stories(corpus, docs, leads)
+    stories = [Story(c.title, c.docs, c.centroid) for c in cluster_stories(corpus, docs, leads)]
     shown, rest = stories[:MAX_STORIES], stories[MAX_STORIES:]
     previous = _previous_stories(previous_state)
     citations: list[Citation] = []
@@ -271,119 +254,11 @@ def build_digest(
             story.continued = True
             story.changes = _changes(story.facts, _not_removed(corpus, match.get("facts", [])), citations)
     omitted = sum(len(s.docs) for s in rest)
-    outlets = _outlets(docs)
+    outlets = outlets_of(docs)
     log.info("digest.built channel=%s articles=%d stories=%d shown=%d changes=%d", channel, len(docs),
              len(stories), len(shown), sum(len(s.changes) for s in shown))
     text = _render(shown, len(docs), len(outlets), omitted, len(rest), since, until, tz)
     return Digest(since, until, timezone, text, citations, shown, len(docs), len(outlets), mode, channel, omitted)
-
-
-def new_documents(corpus: DigestCorpus, since: datetime, until: datetime) -> list[DocumentInfo]:
-    """Documents first ingested or published in [since, until], each once, newest first."""
-    found: dict[str, DocumentInfo] = {}
-    for by in ("first_seen", "published"):
-        for doc in corpus.documents(since=since, until=until, by=by):
-            found.setdefault(doc.doc_id, doc)
-    return sorted(found.values(), key=_doc_time, reverse=True)
-
-
-def _doc_time(doc: DocumentInfo) -> datetime:
-    for value in (doc.published, doc.first_seen):
-        if value:
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.min.replace(tzinfo=UTC)
-
-
-def _outlets(docs: Sequence[DocumentInfo]) -> list[str]:
-    names: dict[str, str] = {}
-    for doc in docs:
-        for name in [doc.source, *(str(s.get("source") or "") for s in doc.sources)]:
-            if name.strip():
-                names.setdefault(name.strip().casefold(), name.strip())
-    return list(names.values())
-
-
-def cluster_stories(
-    corpus: DigestCorpus, docs: Sequence[DocumentInfo], leads: dict[str, list[SearchHit]]
-) -> list[Story]:
-    """Group documents about the same event; stories ordered by size (articles, then outlets), then by their
-    newest article; each titled by its newest article's headline.
-
-    An article joins the most similar story (centroid cosine >= ``SAME_STORY``, newest member within
-    ``STORY_WINDOW``). When both name places and share none ("in Kunduz" / "in Kandahar": two attacks on
-    one day read alike to the embedding model) it takes ``SAME_STORY_ELSEWHERE``.
-    """
-    ordered = sorted(docs, key=_doc_time)
-    vectors = lead_vectors(corpus, [leads[d.doc_id][0] for d in ordered])
-    where = [places(leads[d.doc_id][0].text) for d in ordered]
-    members: list[list[int]] = []
-    sums: list[np.ndarray] = []
-    story_places: list[set[str]] = []
-    for i, doc in enumerate(ordered):
-        best, best_sim = -1, 0.0
-        for s, total in enumerate(sums):
-            sim = float(vectors[i] @ total) / float(np.linalg.norm(total))
-            elsewhere = bool(where[i] and story_places[s] and not where[i] & story_places[s])
-            needed = SAME_STORY_ELSEWHERE if elsewhere else SAME_STORY
-            recent = _doc_time(doc) - _doc_time(ordered[members[s][-1]]) <= STORY_WINDOW
-            if sim >= needed and sim > best_sim and recent:
-                best, best_sim = s, sim
-        if best < 0:
-            members.append([i])
-            sums.append(vectors[i].astype(np.float64).copy())
-            story_places.append(set(where[i]))
-        else:
-            members[best].append(i)
-            sums[best] += vectors[i]
-            story_places[best] |= where[i]
-    stories = []
-    for idx, total in zip(members, sums, strict=True):
-        centroid = total / np.linalg.norm(total)
-        story_docs = sorted((ordered[i] for i in idx), key=_doc_time, reverse=True)
-        stories.append(Story(title=story_title(story_docs), docs=story_docs, centroid=centroid))
-    stories.sort(key=lambda s: (len(s.docs), len(s.outlets), _doc_time(s.docs[0])), reverse=True)
-    return stories
-
-
-def story_title(docs: Sequence[DocumentInfo]) -> str:
-    """The headline of the story's newest article that has one (``docs`` newest first): a story's title
-    should say where it stands now, not how it began."""
-    return next((d.title.strip() for d in docs if d.title.strip()), "Untitled")
-
-
-def lead_vectors(corpus: DigestCorpus, leads: Sequence[SearchHit]) -> np.ndarray:
-    """Unit vectors of title + lead: the stored embeddings of the first chunks (computed at ingest, the
-    same text), embedding only what the store does not return."""
-    stored = corpus.chunk_vectors([h.chunk_id for h in leads])
-    missing = [h for h in leads if h.chunk_id not in stored]
-    if missing:
-        fresh = corpus.embed([embedding_text(h.title, h.text) for h in missing])
-        stored.update({h.chunk_id: v for h, v in zip(missing, fresh, strict=True)})
-    return np.stack([stored[h.chunk_id] for h in leads]).astype(np.float64)
-
-
-_NOT_PLACES = frozenset(
-    "january february march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday the".split()
-)
-_PLACE = re.compile(
-    r"\b(?:in|near|around|of|at|from|outside|inside|across|toward|towards)\s+([A-Z][\w-]+(?:\s[A-Z][\w-]+)?)"
-    r"|\b([A-Z][\w-]+(?:\s[A-Z][\w-]+)?)\s+(?:province|district|city|capital|village|region|county|area)\b"
-)
-
-
-def places(text: str) -> set[str]:
-    """Capitalised names after "in/near/around/of…" or before "province/district/city…", lower-cased."""
-    found = set()
-    for match in _PLACE.finditer(text):
-        name = (match.group(1) or match.group(2)).lower()
-        if name.split()[0] not in _NOT_PLACES:
-            found.add(name)
-    return found
 
 
 def _write_story(story: Story, summarize: StorySummarizer, hits: list[SearchHit], citations: list[Citation]) -> None:
@@ -446,7 +321,7 @@ def _match_previous(story: Story, previous: list[dict[str, Any]]) -> dict[str, A
     return best
 
 
-def _not_removed(corpus: DigestCorpus, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _not_removed(corpus: StoryCorpus, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The previous digest's facts, without those of articles removed since (`sitrep remove`)."""
     return [f for f in facts if not f.get("doc_id") or corpus.document_chunks(str(f["doc_id"]))]
 

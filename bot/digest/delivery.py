@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.digest.build import Digest, DigestCorpus, StorySummarizer, build_digest
+from bot.answer.stories import StoryCorpus
+from bot.digest.build import Digest, StorySummarizer, build_digest
 from retrieval.statedb import Migration, connection, migrate, register, state_path, with_retry
 
 if TYPE_CHECKING:
@@ -377,14 +378,14 @@ def _describe(exc: Exception) -> str:
 class DigestService:
     """Builds a channel's next digest: since its previous one, compared with it. :func:`deliver` posts it."""
 
-    def __init__(self, store: DeliveryStore, corpus: DigestCorpus, summarize: StorySummarizer, mode: str) -> None:
+    def __init__(self, store: DeliveryStore, corpus: StoryCorpus, summarize: StorySummarizer, mode: str) -> None:
         self.store = store
         self.corpus = corpus
         self.summarize = summarize
         self.mode = mode
 
     @classmethod
-    def open(cls, data_dir: Path, corpus: DigestCorpus, engine: Engine) -> DigestService:
+    def open(cls, data_dir: Path, corpus: StoryCorpus, engine: Engine) -> DigestService:
         """The service on the state database in ``data_dir``, summarising with ``engine``."""
         store = DeliveryStore(state_path(data_dir))
         return cls(store, corpus, engine.summarize_passages, engine.mode)
