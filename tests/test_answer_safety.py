@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.answer.citations import MARKER, marker_ids
-from bot.answer.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.engine import Engine
+from bot.answer.generation import MODEL_FOUND_NOTHING, UNVERIFIED
 from bot.answer.shape import problems
 from bot.cli.main import main as cli_main
 from bot.settings import Settings

@@ -12,7 +12,8 @@ import pytest
 
 from bot.answer.citations import MARKER, marker_ids
 from bot.answer.context import looks_like_injection
-from bot.answer.engine import MODEL_FOUND_NOTHING, UNVERIFIED, Engine
+from bot.answer.engine import Engine
+from bot.answer.generation import MODEL_FOUND_NOTHING, UNVERIFIED
 from bot.answer.prompts import ABSTAIN_TOKEN
 from bot.answer.results import Answer
 from bot.errors import LLMError

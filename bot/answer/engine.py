@@ -25,7 +25,6 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -33,23 +32,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot.answer import constraints, extractive, figures, summary_top
-from bot.answer.citations import CitationChecker, Verified, lexical_quote, newest_published, quotable, support_scores
-from bot.answer.context import PackedContext, Source, pack, published_date
+from bot.answer.abstention import abstention_message, describe_window
+from bot.answer.citations import newest_published
+from bot.answer.context import PackedContext
 from bot.answer.extractive import Event, Ranked, VectorCache
+from bot.answer.generation import ModelWriter
 from bot.answer.language import english_only, language_of
 from bot.answer.llm import LLMClient
-from bot.answer.prompts import render
 from bot.answer.results import Answer, Citation, Turn
 from bot.answer.rewrite import Window, parse_question, read_followup, summary_topic
-from bot.answer.support import answer_facts, number_values
-from bot.errors import LLMError
 from bot.render.slack import format_date
 from bot.settings import LLMSettings
 from retrieval.documents import SearchHit
 from retrieval.errors import QueryError
 from retrieval.search import check_query
 from retrieval.timeparse import check_not_future
-from retrieval.tokens import count_tokens, encoding_for_model
 
 if TYPE_CHECKING:
     from retrieval.corpus import Corpus
@@ -63,13 +60,6 @@ _LOOKUP_K = 4  # passages read to resolve a follow-up's title or pronoun
 _WIDER = 3  # times ASK_K searched when no passage names everything a question names
 SUMMARY_K = 16  # passages retrieved for a topic summary
 MAX_EVENTS = 6
-_MIN_SOURCE_BUDGET = 200  # tokens for sources even when the settings' budget is nearly used by the prompt
-_ANSWER_TOKENS = 800
-MAX_REPLY_CHARS = 6_000  # of model output read at most: a reply of 800 tokens is about 3,500 characters
-# Dropped sentences that say nothing false: a preamble without a marker, stray markers, a repetition.
-_HARMLESS_DROPS = frozenset({"no valid marker", "no words", "repeats a sentence"})
-UNVERIFIED = "The model's answer could not be verified against the sources, so these are the most relevant passages."
-MODEL_FOUND_NOTHING = "The model found no answer in the sources, so these are the most relevant passages."
 
 
 class AnswerStream:
@@ -126,17 +116,6 @@ def check_question(question: str | None) -> str:
     return " ".join(check_query(question or "").split())
 
 
-def describe_window(since: datetime | None, until: datetime | None) -> str:
-    """`` since 2020-10-14`` / `` until ...`` / `` between ... and ...`` / empty."""
-    if since and until:
-        return f" between {since.date().isoformat()} and {until.date().isoformat()}"
-    if since:
-        return f" since {since.date().isoformat()}"
-    if until:
-        return f" until {until.date().isoformat()}"
-    return ""
-
-
 def narrow(
     since: datetime | None, until: datetime | None, window: Window | None
 ) -> tuple[datetime | None, datetime | None, str | None]:
@@ -166,7 +145,7 @@ class Engine:
         self._corpus = corpus
         self._vectors = VectorCache(corpus.embed)
         self._llm = llm or (LLMClient(settings) if settings.use_llm else None)
-        self._encoding = encoding_for_model(settings.model)
+        self._writer = ModelWriter(settings, self._llm, self._vectors) if self._llm is not None else None
         self._clock = clock or partial(datetime.now, UTC)
         self._as_of: datetime | None = None  # set by at(): nothing published later is visible
 
@@ -184,6 +163,10 @@ class Engine:
         if self._as_of is None:
             return until
         return min(until, self._as_of) if until else self._as_of
+
+    def _model(self) -> ModelWriter:
+        assert self._writer is not None, "only called in LLM mode"
+        return self._writer
 
     @property
     def mode(self) -> str:
@@ -256,7 +239,7 @@ class Engine:
             return _led(lead, hits, _with_figures(query, hits, AnswerStream.of(extractive_answer())))
         packed, messages = self._messages("answer", hits, question=query)
         given = [source.hit for source in packed.sources]  # figures cite only what the model was given too
-        return _led(lead, hits, _with_figures(query, given, AnswerStream(self._generate(
+        return _led(lead, hits, _with_figures(query, given, AnswerStream(self._model().generate(
             question, packed, messages, extractive_answer, abstain, floor=extractive_answer, question=query,
         ))))
 
@@ -269,12 +252,12 @@ class Engine:
         if self._llm is None:
             return AnswerStream.of(Answer(question=question, answer=english_only(language), mode=self.mode,
                                           abstained=True))
-        english = self._translate(question, "English")
+        english = self._model().translate(question, "English")
         if english is None or language_of(english) is not None:
             return AnswerStream.of(Answer(question=question, answer=english_only(language), mode=self.mode,
                                           abstained=True))
         answer = self.ask(english, since=since, until=until, history=history)
-        translated = self._translate(answer.answer, language)
+        translated = self._model().translate(answer.answer, language)
         markers = sorted(re.findall(r"\[\d+\]", answer.answer))
         if translated is None or sorted(re.findall(r"\[\d+\]", translated)) != markers:
             answer.notes.append(f"The sources are in English; the answer could not be translated into {language}.")
@@ -283,18 +266,6 @@ class Engine:
             answer.notes.append(f"Translated into {language} from English sources.")
         answer.question = question
         return AnswerStream.of(answer)
-
-    def _translate(self, text: str, language: str) -> str | None:
-        """``text`` in ``language`` by the model, or None when it fails or replies with nothing."""
-        assert self._llm is not None
-        prompt = render("translate", language=language, text=text)
-        try:
-            reply = self._llm.complete([{"role": "user", "content": prompt}], max_tokens=_ANSWER_TOKENS)
-        except LLMError as exc:
-            log.warning("ask.translate_failed error=%s", exc)
-            return None
-        reply = reply.strip().strip("\"“”")
-        return reply or None
 
     def _article_text(self, doc_id: str) -> str:
         """The whole text of an article (its chunks in order): where a country a question names may be."""
@@ -426,7 +397,7 @@ class Engine:
         scope = f"on “{subject}”" if subject else "of the latest coverage"
         scope += f" {label}" if label else describe_window(since, until)
         packed, messages = self._messages("summarize", ordered, groups=groups, scope=scope, max_events=max_events)
-        generated = self._generate(subject, packed, messages, fallback, abstain, topic=subject)
+        generated = self._model().generate(subject, packed, messages, fallback, abstain, topic=subject)
         return _led(lead, hits, AnswerStream(generated))
 
     def _top_summary(self, since: datetime | None, until: datetime | None, label: str | None, lead: str,
@@ -450,7 +421,7 @@ class Engine:
             scope = f"of the {len(top.shown)} biggest stories{described}"
             packed, messages = self._messages("summarize", hits, groups=groups, scope=scope,
                                               max_events=len(top.shown))
-            stream = AnswerStream(self._generate("", packed, messages, fallback, abstain, topic=""))
+            stream = AnswerStream(self._model().generate("", packed, messages, fallback, abstain, topic=""))
         return _led(lead, hits, _framed(stream, top, described))
 
     def summarize_passages(self, topic: str, hits: Sequence[SearchHit], max_sentences: int) -> Answer:
@@ -465,104 +436,14 @@ class Engine:
             return fallback()
         packed, messages = self._messages("digest", list(hits), topic=topic, max_sentences=max_sentences)
         abstain = partial(self._abstained, topic, None, None, topic=topic)
-        return AnswerStream(self._generate(topic, packed, messages, fallback, abstain, topic=topic)).result()
+        return AnswerStream(self._model().generate(topic, packed, messages, fallback, abstain, topic=topic)).result()
 
     # -- generation --------------------------------------------------------------------------------------
 
-    def _messages(
-        self, template: str, hits: Sequence[SearchHit], *, groups: Sequence[int] | None = None, **values: object
-    ) -> tuple[PackedContext, list[dict[str, str]]]:
-        """System and user messages with as many sources as fit ``settings.context_tokens``."""
-        today = self._clock().date().isoformat()
-        system = render("system")
-        overhead = count_tokens(system, self._encoding) + count_tokens(
-            render(template, today=today, sources="", **values), self._encoding
-        )
-        budget = max(self._settings.context_tokens - overhead, _MIN_SOURCE_BUDGET)
-        packed = pack(hits, budget, self._encoding, groups=groups)
-        user = render(template, today=today, sources=packed.text, **values)
-        log.info("llm.prompt template=%s sources=%d source_tokens=%d", template, len(packed.sources), packed.tokens)
-        return packed, [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _generate(
-        self,
-        subject: str,
-        packed: PackedContext,
-        messages: list[dict[str, str]],
-        fallback: Callable[[], Answer],
-        abstain: Callable[[], Answer],
-        *,
-        topic: str | None = None,
-        floor: Callable[[], Answer] | None = None,
-        question: str = "",
-    ) -> Generator[str, None, Answer]:
-        """Stream the model's reply through the citation checker.
-
-        Verified sentences are held back until the answer can be trusted (:func:`_trusted`: more
-        sentences kept than dropped as unsupported and, for a question, not saying less than the
-        extractive answer ``floor``); from then on each verified sentence is shown as it is settled, so
-        nothing shown is ever taken back. An answer never trusted is replaced by ``fallback`` (the
-        extractive answer) with one line saying so, or by ``abstain`` when that is empty too. A failing
-        model gives ``fallback`` with a note, or the error (``SITREP_LLM_FALLBACK``).
-        """
-        assert self._llm is not None
-        checker = CitationChecker(packed.sources, question or subject)
-        held: list[str] = []
-        shown = False
-        baseline = floor() if floor is not None else None
-        try:
-            for delta in self._llm.stream(messages, max_tokens=_ANSWER_TOKENS):
-                held.append(checker.feed(delta))
-                shown = shown or _trusted(checker, "".join(held), baseline, question)
-                if shown and any(held):
-                    yield "".join(held)
-                    held.clear()
-                if checker.raw_chars > MAX_REPLY_CHARS:  # a runaway model: what came so far is plenty
-                    log.warning("llm.reply_cut chars=%d", checker.raw_chars)
-                    break
-            held.append(checker.finish())
-        except LLMError as exc:
-            if shown:  # part of a verified answer is already out: keep it, say it was cut short
-                answer = self._from_verified(subject, checker.result(self._quote), topic)
-                answer.notes.append(f"The answer was cut short: {exc}")
-                return answer
-            if self._settings.fallback != "extractive":
-                raise
-            answer = fallback()
-            answer.notes.append(f"{exc} This is an extractive answer instead.")
-            if answer.answer:
-                yield answer.answer
-            return answer
-        verified = checker.result(self._quote)
-        log.info("llm.verified citations=%d kept=%d dropped=%d reasons=%s removed_markers=%d model_abstained=%s",
-                 len(verified.citations), verified.kept, verified.dropped, dict(verified.reasons),
-                 verified.removed_markers, verified.model_abstained)
-        if shown or (not verified.abstained and _trusted(checker, verified.text, baseline, question)):
-            if any(held):
-                yield "".join(held)
-            return self._from_verified(subject, verified, topic)
-        answer = baseline or fallback()
-        if answer.abstained:
-            answer = abstain()
-        else:
-            why = (MODEL_FOUND_NOTHING if verified.model_abstained and not verified.kept else UNVERIFIED)
-            answer = replace(answer, answer=f"{why}\n{answer.answer}", notes=list(answer.notes))
-        log.info("llm.fallback kind=%s", "abstain" if answer.abstained else "extractive")
-        yield answer.answer
-        return answer
-
-    def _from_verified(self, subject: str, verified: Verified, topic: str | None) -> Answer:
-        return Answer(question=subject, answer=verified.text, citations=verified.citations, mode="llm",
-                      as_of=verified.as_of, topic=topic)
-
-    def _quote(self, source: Source, claims: list[str]) -> str:
-        """The cited chunk's sentence that best supports ``claims``: by shared words, else by embeddings."""
-        sentences = quotable(source.hit.text)
-        if not claims or max(support_scores(sentences, claims)) > 0:
-            return lexical_quote(source, claims)
-        vecs = self._vectors.embed([*claims, *sentences])
-        best = int(np.argmax((vecs[len(claims) :] @ vecs[: len(claims)].T).max(axis=1)))
-        return sentences[best]
+    def _messages(self, template: str, hits: Sequence[SearchHit], **values: object
+                  ) -> tuple[PackedContext, list[dict[str, str]]]:
+        return self._model().messages(template, hits, today=self._clock().date().isoformat(), **values)
 
     # -- answers -----------------------------------------------------------------------------------------
 
@@ -590,64 +471,8 @@ class Engine:
     def abstention_message(
         self, subject: str, since: datetime | None, until: datetime | None, *, label: str | None = None
     ) -> str:
-        """"The ingested articles don't cover …; the newest article is from <date> (<outlet>).", or, when the
-        window (described by ``label``, else by its dates) holds no article, "No ingested article was
-        published in the last 24 hours; the newest is from …"."""
-        stats = self._corpus.stats()
-        if not stats.documents:
-            return (
-                "No articles have been ingested yet, so there is nothing to answer from; "
-                "add some with `sitrep ingest`."
-            )
-        newest = stats.newest_published
-        if self._as_of is not None:  # a replay: the newest article visible then
-            visible = self._corpus.documents(until=self._as_of)
-            if not visible:
-                return f"No ingested article had been published by {published_date(self._as_of.isoformat())}."
-            newest = next((d.published for d in visible if d.published), None)
-        window = f" {label}" if label else describe_window(since, until)
-        if window and not self._corpus.documents(since=since, until=self._visible(until))[:1]:
-            return f"No ingested article was published{window}; {self._newest(newest, '')}"
-        shown = subject if len(subject) <= 120 else subject[:117] + "…"
-        what = f"“{shown}”" if shown else "this"
-        return f"The ingested articles{window} don't cover {what}; {self._newest(newest, 'article')}"
-
-    def _newest(self, newest_published: str | None, noun: str) -> str:
-        """"the newest <noun> is from <date> (<outlet>).", naming it the newest *dated* one when an undated
-        article was ingested after it, and leaving out an unknown outlet. Reads the newest documents only."""
-        newest = datetime.fromisoformat(newest_published) if newest_published else None
-        docs = self._corpus.documents(since=newest.replace(tzinfo=newest.tzinfo or UTC),
-                                      until=self._visible(None)) if newest else []
-        dated = next((d for d in docs if d.published), None)
-        if dated is None:
-            return "none of the ingested articles carries a publication date."
-        what = " ".join(w for w in ("newest", "dated" if any(not d.published for d in docs) else "", noun) if w)
-        outlet = f" ({dated.source})" if dated.source else ""
-        return f"the {what} is from {published_date(dated.published)}{outlet}."
-
-
-def _trusted(checker: CitationChecker, text: str, floor: Answer | None, question: str) -> bool:
-    """Whether verified answer text can be shown: some of it survived, the model had more sentences kept
-    than dropped for what they claimed (a model inventing half its answer is not trusted with the
-    rest), and it names the figure or name that the extractive answer ``floor`` gives the question."""
-    invented = sum(n for reason, n in checker.reasons.items() if reason not in _HARMLESS_DROPS)
-    if not checker.kept or invented >= checker.kept + 1:
-        return False
-    if floor is None or floor.abstained:
-        return True
-    # "Less than the extractive answer": none of the names and figures of its first (most relevant) sentence.
-    first = floor.answer.split("\n", 1)[0]
-    wanted = answer_facts(first, question) or answer_facts(floor.answer, question)
-    return not wanted or any(_mentions(text, fact) for fact in wanted)
-
-
-def _mentions(text: str, fact: str) -> bool:
-    """Whether ``text`` gives ``fact`` (a figure, or a name whose words it all uses)."""
-    try:
-        return float(fact) in number_values(text)
-    except ValueError:
-        words = set(re.findall(r"\w+", text.lower()))
-        return all(w in words for w in re.findall(r"\w+", fact.lower()))
+        """What the corpus does hold, for an abstention (see :func:`bot.answer.abstention.abstention_message`)."""
+        return abstention_message(self._corpus, subject, since, until, as_of=self._as_of, label=label)
 
 
 def _within(ranked: Ranked, since: datetime | None) -> bool:
