@@ -70,6 +70,9 @@ FIXTURE_ARTICLES: list[dict[str, str]] = [
 ]
 
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # articles and stores the tests read
+
 def fixture_articles() -> list[Article]:
     """The fixture articles as loader output."""
     return [

@@ -19,8 +19,8 @@ from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.documents import SearchHit
 from retrieval.embeddings import MiniLMEmbedding
+from tests.answer.test_engine_windows import built_corpus
 from tests.openai_server import OpenAIServer, Reply
-from tests.test_engine_windows import built_corpus
 
 HOLDOUT = DEFAULT_DATA.parent / "holdout.json"
 

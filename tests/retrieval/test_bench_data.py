@@ -14,7 +14,9 @@ from bench.realtimeqa import find_weeks, load_benchmark, outlet
 from retrieval.corpus import Corpus
 from retrieval.errors import SourceError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "realtimeqa"
+from conftest import FIXTURES
+
+FIXTURE = FIXTURES / "realtimeqa"
 NAWA = "https://kabul-ledger.test/2020/10/14/nawa-helicopters"
 NATO = "https://www.frontier-wire.test/nato-taliban-violence"
 TOLL = "https://www.frontier-wire.test/helicopter-toll-disputed"

@@ -10,7 +10,9 @@ from bench import bench_pipeline
 from bench.realtimeqa import load_benchmark
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter
 
-FIXTURE = Path(__file__).parent / "fixtures" / "realtimeqa"
+from conftest import FIXTURES
+
+FIXTURE = FIXTURES / "realtimeqa"
 
 
 def test_a_round_measures_the_same_chunks_three_ways(tmp_path: Path, embedder: MiniLMEmbedding,

@@ -27,7 +27,7 @@ from bot.settings import load_settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
 
-from conftest import fixture_articles
+from conftest import ROOT, fixture_articles
 from slack_api_server import SlackApiServer
 
 
@@ -66,7 +66,7 @@ def test_serve_http_mode_end_to_end(tmp_path: Path, slack: SlackApiServer, embed
 
     port = free_port()
     env = serve_env(tmp_path / "data", slack, port)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = str(ROOT)
     proc = sitrep("serve", env=env, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"

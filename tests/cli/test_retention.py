@@ -13,7 +13,6 @@ import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_signing import free_port, slack_fixture  # noqa: F401 - fixture "slack"
-from test_slack_serve import serve_env, sitrep, wait_serving
 
 from bot.answer.results import Answer, Citation
 from bot.cli.main import main
@@ -21,7 +20,9 @@ from bot.retention import PURGE_EVERY, start_retention
 from bot.settings import load_settings
 from bot.slack.state import SlackState
 from retrieval.errors import ConfigError
+from tests.slack.test_slack_serve import serve_env, sitrep, wait_serving
 
+from conftest import ROOT
 from slack_api_server import SlackApiServer
 
 DAY = 86400.0
@@ -149,7 +150,7 @@ def test_serve_purges_expired_records_at_start(tmp_path: Path, slack: SlackApiSe
 
     port = free_port()
     env = serve_env(data, slack, port, SITREP_RETENTION_DAYS="30")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = str(ROOT)
     proc = sitrep("serve", env=env, cwd=tmp_path)
     try:
         with httpx.Client(timeout=5) as http:

@@ -23,13 +23,15 @@ from bot.settings import Settings
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
+from tests.answer.test_engine_llm import source_id
+from tests.answer.test_extractive import assert_markers_map
 from tests.conftest import fixture_articles
 from tests.openai_server import OpenAIServer, Reply, Request
-from tests.test_engine_llm import source_id
-from tests.test_extractive import assert_markers_map
+
+from conftest import FIXTURES
 
 NOW = datetime(2020, 10, 16, 12, 0, tzinfo=UTC)  # Friday; the newest fixture article is from 07:00 that day
-NAWA_MD = Path(__file__).parent / "fixtures" / "loaders" / "mixed" / "nawa-crash.md"
+NAWA_MD = FIXTURES / "loaders" / "mixed" / "nawa-crash.md"
 
 
 @contextmanager

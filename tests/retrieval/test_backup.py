@@ -28,12 +28,12 @@ from retrieval.ingest import FIRST_BATCH_CHUNKS
 from retrieval.removal import RemovalRequest
 from retrieval.state import StateDB
 
-from conftest import fixture_articles
+from conftest import ROOT, fixture_articles
 
 
 def _env(data: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SITREP_", "OPENAI_", "CHROMA_"))}
-    return {**keep, "SITREP_DATA_DIR": str(data), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return {**keep, "SITREP_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
 
 
 def sitrep(data: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,8 @@ from bot.cli.chat import run_chat
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
+from tests.answer.test_extractive import helmand_corpus
 from tests.openai_server import OpenAIServer, Reply
-from tests.test_extractive import helmand_corpus
 
 
 @pytest.mark.parametrize(

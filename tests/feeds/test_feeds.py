@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,9 @@ from retrieval.errors import SourceError
 from retrieval.loaders import fetch_feed, iter_sources
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, RecordedRequest, Route
 
-ARTICLE_HTML = (Path(__file__).parent / "fixtures" / "loaders" / "mixed" / "lashkargah-displaced.html").read_text()
+from conftest import FIXTURES
+
+ARTICLE_HTML = (FIXTURES / "loaders" / "mixed" / "lashkargah-displaced.html").read_text()
 RSS = "application/rss+xml; charset=utf-8"
 LAST_MODIFIED = "Wed, 14 Oct 2020 10:00:00 GMT"
 

@@ -13,7 +13,9 @@ from retrieval.documents import Article
 from retrieval.loaders.common import Origin
 from retrieval.loaders.html import article_from_html
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cleaning"
+from conftest import FIXTURES
+
+CLEANING = FIXTURES / "cleaning"
 STORY = (
     "Heavy rain has displaced more than 12,000 people in Kisumu county since Sunday, the Kenya Red Cross "
     "said on Wednesday."
@@ -185,7 +187,7 @@ def test_titles_lose_the_site_name_and_a_cut_off_end() -> None:
 
 
 def test_a_cluttered_page_comes_out_clean() -> None:
-    page = (FIXTURES / "wire-style.html").read_text(encoding="utf-8")
+    page = (CLEANING / "wire-style.html").read_text(encoding="utf-8")
     article = article_from_html(page, Origin(where="wire-style.html", source_key="k", kind="html"))
     cleaned = clean_article(article.text, article.title)
     for clutter in ("Video Ad Feedback", "Source:", "Editor's Note", "CNN —", "Kim Hong-ji", "Related:",

@@ -20,6 +20,8 @@ import pytest
 from bot.runtime import sample_corpus_path
 from retrieval.corpus import Corpus
 
+from conftest import ROOT
+
 UP = "\x1b[A"
 # Each test starts the CLI two or three times, and each start loads the embedding model: on a busy two-core
 # machine that alone can take most of the default two minutes.
@@ -79,7 +81,7 @@ class Terminal:
 def term_env(tmp_path: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SITREP_", "SLACK_", "OPENAI_", "CHROMA_"))}
     return {**keep, "SITREP_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm", "SITREP_ANSWER_MODE": "extractive",
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+            "PYTHONPATH": str(ROOT)}
 
 
 @contextmanager

@@ -19,9 +19,9 @@ from bot.runtime import sample_corpus_path
 from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
+from tests.answer.test_engine_windows import built_corpus
+from tests.answer.test_extractive import CRASH_QUESTION, helmand_corpus
 from tests.openai_server import OpenAIServer, Reply
-from tests.test_engine_windows import built_corpus
-from tests.test_extractive import CRASH_QUESTION, helmand_corpus
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from bot.cli.main import main
 from bot.logs import Redactor
 from bot.settings import load_settings
 
+from conftest import FIXTURES
 from openai_server import OpenAIServer, Reply
 from slack_api_server import SlackApiServer
 
@@ -54,7 +55,7 @@ def test_doctor_and_failed_calls_do_not_leak(secret_env: Path, capsys: pytest.Ca
         assert code == 1  # the Slack token is wrong
         assert "slack" in out.lower() and "FAIL" in out
 
-        assert main(["ingest", str(Path(__file__).parent / "fixtures" / "loaders" / "mixed" / "nawa-crash.md")]) == 0
+        assert main(["ingest", str(FIXTURES / "loaders" / "mixed" / "nawa-crash.md")]) == 0
         llm.push(Reply(status=401, error=f"Incorrect API key provided: {API_KEY}"))
         main(["ask", "How many people were killed when the two army helicopters collided in Nawa?"])
         out2, err2 = capsys.readouterr()

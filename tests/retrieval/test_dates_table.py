@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,9 @@ from retrieval.dating import iso_utc
 from retrieval.errors import ConfigError
 from retrieval.loaders.dates import ParsedDate, parse_date, parse_published
 
-TABLE = Path(__file__).parent / "fixtures" / "dates" / "real_world.jsonl"
+from conftest import FIXTURES
+
+TABLE = FIXTURES / "dates" / "real_world.jsonl"
 # The table's ingestion moment: fixed, so "after the ingestion time" means the same thing on any day.
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -27,9 +27,11 @@ from retrieval.statedb import (
     stored_versions,
 )
 
+from conftest import FIXTURES
+
 # A data folder written by sitrep 0.1 (main at 87ac9c7, before schema versions): the sample corpus
 # ingested, one feed added, one Slack event claimed and one thread answered, one digest slot claimed.
-OLD_STORE = Path(__file__).parent / "fixtures" / "stores" / "sitrep-data-0.1.tar.gz"
+OLD_STORE = FIXTURES / "stores" / "sitrep-data-0.1.tar.gz"
 
 
 @pytest.fixture

@@ -16,8 +16,10 @@ from retrieval.documents import Article, LoadFailure
 from retrieval.loaders import FetchOptions, canonical_url, iter_sources, parse_published
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route, closed_port_url
 
-FIXTURES = Path(__file__).parent / "fixtures" / "loaders"
-MIXED = FIXTURES / "mixed"
+from conftest import FIXTURES, ROOT
+
+LOADERS = FIXTURES / "loaders"
+MIXED = LOADERS / "mixed"
 ARTICLE_HTML = (MIXED / "lashkargah-displaced.html").read_text(encoding="utf-8")
 FAST = replace(LOCAL_FETCH, timeout=0.5)
 
@@ -204,7 +206,7 @@ def test_json_single_record_and_all_fields(tmp_path: Path) -> None:
 
 
 def test_sample_corpus_loads() -> None:
-    sample = Path(__file__).parents[1] / "retrieval" / "sample" / "articles.json"
+    sample = ROOT / "retrieval" / "sample" / "articles.json"
     article = only_article(load(sample))
     assert article.source == "TOLOnews" and article.published == datetime(2020, 10, 15, tzinfo=UTC)
     assert article.source_key == f"{sample.resolve()}#dea670cdc552c457" and "Khalilzad" in article.text

@@ -21,8 +21,8 @@ from bot.settings import Settings
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding, OpenAIEmbedding
 from retrieval.tokens import count_tokens, encoding_for_model
+from tests.answer.test_extractive import CRASH_QUESTION, helmand_corpus
 from tests.openai_server import OpenAIServer, Reply, Request
-from tests.test_extractive import CRASH_QUESTION, helmand_corpus
 
 KEY = "sk-test-0123456789abcdefghij"
 

@@ -22,7 +22,9 @@ from bot.settings import Settings
 from bot.slack.listeners.messages import cited_titles
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding
-from tests.test_engine_windows import built_corpus
+from tests.answer.test_engine_windows import built_corpus
+
+from conftest import ROOT
 
 HOLDOUT = DEFAULT_DATA.parent / "holdout.json"
 ITAEWON = "How many people died in the Itaewon crowd crush?"
@@ -159,11 +161,11 @@ def test_chat_keeps_the_subject_and_asks_back_when_it_cannot(engine: Engine) -> 
 
 @pytest.mark.timeout(360)
 def test_chat_in_a_terminal_resolves_and_asks_back(tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
-    from tests.test_terminal import terminal
+    from tests.cli.test_terminal import terminal
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SITREP_", "SLACK_", "OPENAI_", "CHROMA_"))}
     env |= {"SITREP_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm", "SITREP_ANSWER_MODE": "extractive",
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+            "PYTHONPATH": str(ROOT)}
     store = corpus_factory(tmp_path / "data", articles(json.loads(DEFAULT_DATA.read_text(encoding="utf-8"))))
     store.close()
     with terminal(tmp_path, env, "chat") as term:

@@ -17,14 +17,16 @@ from bot.answer.shape import problems
 from bot.cli.main import main as cli_main
 from bot.settings import Settings
 from retrieval.corpus import Corpus
-from tests import test_engine_llm
+from tests.answer import test_engine_llm
+from tests.answer.test_engine_llm import assert_grounded, source_id
+from tests.answer.test_extractive import CRASH_QUESTION
 from tests.openai_server import OpenAIServer, Reply, Request
-from tests.test_engine_llm import assert_grounded, source_id
-from tests.test_extractive import CRASH_QUESTION
+
+from conftest import FIXTURES
 
 corpus = test_engine_llm.corpus  # the same fixtures: the sample, the fixture articles and an injection article
 server = test_engine_llm.server
-OFF_TOPIC = [q for q in (Path(__file__).parent / "fixtures" / "off_topic_questions.txt").read_text().splitlines() if q]
+OFF_TOPIC = [q for q in (FIXTURES / "off_topic_questions.txt").read_text().splitlines() if q]
 
 
 def llm_engine(corpus: Corpus, server: OpenAIServer, tmp_path: Path) -> Engine:
