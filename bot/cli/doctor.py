@@ -76,14 +76,18 @@ def _tokenizers() -> str:
 def _store(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from bot.runtime import open_corpus
+        from retrieval.statedb import connection, state_path, stored_versions
 
         corpus = open_corpus(settings)
         try:
             stats = corpus.stats()
         finally:
             corpus.close()
+        with connection(state_path(settings.data_dir)) as conn:
+            versions = stored_versions(conn)
+        schema = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
         return (f"{stats.documents} documents, {stats.chunks} chunks in {stats.store} "
-                f"({settings.data_dir}), model {stats.embedding_model}")
+                f"({settings.data_dir}), model {stats.embedding_model}; state schema {schema or 'unversioned'}")
 
     return check
 

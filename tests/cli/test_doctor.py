@@ -106,3 +106,11 @@ def test_a_malformed_bot_token_stops_serve_before_slack_is_called(
     err = capsys.readouterr().err
     assert err.startswith("sitrep: SLACK_BOT_TOKEN is not a bot token: it must start with xoxb-")
     assert "refresh-token" not in err
+
+
+def test_doctor_reports_the_state_schema_versions(env: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch, embedder: object) -> None:
+    monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
+    _, checks, _ = doctor(capsys)
+    status, detail = checks["store"]
+    assert status == "ok" and re.search(r"state schema corpus v\d+", detail)
