@@ -7,7 +7,7 @@ checker on a perturbation set, off-topic abstention, broken answers and latency.
 Each question is asked as of its ``question_date`` (end of that day, UTC): only articles published by
 then are visible, and "this week" means that week (``Engine.at``). The gold answer is the text of the
 correct choice; an answer contains it when its words appear in a row, or all its content words do
-(:func:`bot.answer_eval.contains_gold`). Weeks 20220617 and 20220624 are the ones thresholds were tuned
+(:func:`bot.answer.evaluation.contains_gold`). Weeks 20220617 and 20220624 are the ones thresholds were tuned
 on; 20220701 and 20220708 are reported separately, as unseen data. The store (every article with text
 of the chosen weeks, embedded once) is kept in ``--store`` and reused.
 """
@@ -30,14 +30,14 @@ from string import Template
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bot.prompts  # noqa: E402
+import bot.answer.prompts  # noqa: E402
 from bench.perturbations import SUPPORTED_KINDS, UNSUPPORTED_KINDS, Passage, build  # noqa: E402
 from bench.realtimeqa import Benchmark, Question, load_benchmark  # noqa: E402
 from bot import answer_eval  # noqa: E402
-from bot.engine import Engine  # noqa: E402
+from bot.answer.engine import Engine  # noqa: E402
+from bot.answer.support import Evidence, check  # noqa: E402
 from bot.runtime import sample_corpus_path  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.support import Evidence, check  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.text import sentence_spans  # noqa: E402
 from tests.conftest import fixture_articles  # noqa: E402
@@ -87,7 +87,7 @@ Otherwise answer in one to three short sentences, each ending with the id of its
 
 def variants() -> dict[str, str | None]:
     """Prompt variants: name -> system template text (None: the shipped one)."""
-    current = bot.prompts.load_template("system").template
+    current = bot.answer.prompts.load_template("system").template
     return {"shipped (no example)": None, "old (answer-shaped example)": OLD_SYSTEM,
             "fictional example": current + FICTIONAL_EXAMPLE, "short": SHORT_SYSTEM}
 
@@ -98,16 +98,16 @@ def system_prompt(text: str | None) -> Iterator[None]:
     if text is None:
         yield
         return
-    original = bot.prompts.load_template
+    original = bot.answer.prompts.load_template
 
     def patched(name: str) -> Template:
         return Template(text) if name == "system" else original(name)
 
-    bot.prompts.load_template = patched  # type: ignore[assignment]
+    bot.answer.prompts.load_template = patched  # type: ignore[assignment]
     try:
         yield
     finally:
-        bot.prompts.load_template = original  # type: ignore[assignment]
+        bot.answer.prompts.load_template = original  # type: ignore[assignment]
 
 
 def asked_at(question: Question) -> datetime:
@@ -175,6 +175,7 @@ def run_mode(engine: Engine, chosen: Sequence[answer_eval.AnswerCase], label: st
              log: Callable[[str], None]) -> list[answer_eval.Outcome]:
     outcomes = []
     for i, case in enumerate(chosen, start=1):
+        current[0] = case.question
         (outcome,) = answer_eval.run(engine, [case])
         outcomes.append(outcome)
         mark = "A" if outcome.answer.abstained else ("+" if outcome.contains_gold else "-")
@@ -191,6 +192,8 @@ def main() -> int:
     parser.add_argument("--base-url", help="an OpenAI-compatible server for the LLM column (llama.cpp, Ollama, …)")
     parser.add_argument("--model", default="qwen2.5-1.5b", help="the model name that server serves")
     parser.add_argument("--api-key", default="local")
+    parser.add_argument("--context-tokens", type=int, default=Settings().context_tokens,
+                        help="SITREP_CONTEXT_TOKENS for the LLM side (fewer passages read faster on a CPU)")
     parser.add_argument("--llm-limit", type=int, default=0,
                         help="at most this many questions per week pair in LLM mode (0: all)")
     parser.add_argument("--parts", default="answers,checker,off-topic,variants",
@@ -238,6 +241,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
     try:
         extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive").llm, corpus)
         llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
+        raw = _keep_raw_replies(llm) if llm is not None else {}
         for name, questions in by_week.items():
             chosen = cases(questions)
             ex = run_mode(extractive, chosen, "extractive", log)
@@ -249,15 +253,39 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
                 if len(subset) < len(chosen):
                     lines.append(answer_row(name, "extractive, same questions", ex[: len(subset)]))
                 lines.append(answer_row(name, f"llm ({args.model})", out))
-                records.extend(_record(name, "llm", o) for o in out)
+                records.extend({**_record(name, "llm", o), "model_reply": raw.get(o.case.question, "")} for o in out)
     finally:
         corpus.close()
     return lines
 
 
+current = [""]  # the question run_mode is answering, for _keep_raw_replies
+
+
+def _keep_raw_replies(engine: Engine) -> dict[str, str]:
+    """The model's raw reply to each question (for --json: why an answer fell back), kept as it streams."""
+    replies: dict[str, str] = {}
+    current[0] = ""
+    client = engine._llm  # a benchmark looking inside, not an interface
+    assert client is not None
+    stream = client.stream
+
+    def tee(messages: list[dict[str, str]], **kwargs: object) -> Iterator[str]:
+        question = current[0]  # the case being answered (the prompt carries the question without its time words)
+        parts: list[str] = []
+        replies[question] = ""
+        for delta in stream(messages, **kwargs):  # type: ignore[arg-type]
+            parts.append(delta)
+            replies[question] = "".join(parts)
+            yield delta
+
+    client.stream = tee  # type: ignore[method-assign]
+    return replies
+
+
 def llm_settings(args: argparse.Namespace, data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, answer_mode="llm", openai_base_url=args.base_url, openai_api_key=args.api_key,
-                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0)
+                    llm_model=args.model, llm_timeout=1800.0, llm_max_retries=0, context_tokens=args.context_tokens)
 
 
 def checker_groups(bench: Benchmark) -> dict[str, list[Passage]]:

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.engine import Engine
+from bot.answer.engine import Engine
 from bot.runtime import sample_corpus_path
 from bot.settings import Settings
 from retrieval.corpus import Corpus, CorpusConfig

@@ -1,6 +1,7 @@
 """Page-clutter cleaning measured on real news pages: what is removed, what is left, what was removed wrongly.
 
-    .venv/bin/python bench/bench_cleaning.py [--data DIR] [--sample 200] [--show-sample]
+    .venv/bin/python bench/bench_cleaning.py [--data DIR] [--sample 200] [--show-sample] [--outputs]
+        [--store bench-data/dev-weeks]
 
 Runs the ingest pipeline's preparation (:func:`retrieval.prepare.prepare`: normalize, clean, outlet) and the
 real chunker over the RealTime QA articles of the tuning weeks (20220617, 20220624, where the rules were
@@ -13,6 +14,12 @@ written) and, separately, the held-out weeks (20220701, 20220708). For each spli
 * suspected false removals: removed lines that read like story prose (long, ending like a sentence, and
   free of audit signatures), listed for review;
 * articles with no outlet before and after (records with a URL but no ``source``).
+
+With ``--outputs`` it also samples what a reader sees: the weeks' recent articles (see
+:func:`recent_articles`) go into a store (built once under ``--store``, re-cleaned when the cleaner changed),
+and the sentences of the answers to the week's questions (asked as of their date) and of a summary without
+a topic and a digest for each day (from a week before the first question to the last) are pooled;
+``--sample`` of them are drawn and every one the audit flags is listed (``--show-sample`` lists all).
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: make `bench` and `retrieval` importable from the checkout
     sys.path.insert(0, str(REPO))
 
-from bench.realtimeqa import load_benchmark  # noqa: E402
+from bench.realtimeqa import Question, load_benchmark  # noqa: E402
 from retrieval.chunking import ChunkingConfig, chunk_text  # noqa: E402
+from retrieval.cleaning import CLEANER_VERSION  # noqa: E402
+from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
 from retrieval.prepare import prepare  # noqa: E402
 from retrieval.text import normalize, sentences  # noqa: E402
@@ -46,9 +56,14 @@ AUDIT = re.compile(
     r"AP Photo|Photo by|Photo:|Sign up|newsletter|Editor['’]s note|^Related|^More:|Read more|READ MORE|"
     r"Video Ad Feedback|Source: CNN|JUST WATCHED|MUST WATCH|contributed to this report|^Contributing:|"
     r"\bFollow\b.{0,60}\bon Twitter|\S+@\S+\.(?:com|org)|Subscribe|(?:\.\.\.|…)$|Click here|Copyright|©|"
-    r"All rights reserved|Advertisement|content partner|Courtesy\b",
+    r"All rights reserved|Advertisement|content partner|Courtesy\b|"
+    # link prompts, quiz answers and newsletter chatter ("Julius here, tagging in"), found reading samples
+    r"\b(?:read|learn|find out|see) more\b.{0,80}\bhere\b|\bhere\.$|^[A-D]\. \S+$|\btagging in\b|"
+    r"^\w+ here[,.!]|\bclick\b|\bsign up\b|\bpodcast\b.{0,40}\b(?:listen|subscribe)\b|\bGetty\b",
     re.IGNORECASE,
 )
+MARKERS = re.compile(r"\s*\[\d+(?:[,;–-]\s*\d+)*\]")
+STORY_PREFIX = re.compile(r"^(?:- )?(?:\*\*.*?\*\* \([^)]*\): |\d{1,2} \w{3} \d{4} — |\d{4}-\d{2}-\d{2}: )")
 
 
 @dataclass
@@ -66,6 +81,9 @@ class SplitResult:
     sample: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     suspects: list[tuple[str, str]] = field(default_factory=list)
+    output_pool: int = 0  # answer, summary and digest sentences (with --outputs)
+    output_sample: list[str] = field(default_factory=list)
+    output_flagged: list[str] = field(default_factory=list)
 
 
 def _chunk_sentences(text: str, title: str) -> list[str]:
@@ -110,6 +128,80 @@ def measure(name: str, articles: Sequence[Article], sample_size: int, seed: int)
     return result
 
 
+def output_sentences(answers: Sequence[str]) -> list[str]:
+    """The sentences a reader sees in answers, summaries and digests: markers, list dashes, story titles and
+    dates taken off; headings and the lines sitrep writes itself (counts, "Also in this window") left out."""
+    out: list[str] = []
+    for text in answers:
+        for line in text.split("\n"):
+            line = line.strip()
+            if not MARKERS.search(line) or line.startswith(("*What changed", "Latest figure")):
+                continue  # sitrep's own lines: coverage, headings, figures (their sentences are cited elsewhere)
+            body = MARKERS.sub("", STORY_PREFIX.sub("", line)).replace("**", "")
+            out += [s for s in sentences(body) if len(s.split()) >= 3]
+    return list(dict.fromkeys(out))
+
+
+RECENT = timedelta(days=14)
+
+
+def recent_articles(weeks: Sequence[str], data: Path) -> tuple[list[Article], list[Question]]:
+    """The weeks' articles published in the ``RECENT`` days up to the last question (and every gold article),
+    and the questions. Most of a week's search results are years old: leaving them out makes a store three
+    times quicker to embed, and summaries and digests read recent articles only anyway."""
+    bench = load_benchmark([data], weeks)
+    days = [q.question_date.replace(tzinfo=q.question_date.tzinfo or UTC) for q in bench.questions if q.question_date]
+    low, high = min(days) - RECENT, max(days) + timedelta(days=1)
+    gold = set().union(*(q.gold_urls for q in bench.questions))
+
+    def recent(article: Article) -> bool:
+        when = article.published
+        return bool(when) and low <= when.replace(tzinfo=when.tzinfo or UTC) <= high  # type: ignore[union-attr]
+
+    return [a for a in bench.articles if recent(a) or a.url in gold], bench.questions
+
+
+def dev_store(name: str, weeks: Sequence[str], data: Path, store: Path) -> tuple[Corpus, list[Question]]:
+    """The store of :func:`recent_articles` under ``store/name``: built on first use, re-cleaned when the cleaner
+    changed since (re-ingesting replaces the documents whose cleaned text changed)."""
+    articles, questions = recent_articles(weeks, data)
+    path = store / name
+    stamp = path / "cleaner-version"
+    corpus = Corpus.open(CorpusConfig(data_dir=path))
+    if corpus.stats().documents == 0 or not stamp.exists() or stamp.read_text() != CLEANER_VERSION:
+        corpus.ingest_articles(articles)
+        stamp.write_text(CLEANER_VERSION)
+    return corpus, questions
+
+
+def sample_outputs(name: str, weeks: Sequence[str], data: Path, store: Path, sample_size: int, seed: int
+                   ) -> tuple[int, list[str], list[str]]:
+    """(sentences pooled, the sample, the flagged ones) of answers, summaries and digests over the weeks."""
+    from bench.bench_answers import asked_at
+    from bot.answer.engine import Engine
+    from bot.digest.build import build_digest
+    from bot.settings import Settings
+
+    corpus, questions = dev_store(name, weeks, data, store)
+    engine = Engine(Settings(data_dir=store / name, answer_mode="extractive").llm, corpus)
+    texts: list[str] = []
+    # every day of the week before the first question up to the last one: enough sentences to sample from
+    asked = sorted({asked_at(q) for q in questions})
+    days = [asked[-1] - timedelta(days=n) for n in range((asked[-1] - asked[0]).days + 7, -1, -1)]
+    for question in questions:
+        texts.append(engine.at(asked_at(question)).ask(question.question).answer)
+    for day in days:
+        replay = engine.at(day)
+        texts.append(replay.summarize().answer)
+        digest = build_digest(corpus, replay.summarize_passages, since=day - timedelta(days=1), until=day,
+                              timezone="UTC", mode="extractive")
+        texts.append(digest.markdown)
+    corpus.close()
+    pool = output_sentences(texts)
+    sample = random.Random(seed).sample(pool, min(sample_size, len(pool)))
+    return len(pool), sample, [s for s in sample if AUDIT.search(s)]
+
+
 def report(results: Sequence[SplitResult], show_sample: bool) -> None:
     print("| split | weeks | articles | no outlet before → after | sentences before → after | removed lines "
           "| audit hits before → after (all sentences) | audit hits in sample | suspect false removals |")
@@ -119,7 +211,19 @@ def report(results: Sequence[SplitResult], show_sample: bool) -> None:
               f"{r.without_outlet_after} | {r.sentences_before} → {r.sentences_after} | "
               f"{sum(r.removed.values())} | {r.audit_before} → {r.audit_after} | {len(r.flagged)} of "
               f"{len(r.sample)} | {len(r.suspects)} |")
+    if any(r.output_pool for r in results):
+        print("\n| split | answer/summary/digest sentences | sampled | audit hits in sample |\n|---|---:|---:|---:|")
+        for r in results:
+            print(f"| {r.name} | {r.output_pool} | {len(r.output_sample)} | {len(r.output_flagged)} |")
     for r in results:
+        if r.output_pool:
+            print(f"\n## {r.name}: sampled answer/summary/digest sentences the audit flags ({len(r.output_flagged)})")
+            for s in r.output_flagged:
+                print(f"  - {s[:240]}")
+            if show_sample:
+                print(f"\n## {r.name}: the {len(r.output_sample)} sampled answer/summary/digest sentences")
+                for n, s in enumerate(r.output_sample, start=1):
+                    print(f"  {n:3}. {s[:240]}")
         print(f"\n## {r.name}: removed lines by rule")
         for rule, n in r.removed.most_common():
             print(f"  {rule:14} {n}")
@@ -141,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=200, help="chunk sentences sampled per split (default 200)")
     parser.add_argument("--seed", type=int, default=11, help="random seed of the sample")
     parser.add_argument("--show-sample", action="store_true", help="list every sampled sentence")
+    parser.add_argument("--outputs", action="store_true",
+                        help="also sample sentences of answers, summaries and digests (builds a store per split)")
+    parser.add_argument("--store", type=Path, default=REPO / "bench-data" / "dev-weeks",
+                        help="where --outputs keeps its stores (built once, re-cleaned when the cleaner changes)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"bench_cleaning: no benchmark data in {args.data}; pass --data DIR", file=sys.stderr)
@@ -150,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = load_benchmark([args.data], weeks)
         result = measure(name, bench.articles, args.sample, args.seed)
         result.weeks = weeks
+        if args.outputs:
+            result.output_pool, result.output_sample, result.output_flagged = sample_outputs(
+                name, weeks, args.data, args.store, args.sample, args.seed)
         results.append(result)
     report(results, args.show_sample)
     return 0

@@ -51,11 +51,11 @@ from slack_signing import (  # noqa: E402
     sign,
 )
 
-from bot.engine import Engine  # noqa: E402
+from bot.answer.engine import Engine  # noqa: E402
 from bot.runtime import ensure_sample, open_corpus  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.slack_app import SlackBot  # noqa: E402
-from bot.slack_server import create_http_app  # noqa: E402
+from bot.slack.app import SlackBot  # noqa: E402
+from bot.slack.server import create_http_app  # noqa: E402
 
 QUESTIONS = [
     "How many people died when the helicopters crashed, and where?",

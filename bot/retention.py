@@ -12,7 +12,7 @@ from datetime import timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.slack_state import SlackState
+from bot.slack.state import SlackState
 from retrieval.errors import StoreError
 
 log = logging.getLogger(__name__)

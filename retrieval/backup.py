@@ -45,8 +45,8 @@ from retrieval.corpus import Corpus, CorpusConfig, disk_full
 from retrieval.embeddings import model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import chunk_metadata, ingest_lock
-from retrieval.sqlitedb import STATE_DB_NAME, copy_database, read_only, state_path
 from retrieval.state import StateDB, now_iso
+from retrieval.statedb import STATE_DB_NAME, copy_database, read_only, state_path
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from retrieval.text import sentence_spans
+
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k1"
+CLEANER_VERSION = "k4"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -26,7 +28,8 @@ _US_STATE = (r"(?:Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ga|Ill|Ind|Kan|Ky|La|Md|M
 _PLACES = rf"{_PLACE}(?:, {_PLACE}){{0,2}}"  # "Kisumu, Kenya", "Washington, D.C."
 _PHOTO_AGENCY = (r"(?:Reuters|AP|AFP|Getty Images|Getty|EPA|EPA-EFE|Shutterstock|Bloomberg|Anadolu Agency|"
                  r"Anadolu|SOPA Images|LightRocket|NurPhoto|Sipa|Sipa USA|Alamy|ZUMA Press|Zuma|"
-                 r"USA TODAY|USA TODAY Sports|CNN|Imagn|Xinhua|TASS|Sputnik|Kyodo|Yonhap|AAP|PA|Pool)")
+                 r"USA TODAY|USA TODAY Sports|CNN|Imagn|Xinhua|TASS|Sputnik|Kyodo|Yonhap|AAP|PA|Pool|Redux|Polaris|"
+                 r"picture alliance|dpa)")
 _CREDIT_NAME = r"[A-Z][\w'’.-]+(?:[ -][A-Z][\w'’.-]+){0,3}"
 # "Kim Hong-ji/Reuters", "Jacob W. Frank/National Park Service/AP", "Robyn Beck/AFP via Getty Images"
 _CREDIT = rf"{_CREDIT_NAME}(?:/{_CREDIT_NAME}){{0,2}}/{_PHOTO_AGENCY}(?: via {_PHOTO_AGENCY})?"
@@ -39,6 +42,9 @@ _DATELINE_PREFIX = re.compile(
     rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
     r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
 )
+
+# A quiz's choice: 'D. Petco', 'A. "Friends"' (a Q&A's long "A. Some two years after…" answer is content)
+_QUIZ_CHOICE = re.compile(r"^[A-D][.)] (?=(?:\S+\s+){0,7}\S+$)[^.!?]*[\"”’]?$")
 
 _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dateline", _DATELINE_LINE),
@@ -57,7 +63,7 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^(?=(?:\S+\s+){0,59}\S+$).*(?:, (?:(?:second |third )?from (?:left|right)|left|right|center|centre)"
         r"(?: center)?,|\((?:left|right|center|L|R|C|from left|from right)\))")),
     ("caption", re.compile(  # a gallery: "Photos: Russia invades Ukraine Young people… Hide Caption 2 of 226"
-        r"^(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
+        r"(?:^|[.!?]\s+)(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
         rf"^(?=(?:\S+\s+){{0,7}}\S+$).*\bCourtesy {_CREDIT_NAME}$")),  # "Nicole Hemmer Courtesy Nicole Hemmer"
     ("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Courtesy Zachary Beard"
         rf"(?:[.!?]\s+|^)(?:{_CREDIT}|(?:Courtesy|Credit:|Photo:|Source:) {_CREDIT_NAME}(?:/{_PHOTO_AGENCY})?|"
@@ -81,6 +87,17 @@ _LINE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^Don[’']t miss\b.{0,80}\bnewsletter\b|\bA newsletter about\b|\bplease subscribe\b|^For subscribers:|"
         r"\bTry (?:any of )?our\b.{0,40}\b(?:newsletter|free)\b|\boffered free of charge as a public service\b|"
         r"\bstay with the\b.{0,40}\bsection\b|^This is a compilation of stories\b", re.I)),
+    ("quiz", _QUIZ_CHOICE),
+    ("embed", re.compile(  # an embedded post: "… pic.twitter.com/qjgY — Glastonbury (@glastonbury) June 22, 2022"
+        r"\bpic\.twitter\.com/|— [^—]{1,60} \(@\w{1,30}\) [A-Z][a-z]+ \d{1,2}, \d{4}$")),
+    ("related", re.compile(  # a link under a capitals label: "FALLOUT: College football's future appears to be …"
+        r"^[A-Z][A-Z'’ -]{2,30}: (?=(?:\S+\s+){2,19}\S+$)[^.!?]*[^.!?\"'”’):;…,]$")),
+    ("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today.",
+        # "It's Thursday, and there's Beyoncé news, so let's get to it."
+        r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b|"
+        r"^(?=(?:\S+\s+){0,24}\S+$).*\blet[’']s (?:get (?:to|into) it|dive in|get started|jump (?:in|right in))\b")),
+    ("related", re.compile(  # a teaser for a link or a picture: "Check out this casual photo of … So adorable."
+        r"^Check out (?:this|these|our) (?=(?:\S+\s+){0,24}\S+$).*[^:]$")),
     ("sponsor", re.compile(  # sponsorship, partner and affiliate disclosures
         r"\bis made possible in part by a grant from\b|\bis an? .{0,40}content partner\b|"
         r"\bIts content is produced independently\b|\bRecommendations are independently chosen\b|"
@@ -125,11 +142,22 @@ _RUN_ON_CREDIT = re.compile(rf"(?:^|[.!?]\s+){_CREDIT}\s+[A-Z]")
 # A link or prompt closing a paragraph of story text: "…in his yard. Read more."
 _TRAILING_PROMPT = re.compile(
     r"(?<=[.!?\"”’])\s+(?:Read more\b[^.!?]{0,80}|[^.!?]{0,60}\b[Cc]lick here\b[^.!?]{0,60})[.!]?$")
+# A sentence that only points at a link: "You can read more about Judge Jackson here.", "Read about them here.",
+# "Check your local forecast here.", "… brands as detailed here." ("$5 gas is already here." names no action)
+_LINK_SENTENCE = re.compile(
+    r"^(?=(?:\S+\s+){0,29}\S+$)(?:►\s*)?(?:(?:For|To|If|Here are)\b[^.!?]{0,120}?[,:] )?(?:[Yy]ou can |[Pp]lease )?"
+    r"(?:[Rr]ead|[Ll]earn|[Ss]ee|[Cc]heck|[Ff]ind|[Ww]atch|[Ll]isten|[Ff]ollow|[Aa]sk|tick|[Cc]lick|[Ss]ubscribe|"
+    r"[Ss]ign up|[Tt]ake a look|[Vv]iew|[Dd]onate)\b[^.!?]*\bhere\s*[.!]?[\"”’)]*$|"
+    r"^.*\bas detailed here\.?$|^We took a look at\b[^.!?]*\bhere\.?$")
 _MENU_ITEM = re.compile(r"^(?!\d)[\w'’&.-]+(?: [\w'’&.-]+){0,2}$")  # numbered lines are a ranking: content
 _MENU_RUN = 6
 # A headline: 4 to 25 words, no closing punctuation, and none of a data list's digits, colons or dashes.
 _HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,24}\S+$)[^\d:–—]*[^.!?\"'”’):;…,\d]$")
 _HEADLINE_RUN = 3
+# (at most 16 words: a longer line without a full stop is prose that lost it; "Patients in ICU: 113, up from 111",
+# "Method of travel: Charter" and "Linn County — one adult 41- to 60-years old" are data, not headlines)
+_LOOSE_HEADLINE = re.compile(r"^[\"'‘“A-Z](?=(?:\S+\s+){3,15}\S+$)(?!.*:\s*[$£€]?\d)(?![^:]*:(?:\s*\S+){1,3}$)"
+                             r"[^.!?…—–]*[^.!?\"'”’):;…,]$")
 _AUTHOR_BIO = re.compile(r"^[A-Z][\w.'’ -]{2,40} (?:is|was) an? (?:[\w-]+ ){0,5}(?:writer|journalist|columnist|"
                          r"contributor|reporter|correspondent|editor|analyst|professor|author)\b[^\n]{0,200}$")
 _AUTHOR_NAME = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z]\.)?(?: [A-Z][a-z'’-]+){1,2}$")
@@ -173,6 +201,12 @@ def _line_rule(line: str) -> str | None:
     return None
 
 
+def _is_loose_headline(line: str) -> bool:
+    """A headline as a roundup lists them: like :func:`_is_headline`, but with figures or a label allowed
+    ("US Open: English golfer Matt Fitzpatrick wins first major", "Someone paid $19 million for a lunch")."""
+    return bool(_LOOSE_HEADLINE.match(line)) and sum(word[:1].islower() for word in line.split()) >= 2
+
+
 def _is_headline(line: str) -> bool:
     """A story headline: sentence case ("Trump casino empire dogged by bad bets"), unlike a song or a name in
     Title Case, which a list in the story itself gives."""
@@ -200,12 +234,60 @@ def _layout_rules(lines: list[str]) -> dict[int, str]:
             if len(run) >= least and not introduced:
                 found.update({i: rule for i in run if i not in found})
             run = []
+    found.update({i: "related" for i in _roundup_headlines(lines) if i not in found})
+    for index in range(len(lines) - 1):  # a quiz's question, right above its choices
+        if lines[index].endswith("?") and _QUIZ_CHOICE.match(lines[index + 1]):
+            found.setdefault(index, "quiz")
     repeats = [i for i in range(1, len(lines)) if lines[i].strip() and lines[i] == lines[i - 1]]
     for index in repeats:
         found.setdefault(index, "caption" if len(repeats) >= 2 else "duplicate")
         if len(repeats) >= 2:
             found.setdefault(index - 1, "caption")
     return found
+
+
+def _roundup_headlines(lines: list[str]) -> list[int]:
+    """Headlines of a news roundup's links ("Prince William shares heartwarming Father's Day photo", "US Open:
+    English golfer … wins first major", "Someone paid $19 million for …"): ``_HEADLINE_RUN`` or more
+    :func:`_is_loose_headline` lines in a row, lines that a line rule removes (a teaser between two links)
+    and empty lines not counting, unless a line ending in ":" introduces them."""
+    found: list[int] = []
+    run: list[int] = []
+    intro = ""
+    for index, line in enumerate([*lines, "."]):
+        if index < len(lines) and (not line or _line_rule(line)):
+            continue  # transparent: removed anyway
+        if _is_loose_headline(line):
+            run.append(index)
+            continue
+        if len(run) >= _HEADLINE_RUN and not intro.endswith(":"):
+            found += run
+        run = []
+        intro = line
+    return found
+
+
+# A newsletter's sign-off glued to a story paragraph
+_NEWSLETTER_SENTENCE = re.compile(r"^Here[’']s what you need to know to Get Up to Speed and On [Ww]ith Your Day\.?$")
+
+
+def _link_sentences(line: str) -> tuple[str, list[Removal]]:
+    """``line`` without its sentences that only point at a link ("You can read more about … here.") or sign off a
+    newsletter, and those."""
+    if "here" not in line.lower():
+        return line, []
+    spans = sentence_spans(line)
+    dropped = {}
+    for a, b in spans:
+        sentence = line[a:b].strip()
+        if _LINK_SENTENCE.match(sentence):
+            dropped[(a, b)] = Removal("related", sentence)
+        elif _NEWSLETTER_SENTENCE.match(sentence):
+            dropped[(a, b)] = Removal("newsletter", sentence)
+    if not dropped:
+        return line, []
+    kept = " ".join(line[a:b].strip() for a, b in spans if (a, b) not in dropped)
+    return kept, list(dropped.values())
 
 
 def clean_text(text: str) -> tuple[str, list[Removal]]:
@@ -233,7 +315,10 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
         if prompt:
             removed.append(Removal("related", prompt.group(0).strip()))
             line = line[: prompt.start()]
-        kept.append(line)
+        line, links = _link_sentences(line)
+        removed.extend(links)
+        if line or not links:  # a line that was only a link prompt goes; empty lines keep the paragraphs
+            kept.append(line)
     return "\n".join(kept).strip(), removed
 
 

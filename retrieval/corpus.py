@@ -31,8 +31,8 @@ from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
-from retrieval.sqlitedb import state_path
 from retrieval.state import StateDB
+from retrieval.statedb import state_path
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class Corpus:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
                 with shown.bar("ingesting", "doc") as advance:
-                    report = self._ingestor(date_order, force).run(items, on_item=lambda: advance(1))
+                    report = self._ingestor(date_order, force).run(items, on_done=advance)
             except (sqlite3.Error, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from retrieval import lexical
-from retrieval.sqlitedb import with_retry
+from retrieval.statedb import with_retry
 
 _COLUMNS = (("published_raw", "TEXT"), ("date_order", "TEXT"), ("date_parser", "TEXT"))
 # Run inside the ingest's commit transaction, right after a document version is written.

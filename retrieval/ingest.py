@@ -267,9 +267,10 @@ class _Writer:
     so embedding overlaps with preparing the next batch while memory stays bounded.
     """
 
-    def __init__(self, ingestor: Ingestor, report: IngestReport) -> None:
+    def __init__(self, ingestor: Ingestor, report: IngestReport, on_done: Callable[[int], None]) -> None:
         self.ingestor = ingestor
         self.report = report
+        self.on_done = on_done  # told how many documents each committed batch held
         self.committed = 0  # number of the last committed batch
         self.error: BaseException | None = None
         self.abandon = False
@@ -303,6 +304,7 @@ class _Writer:
                     try:
                         self.ingestor.flush(state, job[1], self.report)
                         self.committed = job[0]
+                        self.on_done(len(job[1]))
                     except BaseException as exc:  # handed to the planning thread, which raises it
                         self.error = exc
         finally:
@@ -327,11 +329,17 @@ class Ingestor:
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
 
-    def run(self, items: Iterable[Article | LoadFailure], on_item: Callable[[], None] | None = None) -> IngestReport:
-        """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches)."""
+    def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None
+            ) -> IngestReport:
+        """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches).
+
+        ``on_done(n)``: n more items are finished — failed or unchanged at once, new or changed ones when their
+        batch is committed (embedding comes last, so a count of items read would run ahead of the work).
+        """
         report = IngestReport()
         inflight = _InFlight()
-        writer = _Writer(self, report)
+        done = on_done or (lambda n: None)
+        writer = _Writer(self, report, done)
         batch: list[_Pending] = []
         touched: list[str] = []
         chunks_in_batch = number = 0
@@ -342,10 +350,12 @@ class Ingestor:
             for item, prepped in prepared_items:
                 if isinstance(item, LoadFailure):
                     report.failed.append(item)
+                    done(1)
                 else:
                     inflight.forget_up_to(writer.committed)
                     pending = self._plan(item, inflight, report, prepped)
                     if pending is None:
+                        done(1)
                         touched.append(item.source_key)
                         if len(touched) >= TOUCH_BATCH:
                             self.state.touch_sources(touched)
@@ -360,8 +370,6 @@ class Ingestor:
                         inflight.seal(number)
                         writer.put(number, batch)
                         batch, chunks_in_batch = [], 0
-                if on_item:
-                    on_item()
             if batch:
                 number += 1
                 writer.put(number, batch)

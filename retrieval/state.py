@@ -20,8 +20,8 @@ from pathlib import Path
 
 from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
-from retrieval.sqlitedb import Migration, connect, migrate, register, with_retry
 from retrieval.state_removal import RemovalQueries, drop_document, journal_retired
+from retrieval.statedb import Migration, connect, migrate, register, with_retry
 
 log = logging.getLogger(__name__)
 

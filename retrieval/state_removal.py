@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from retrieval import lexical
-from retrieval.sqlitedb import transaction, with_retry
+from retrieval.statedb import transaction, with_retry
 from retrieval.tombstones import Tombstone
 
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"

@@ -19,7 +19,10 @@ def parse_when(text: str, now: datetime | None = None, name: str = "--since") ->
     if match:
         amount = float(match.group(1))
         unit = match.group(2)[0].lower()
-        return now - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        try:
+            return now - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        except (OverflowError, ValueError):  # "999999999d" reaches before year 1
+            raise QueryError(f"{name} {raw} reaches back before any date; use a shorter span or a date.") from None
     lowered = raw.lower()
     if lowered in ("today", "yesterday"):
         midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -33,7 +36,10 @@ def parse_when(text: str, now: datetime | None = None, name: str = "--since") ->
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00+05:00" lies before year 1 in UTC
+        raise QueryError(f"{name} {raw} lies outside the calendar; use a date from year 1 to 9999.") from None
 
 
 def check_not_future(when: datetime, now: datetime | None = None, name: str = "--since") -> datetime:

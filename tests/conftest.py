@@ -70,6 +70,9 @@ FIXTURE_ARTICLES: list[dict[str, str]] = [
 ]
 
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # articles and stores the tests read
+
 def fixture_articles() -> list[Article]:
     """The fixture articles as loader output."""
     return [
@@ -125,7 +128,7 @@ def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytes
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory for ``bot.cli.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
+    """A data directory for ``bot.cli.main.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
     data = tmp_path / "data"
     monkeypatch.setenv("SITREP_DATA_DIR", str(data))
     monkeypatch.chdir(tmp_path)

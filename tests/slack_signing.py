@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,10 +22,10 @@ import httpx
 import pytest
 import uvicorn
 
-from bot.engine import Engine
+from bot.answer.engine import Engine
 from bot.settings import Settings, load_settings
-from bot.slack_app import SlackBot
-from bot.slack_state import SlackState
+from bot.slack.app import SlackBot
+from bot.slack.state import SlackState
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.embeddings import MiniLMEmbedding
 
@@ -122,7 +123,7 @@ class ServerThread:
     """An ASGI app under uvicorn on 127.0.0.1 in a daemon thread."""
 
     def __init__(self, app: Any) -> None:
-        from bot.slack_server import uvicorn_config
+        from bot.slack.server import uvicorn_config
 
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
@@ -154,11 +155,11 @@ def post_signed(client: httpx.Client, url: str, body: bytes, content_type: str, 
 
 
 class BotHarness:
-    """A :class:`~bot.slack_app.SlackBot` served over real HTTP on 127.0.0.1, with helpers that send it
+    """A :class:`~bot.slack.app.SlackBot` served over real HTTP on 127.0.0.1, with helpers that send it
     signed Slack requests. Use as a context manager."""
 
     def __init__(self, bot: Any, slack: Any) -> None:
-        from bot.slack_server import create_http_app
+        from bot.slack.server import create_http_app
 
         self.bot = bot
         self.slack = slack
@@ -268,13 +269,15 @@ def make_harness_fixture(tmp_path: Path, slack: SlackApiServer, shared_corpus: C
     harnesses: list[BotHarness] = []
 
     def make(wrap: Callable[[Engine], Any] | None = None, corpus: Corpus | None = None,
-             state: Callable[[Path], SlackState] | None = None, **env: str) -> BotHarness:
+             state: Callable[[Path], SlackState] | None = None, clock: Callable[[], datetime] | None = None,
+             **env: str) -> BotHarness:
         """``state`` opens the bot's SlackState from the state database path (default: the usual one)."""
         settings = settings_for(tmp_path, slack, **env)
         corpus = corpus or shared_corpus
         engine = Engine(settings.llm, corpus)
         bot_state = state(settings.data_dir / "state.db") if state else None
-        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state)
+        extra = {"clock": clock} if clock else {}
+        bot = SlackBot(settings, wrap(engine) if wrap else engine, corpus, state=bot_state, **extra)
         harness = BotHarness(bot, slack).__enter__()
         harnesses.append(harness)
         return harness
@@ -338,7 +341,9 @@ def answer_id_of(call: Call) -> str:
 SHOWN_METHODS = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream",
                  "chat.postEphemeral", "response_url")
 _SHOWN_KEYS = ("text", "blocks", "markdown_text", "chunks", "attachments")
-_LINK_TARGET = re.compile(r"<([^<>]*)>")
+# "<@U0ALICE>" right after "requested by" is the header of a /summarize result naming who asked (the id comes
+# from Slack's signed request, never from article text); every other control sequence is a bug.
+_LINK_TARGET = re.compile(r"(?<!requested by )<([^<>]*)>")
 _HTTP_LINK = re.compile(r"https?://[^\s|<>]+(?:\|[^<>]*)?")
 _BROADCAST_WORD = re.compile(r"(?<!\w)@(?:channel|here|everyone)\b", re.IGNORECASE)
 _MARKDOWN_LINK = re.compile(r"\]\((?!https?://)|^\s*\[[^\]]*\]:", re.MULTILINE)

@@ -1,0 +1,1 @@
+"""The ``sitrep`` command line: the entry point, one module per command group, doctor and chat."""

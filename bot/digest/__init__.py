@@ -1,0 +1,1 @@
+"""The daily digest: building it (stories, what changed), its schedule, delivery and the scheduler."""

@@ -1,0 +1,1 @@
+"""The feed registry: which RSS/Atom feeds are polled and what was seen."""

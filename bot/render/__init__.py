@@ -1,0 +1,1 @@
+"""How answers look: Slack mrkdwn and blocks, and plain terminal text."""

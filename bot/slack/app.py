@@ -1,0 +1,125 @@
+"""The Slack bot: a Bolt ``App`` with sitrep's listeners registered on it, one module of
+:mod:`bot.slack.listeners` per group, as Bolt's own examples do. ``app`` serves HTTP and Socket Mode alike.
+
+Nothing here calls Slack at import or construction (see :mod:`bot.slack.identity`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+
+from bot.errors import describe_failure
+from bot.render.slack import escape
+from bot.settings import Settings
+from bot.slack.core import SlackCore
+from bot.slack.identity import BotIdentity, make_client
+from bot.slack.listeners import assistant, digest, feedback, messages, remove, sitrep, summarize
+from bot.slack.state import SlackState
+from bot.slack.workers import WorkerPool
+from retrieval.errors import StoreError
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.answer.engine import Engine
+    from retrieval.corpus import Corpus
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class SlackBot(SlackCore):
+    """The bot's shared parts (:class:`SlackCore`) and the Bolt app with every listener registered."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        corpus: Corpus,
+        *,
+        client: WebClient | None = None,
+        identity: BotIdentity | None = None,
+        state: SlackState | None = None,
+        pool: WorkerPool | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(settings, engine, corpus, client=client, identity=identity, state=state, pool=pool)
+        self.app = self._build_app(clock)
+
+    def _build_app(self, clock: Clock) -> App:
+        app = App(
+            name="sitrep",
+            # Bolt copies this client for each request (same API URL and retry handlers) and gives it the
+            # token from ``authorize``, so nothing calls Slack at construction.
+            client=make_client(replace(self.settings, slack_bot_token=None)),
+            # A plain function: Bolt passes arguments by the parameter names it finds, ``self`` included.
+            authorize=lambda enterprise_id, team_id, user_id: self.identity.authorize(enterprise_id, team_id,
+                                                                                     user_id),
+            signing_secret=self.settings.slack_signing_secret or "",
+            listener_executor=self.listener_executor,
+            # Listeners run inside dispatch: they only decide and queue (events are acknowledged before
+            # dispatch in HTTP mode, see dispatch_later), and slow work goes to lazy listeners or the pool.
+            # This spares every command a hop to another thread and Bolt's 10 ms polling for the ack.
+            process_before_response=True,
+        )
+        # Bolt logs the whole body of a request whose signature fails; we log the rejection ourselves.
+        logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
+        app.use(self._drop_repeated_events)
+        removals = remove.register(app, self)
+        conversations = messages.register(app, self, removals)
+        assistant.register(app, self, conversations)
+        summarize.register(app, self)
+        digest.register(app, self, clock)
+        feedback.register(app, self)
+        sitrep.register(app, self, [*messages.HELP, *summarize.HELP, *digest.HELP, *sitrep.HELP])
+        app.error(self._on_error)
+        return app
+
+    def dispatch_later(self, request: BoltRequest) -> None:
+        """Run Bolt on an event after Slack's request was answered (HTTP mode acknowledges events at once)."""
+
+        def run() -> None:
+            try:
+                response = self.app.dispatch(request)
+            except Exception as exc:
+                log.error("slack.dispatch.failed error=%s", type(exc).__name__, exc_info=exc)
+                return
+            if response.status >= 400:
+                log.warning("slack.dispatch.status status=%d", response.status)
+
+        self.listener_executor.submit(run)
+
+    def _drop_repeated_events(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        """Acknowledge a repeated ``event_id`` (Slack's retry) without running any listener."""
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and event_id:
+            try:
+                first = self.state.claim_event(str(event_id))
+            except StoreError:
+                # The message claim in _incoming still prevents a second answer, and reports the failure in
+                # the thread when it cannot be made either; dropping the event here would be silent.
+                log.warning("slack.event.claim_failed event_id=%s", event_id)
+                first = True
+            if not first:
+                log.info("slack.event.duplicate event_id=%s", event_id)
+                return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """Log an unexpected listener failure; a slash command still gets one sentence (Slack would otherwise
+        show the person a bare "failed with the error" line), never the exception itself."""
+        log.error("slack.listener.error type=%s error=%s", body.get("type"), type(error).__name__, exc_info=error)
+        if not body.get("command"):
+            return None
+        reply = {"response_type": "ephemeral", "text": escape(describe_failure(error))}
+        return BoltResponse(status=200, body=json.dumps(reply),
+                            headers={"content-type": "application/json;charset=utf-8"})

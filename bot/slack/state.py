@@ -1,0 +1,362 @@
+"""What the Slack bot remembers between requests, in the SQLite state database.
+
+- ``slack_events``: event ids already received, so Slack's retries (same ``event_id``) are dropped.
+- ``slack_messages``: ``(channel, ts)`` of messages already being answered. Slack sends both ``app_mention``
+  and ``message`` (different event ids) for one message that mentions the bot in a thread it follows;
+  claiming the message itself makes sure only one of them is answered.
+- ``slack_threads``: threads the bot has answered in, so a follow-up there is answered without a mention.
+- ``slack_answers`` / ``slack_feedback``: what was answered, and the 👍/👎 and reasons people gave.
+- ``slack_removals``: an admin's ``remove <url>`` waiting for their confirmation (kept an hour).
+
+Questions, answers, thread marks and feedback are kept ``SITREP_RETENTION_DAYS`` (:meth:`SlackState.purge`,
+run by ``sitrep serve`` at start and every hour); :meth:`SlackState.forget_user` deletes one person's.
+
+Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads and processes.
+
+Another process (an ingest, a second ``sitrep serve``) may hold the database's write lock. A statement waits
+``busy_timeout`` seconds for it and is then retried (``retrieval.statedb.with_retry``, ``retries`` attempts
+with backoff); past that budget it fails with a :class:`~retrieval.errors.StoreError` a user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from bot.answer.results import Answer
+from bot.render.slack import FEEDBACK_REASONS
+from retrieval.errors import StoreError
+from retrieval.statedb import Migration, connect, migrate, register, state_path, transaction, with_retry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EVENT_TTL_SECONDS = 24 * 3600  # Slack retries within minutes; a day is plenty and keeps the table small
+THREAD_TTL_SECONDS = 30 * 24 * 3600  # follow-ups in a month-old thread are still answered
+REMOVAL_TTL_SECONDS = 3600  # an admin's removal request waits this long for their confirmation
+DEFAULT_RETENTION_DAYS = 90
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_events (
+    event_id TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_messages (
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (channel, ts)
+);
+CREATE TABLE IF NOT EXISTS slack_threads (
+    channel TEXT NOT NULL,
+    thread_ts TEXT NOT NULL,
+    answered_at REAL NOT NULL,
+    PRIMARY KEY (channel, thread_ts)
+);
+CREATE TABLE IF NOT EXISTS slack_answers (
+    answer_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    thread_ts TEXT,
+    user TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_feedback (
+    answer_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    reason TEXT,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (answer_id, user)
+);
+CREATE TABLE IF NOT EXISTS slack_removals (
+    request_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    doc_ids TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slack_events_seen ON slack_events (seen_at);
+CREATE INDEX IF NOT EXISTS slack_messages_seen ON slack_messages (seen_at);
+CREATE INDEX IF NOT EXISTS slack_answers_created ON slack_answers (created);
+CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers (user);
+CREATE INDEX IF NOT EXISTS slack_feedback_updated ON slack_feedback (updated);
+CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback (user);
+"""
+SLACK = register("slack", [Migration(1, _SCHEMA, "events, messages, threads, answers, feedback, removals")])
+
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """One person's feedback on one answer."""
+
+    answer_id: str
+    user: str
+    rating: str  # "up" | "down"
+    reason: str | None
+    question: str
+    answer: str
+    citations: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class PendingRemoval:
+    """An admin's removal request, shown to them with confirm/cancel buttons."""
+
+    request_id: str
+    user: str
+    channel: str
+    doc_ids: list[str]
+
+
+class SlackState:
+    """The Slack bot's tables in the state database. Safe to share between threads."""
+
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        busy_timeout: float = 30.0,
+        retries: int = 5,
+        retry_delay: float = 0.2,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+    ) -> None:
+        self._path = path
+        self.retention_seconds = retention_days * 86400
+        self._conn = connect(path)
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._retries = retries
+        self._retry_delay = retry_delay
+        # Roughly how long a statement may wait for another process's lock before giving up.
+        self._budget = busy_timeout * retries + retry_delay * (2 ** max(retries - 1, 0) - 1)
+        self._last_purge = 0.0
+        try:
+            migrate(self._conn, SLACK)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def open(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
+        """Open the state database in ``data_dir``."""
+        return cls(state_path(data_dir), retention_days=retention_days)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _run(self, statement: Callable[[], T]) -> T:
+        """Run a statement under the lock, retried while the database is locked; StoreError past the budget."""
+        with self._lock:
+            try:
+                return with_retry(statement, attempts=self._retries, delay=self._retry_delay)
+            except sqlite3.Error as exc:
+                log.error("slack.state.failed path=%s error=%s", self._path, exc)
+                raise StoreError(self._describe(exc)) from exc
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        message = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+            return (f"sitrep's state database stayed locked by another process for over {round(self._budget, 1):g} "
+                    "seconds; try again in a minute, and check for a stuck sitrep process.")
+        return f"sitrep's state database failed ({exc}); check the disk and SITREP_DATA_DIR."
+
+    def _write(self, sql: str, params: Sequence[object]) -> int:
+        """Run one write statement; return the number of rows it changed."""
+        return self._run(lambda: self._conn.execute(sql, params).rowcount)
+
+    def _read(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+        return self._run(lambda: self._conn.execute(sql, params).fetchall())
+
+    def _deletes(self, statements: Sequence[tuple[str, str, Sequence[object]]]) -> dict[str, int]:
+        """Run ``(name, DELETE statement, params)`` in one transaction; rows deleted by name."""
+
+        def txn() -> dict[str, int]:
+            with transaction(self._conn) as c:
+                return {name: c.execute(sql, params).rowcount for name, sql, params in statements}
+
+        return self._run(txn)
+
+    # -- de-duplication -------------------------------------------------------------------------------
+
+    def claim_event(self, event_id: str) -> bool:
+        """True the first time ``event_id`` is seen (within the expiry window), False for a repeat."""
+        self._maybe_purge()
+        return self._write(
+            "INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)", (event_id, self._clock())
+        ) == 1
+
+    def claim_message(self, channel: str, ts: str) -> bool:
+        """True for the first claim of the message ``(channel, ts)``; later claims (other events) get False."""
+        self._maybe_purge()
+        return self._write(
+            "INSERT OR IGNORE INTO slack_messages (channel, ts, seen_at) VALUES (?, ?, ?)",
+            (channel, ts, self._clock()),
+        ) == 1
+
+    def purge(self) -> dict[str, int]:
+        """Delete what is past its time: event ids and message claims (a day), thread marks (30 days),
+        removal requests (an hour), and questions, answers and feedback (the retention period, which
+        also caps the others). Returns the rows deleted per table."""
+        now = self._clock()
+        keep = self.retention_seconds
+        counts = self._deletes([
+            ("events", "DELETE FROM slack_events WHERE seen_at < ?", (now - min(EVENT_TTL_SECONDS, keep),)),
+            ("messages", "DELETE FROM slack_messages WHERE seen_at < ?", (now - min(EVENT_TTL_SECONDS, keep),)),
+            ("threads", "DELETE FROM slack_threads WHERE answered_at < ?", (now - min(THREAD_TTL_SECONDS, keep),)),
+            ("removals", "DELETE FROM slack_removals WHERE created < ?", (now - REMOVAL_TTL_SECONDS,)),
+            ("answers", "DELETE FROM slack_answers WHERE created < ?", (now - keep,)),
+            ("feedback", "DELETE FROM slack_feedback WHERE updated < ?", (now - keep,)),
+        ])
+        self._last_purge = now
+        return counts
+
+    def forget_user(self, user: str) -> dict[str, int]:
+        """Delete one person's records: the questions they asked with the answers (and everyone's feedback
+        on those answers, which keeps a copy of the question), the marks of threads they asked in, the
+        feedback they gave, and their pending removal requests. Returns the rows deleted per kind."""
+        theirs = "SELECT answer_id FROM slack_answers WHERE user = ?"
+        return self._deletes([
+            ("threads", "DELETE FROM slack_threads WHERE (channel, thread_ts) IN "
+                        "(SELECT channel, thread_ts FROM slack_answers WHERE user = ?)", (user,)),
+            ("feedback_on_their_answers", f"DELETE FROM slack_feedback WHERE answer_id IN ({theirs}) AND user != ?",
+             (user, user)),
+            ("feedback", "DELETE FROM slack_feedback WHERE user = ?", (user,)),
+            ("answers", "DELETE FROM slack_answers WHERE user = ?", (user,)),
+            ("removals", "DELETE FROM slack_removals WHERE user = ?", (user,)),
+        ])
+
+    def _maybe_purge(self) -> None:
+        if self._clock() - self._last_purge >= PURGE_INTERVAL_SECONDS:
+            self.purge()
+
+    # -- threads --------------------------------------------------------------------------------------
+
+    def mark_thread(self, channel: str, thread_ts: str) -> None:
+        """Remember that the bot answered in this thread."""
+        self._write(
+            "INSERT INTO slack_threads (channel, thread_ts, answered_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, thread_ts) DO UPDATE SET answered_at = excluded.answered_at",
+            (channel, thread_ts, self._clock()),
+        )
+
+    def is_bot_thread(self, channel: str, thread_ts: str) -> bool:
+        """Whether the bot has answered in this thread."""
+        rows = self._read(
+            "SELECT 1 FROM slack_threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
+        return bool(rows)
+
+    # -- answers and feedback -------------------------------------------------------------------------
+
+    def save_answer(
+        self, answer_id: str, answer: Answer, *, channel: str, thread_ts: str | None, user: str | None
+    ) -> None:
+        """Keep what was answered, so feedback on it can be stored with the question and citations."""
+        self._write(
+            "INSERT OR REPLACE INTO slack_answers (answer_id, channel, thread_ts, user, question, answer, "
+            "citations, mode, abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                answer_id,
+                channel,
+                thread_ts,
+                user,
+                answer.topic if answer.topic is not None else answer.question,
+                answer.answer,
+                json.dumps([c.to_json() for c in answer.citations], ensure_ascii=False),
+                answer.mode,
+                int(answer.abstained),
+                self._clock(),
+            ),
+        )
+
+    def record_rating(self, answer_id: str, user: str, rating: str) -> bool:
+        """Store a 👍 (``"up"``) or 👎 (``"down"``); False when the answer is unknown."""
+        if rating not in ("up", "down"):
+            raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        now = self._clock()
+        changed = self._write(
+            "INSERT INTO slack_feedback (answer_id, user, rating, reason, question, answer, citations, created, "
+            "updated) SELECT answer_id, ?, ?, NULL, question, answer, citations, ?, ? FROM slack_answers "
+            "WHERE answer_id = ? "
+            "ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, updated = excluded.updated",
+            (user, rating, now, now, answer_id),
+        )
+        if not changed:
+            log.warning("feedback for unknown answer answer_id=%s", answer_id)
+        return changed > 0
+
+    def record_reason(self, answer_id: str, user: str, reason: str) -> bool:
+        """Attach a reason to this user's rating of the answer; False when there is no rating yet."""
+        if reason not in FEEDBACK_REASONS:
+            raise ValueError(f"unknown feedback reason {reason!r}")
+        return self._write(
+            "UPDATE slack_feedback SET reason = ?, updated = ? WHERE answer_id = ? AND user = ?",
+            (reason, self._clock(), answer_id, user),
+        ) > 0
+
+    def feedback(self, answer_id: str | None = None) -> list[FeedbackRow]:
+        """Stored feedback, oldest first (for one answer, or all)."""
+        sql = "SELECT * FROM slack_feedback"
+        params: tuple[object, ...] = ()
+        if answer_id is not None:
+            sql += " WHERE answer_id = ?"
+            params = (answer_id,)
+        rows = self._read(sql + " ORDER BY created", params)
+        return [
+            FeedbackRow(
+                answer_id=row["answer_id"],
+                user=row["user"],
+                rating=row["rating"],
+                reason=row["reason"],
+                question=row["question"],
+                answer=row["answer"],
+                citations=json.loads(row["citations"]),
+            )
+            for row in rows
+        ]
+
+    # -- admin removals awaiting confirmation ---------------------------------------------------------
+
+    def save_removal(self, request_id: str, user: str, channel: str, doc_ids: Sequence[str]) -> None:
+        """Keep a removal request until its admin confirms or cancels it (or it expires)."""
+        self._write(
+            "INSERT INTO slack_removals (request_id, user, channel, doc_ids, created) VALUES (?, ?, ?, ?, ?)",
+            (request_id, user, channel, json.dumps(list(doc_ids)), self._clock()),
+        )
+
+    def removal(self, request_id: str) -> PendingRemoval | None:
+        """The pending request, or None when it is unknown, done, cancelled or expired."""
+        rows = self._read(
+            "SELECT request_id, user, channel, doc_ids FROM slack_removals WHERE request_id = ? AND created >= ?",
+            (request_id, self._clock() - REMOVAL_TTL_SECONDS),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return PendingRemoval(row["request_id"], row["user"], row["channel"], json.loads(row["doc_ids"]))
+
+    def take_removal(self, request_id: str) -> bool:
+        """Claim a pending request for confirming or cancelling: True for exactly one caller."""
+        return self._write("DELETE FROM slack_removals WHERE request_id = ?", (request_id,)) == 1

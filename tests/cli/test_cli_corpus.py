@@ -1,0 +1,143 @@
+"""`sitrep ingest / search / stats / eval` as a user runs them, and crash safety under `kill -9`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.cli.main import main
+from bot.runtime import sample_corpus_path
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("SITREP_DATA_DIR", str(data))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return data
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_sample_then_search(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ingest", str(sample_corpus_path()), "--json")
+    assert code == 0
+    assert json.loads(out) == {"added": 1, "updated": 0, "unchanged": 0, "duplicates": 0, "failed": [],
+                               "warnings": [], "redated": 0, "redated_documents": []}
+    code, out, _ = run(capsys, "ingest", str(sample_corpus_path()), "--json")
+    assert json.loads(out)["unchanged"] == 1
+
+    code, out, _ = run(capsys, "search", "--json", "helicopter crash Nawa")
+    result = json.loads(out)
+    first = result["results"][0]
+    assert result["query"] == "helicopter crash Nawa"
+    assert "MI-17 helicopters" in first["text"] and "Nawa district" in first["text"]
+    assert first["source"] == "TOLOnews" and first["published"].startswith("2020-10-15")
+    assert set(first) == {"rank", "score", "chunk_id", "doc_id", "title", "source", "url", "published", "date_source",
+                          "text"}
+    assert first["date_source"] == "published"
+
+    code, out, _ = run(capsys, "search", "--json", "--since", "2020-10-16", "helicopter crash Nawa")
+    assert json.loads(out)["results"] == []
+    code, _, err = run(capsys, "search", "--since", "next tuesday", "helicopter")
+    assert code == 2 and "--since 'next tuesday' is not a date" in err
+
+    code, out, _ = run(capsys, "stats", "--json")
+    stats = json.loads(out)
+    assert stats["documents"] == 1 and stats["sources"] == 1 and stats["chunks"] >= 3
+    assert stats["embedding_model"] == "all-MiniLM-L6-v2-int8" and stats["store"] == "chroma-embedded"
+
+
+def test_folder_with_good_and_bad_files(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Fighting continued in Nad Ali district on Friday, officials said.\n")
+    (folder / "empty.txt").write_text("")
+    (folder / "latin1.txt").write_bytes("Caf\xe9 owners in Lashkargah closed their shops.".encode("latin-1"))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (folder / "records.jsonl").write_text(
+        '{"text": "Record one about Marja.", "title": "One", "published": "2020-10-13"}\n'
+        "{not json\n"
+        '{"text": "Record three about Babaji.", "title": "Three"}\n'
+    )
+    code, out, _ = run(capsys, "ingest", str(folder), "--json")
+    report = json.loads(out)
+    assert code == 1
+    assert report["added"] == 3
+    errors = {Path(f["source"].split("#")[0]).name: f["error"] for f in report["failed"]}
+    assert set(errors) == {"empty.txt", "latin1.txt", "broken.pdf", "records.jsonl"}
+    assert "line 2" in errors["records.jsonl"]
+    code, out, _ = run(capsys, "stats", "--json")
+    assert json.loads(out)["documents"] == 3
+
+
+def test_eval_reports_document_metrics(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "ingest", str(sample_corpus_path()))
+    doc_id = json.loads(run(capsys, "search", "--json", "Stoltenberg")[1])["results"][0]["doc_id"]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"question": "What did Stoltenberg say?", "gold_doc_ids": [doc_id]}) + "\n"
+                     + json.dumps({"question": "Who won the football match?", "gold_urls": ["https://x.test/"]}) + "\n")
+    code, out, _ = run(capsys, "eval", str(cases), "--json")
+    assert code == 0
+    assert json.loads(out) == {"n": 2, "hits@1": 0.5, "hits@5": 0.5, "hits@10": 0.5, "mrr@10": 0.5}
+
+
+def test_kill_9_during_ingest_leaves_store_consistent(env: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    n_docs = 150
+    for i in range(n_docs):
+        (folder / f"a{i:03}.txt").write_text(
+            f"Report {i}: clashes in district {i} of Helmand displaced {i * 7} families, officials said. "
+            f"Aid agencies delivered food to {i * 3} households near Lashkargah on day {i}.\n"
+        )
+    cmd = [sys.executable, "-m", "bot.cli.main", "ingest", str(folder), "--json"]
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = env / "state.db"
+    deadline = time.monotonic() + 60
+    committed = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    committed = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            except sqlite3.Error:
+                committed = 0
+            if committed:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the ingest finished before it could be killed; make the corpus larger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < committed < n_docs
+
+    finish = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert finish.returncode == 0, finish.stderr
+    report = json.loads(finish.stdout)
+    assert report["added"] + report["unchanged"] == n_docs
+    assert report["unchanged"] >= committed
+
+    from retrieval.corpus import Corpus, CorpusConfig
+
+    corpus = Corpus.open(CorpusConfig(data_dir=env))
+    try:
+        stats = corpus.stats()
+        assert stats.documents == n_docs
+        assert corpus.store.count() == stats.chunks
+        assert corpus.state.conn.execute("SELECT COUNT(*) FROM vector_journal").fetchone()[0] == 0
+    finally:
+        corpus.close()

@@ -1,0 +1,182 @@
+"""The ingest pipeline: batches committed in order by a writer thread, duplicates caught across queued
+batches, writer failures surfaced, JSONL streamed line by line."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval import ingest
+from retrieval.corpus import Corpus
+from retrieval.documents import Article, LoadFailure
+from retrieval.errors import StoreError
+from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.statedb import connection, state_path
+
+
+class CountingEmbedder:
+    """Deterministic pseudo-embeddings, recording each batch size: this is about batching, not meaning."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(len(texts))
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(384) for t in texts]
+        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), 384)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _articles(n: int, prefix: str = "a") -> list[Article]:
+    return [Article(text=f"Report {i}: flooding in district {i} displaced {i * 7} families near Lashkargah.",
+                    source_key=f"{prefix}{i}", title=f"Floods {i}") for i in range(n)]
+
+
+def test_batches_grow_and_every_article_is_committed(corpus_factory: Callable[..., Corpus],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    fake = CountingEmbedder()
+    monkeypatch.setattr(corpus, "embedder", fake)
+    monkeypatch.setattr(ingest, "BATCH_CHUNKS", 64)
+    report = corpus.ingest_articles(_articles(300))
+    assert report.added == 300 and len(report.doc_ids) == 300
+    assert fake.batches[:3] == [32, 64, 64] and sum(fake.batches) == 300  # one chunk per article
+    assert corpus.stats().chunks == 300 == corpus.store.count()
+    assert corpus.search("district 123", k=1, mode="lexical")[0].text.startswith("Report 123:")
+
+
+def test_a_text_repeated_across_queued_batches_is_one_document(corpus_factory: Callable[..., Corpus],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    monkeypatch.setattr(corpus, "embedder", CountingEmbedder())
+    monkeypatch.setattr(ingest, "FIRST_BATCH_CHUNKS", 4)
+    first = _articles(40)
+    syndicated = [Article(text=a.text, source_key=f"copy-{a.source_key}", title=a.title) for a in first]
+    report = corpus.ingest_articles(first + syndicated)  # the copies arrive while the originals are queued
+    assert (report.added, report.duplicates) == (40, 40)
+    stats = corpus.stats()
+    assert (stats.documents, stats.sources) == (40, 80)
+
+
+def test_a_failing_vector_store_stops_the_run_and_keeps_what_was_committed(
+    corpus_factory: Callable[..., Corpus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = corpus_factory()
+    monkeypatch.setattr(corpus, "embedder", CountingEmbedder())
+    monkeypatch.setattr(ingest, "FIRST_BATCH_CHUNKS", 10)
+    calls = {"n": 0}
+    real_upsert = corpus.store.upsert
+
+    def flaky(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise StoreError("The embedded Chroma store failed (test)")
+        real_upsert(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(corpus.store, "upsert", flaky)
+    with pytest.raises(StoreError, match="run the same ingest again"):
+        corpus.ingest_articles(_articles(200))
+    committed = corpus.stats().documents
+    assert committed == 30  # batches of 10 and 20 went in; the third failed, nothing after it ran
+    monkeypatch.setattr(corpus.store, "upsert", real_upsert)
+    again = corpus.ingest_articles(_articles(200))
+    assert (again.added, again.unchanged) == (170, 30)
+    assert corpus.store.count() == corpus.stats().chunks == 200
+
+
+def test_jsonl_is_read_line_by_line_with_a_cap_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "wire.jsonl"
+    lines = [json.dumps({"id": f"s{i}", "title": f"Story {i}", "text": f"Body of story {i}. " * 20})
+             for i in range(200)]
+    lines[50] = json.dumps({"id": "huge", "text": "x " * 5000})
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cap = 2000  # bytes: the file is ~100 KB, far over it, and only one line is
+    items = list(iter_sources([str(path)], options=FetchOptions(max_file_bytes=cap)))
+    articles = [i for i in items if isinstance(i, Article)]
+    failures = [i for i in items if isinstance(i, LoadFailure)]
+    assert len(articles) == 199 and articles[-1].title == "Story 199"
+    assert [f.error for f in failures] == [f"{path} line 51 is over the 1.95 KB limit (SITREP_MAX_FILE_BYTES)"]
+
+
+def _long_articles(n: int) -> list[Article]:
+    """Articles of several chunks each, every sentence different."""
+    return [Article(text="\n".join(f"Paragraph {p} of report {i}: the convoy reached checkpoint {p * 13 + i} after "
+                                   f"{p + i} hours, and officials in district {i} counted {p * i + 3} trucks."
+                                   for p in range(40)),
+                    source_key=f"long{i}", title=f"Convoy report {i}") for i in range(n)]
+
+
+def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Callable[..., Corpus], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    real_start = ingest._start_workers
+
+    def counting_start(count_pieces: bool) -> object:
+        started.append(int(count_pieces))
+        return real_start(count_pieces)
+
+    monkeypatch.setattr(ingest, "_start_workers", counting_start)
+    articles = _long_articles(12)
+    inline = corpus_factory(tmp_path / "inline", articles)
+    assert started == []  # a short run never starts a worker
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
+    pooled = corpus_factory(tmp_path / "pooled", articles)
+    assert started == [1]  # with MiniLM, the worker counts word pieces itself
+
+    def chunks(corpus: Corpus) -> list[tuple[str, int, int, int]]:
+        return corpus.state.conn.execute(
+            "SELECT chunk_id, idx, char_start, char_end FROM chunks ORDER BY chunk_id").fetchall()
+
+    assert len(chunks(pooled)) > 3 * len(articles) and [tuple(r) for r in chunks(pooled)] == [
+        tuple(r) for r in chunks(inline)]
+    changed = [*articles[:-1], Article(text=articles[-1].text + "\nA late update: the road reopened.",
+                                       source_key=articles[-1].source_key, title=articles[-1].title)]
+    again = pooled.ingest_articles(changed)  # unchanged ones are not chunked again; the changed one is
+    assert (again.unchanged, again.updated, again.added) == (11, 1, 0) and started == [1, 1]
+    assert pooled.search("the road reopened", k=1, mode="lexical")[0].doc_id == again.doc_ids[-1]
+
+
+def _dying_worker(*args: object) -> object:
+    """Stands in for the worker's task: the worker process dies (as if killed for memory)."""
+    import os
+
+    os._exit(1)
+
+
+def test_a_run_goes_on_when_its_worker_process_dies(corpus_factory: Callable[..., Corpus],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 5)
+    monkeypatch.setattr(ingest, "worker_prepare", _dying_worker)
+    articles = _long_articles(12)
+    report = corpus.ingest_articles(articles)
+    assert report.added == 12 and not report.failed
+    assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
+
+
+def test_progress_counts_an_article_once_it_is_saved(corpus_factory: Callable[..., Corpus],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    corpus.ingest_articles(_articles(5, prefix="old"))
+    monkeypatch.setattr(ingest, "BATCH_CHUNKS", 64)
+    seen: list[tuple[int, int]] = []  # (articles counted so far, documents committed at that moment)
+
+    def done(n: int) -> None:
+        counted = (seen[-1][0] if seen else 0) + n
+        with connection(state_path(corpus.config.data_dir)) as conn:
+            seen.append((counted, conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]))
+
+    new = [Article(text=f"Bulletin {i}: the road to Nad Ali reopened after {i + 2} days.", source_key=f"new{i}",
+                   title=f"Road {i}") for i in range(150)]
+    items: list[Article | LoadFailure] = [*_articles(5, prefix="old"), LoadFailure("bad.txt", "unreadable"), *new]
+    report = corpus._ingestor(None, force=False).run(items, on_done=done)
+    assert report.added == 150 and report.unchanged == 5
+    assert seen[-1][0] == len(items)  # every item counted once
+    # New articles are counted when their batch is committed, never before: the count of saved new
+    # articles (counted minus the 5 unchanged and the failure) never exceeds what the store holds.
+    assert all(counted - 6 <= committed - 5 for counted, committed in seen if counted > 6)

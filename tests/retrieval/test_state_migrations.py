@@ -1,0 +1,113 @@
+"""The state database's versioned schema: an existing store is upgraded in place, a newer one refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import tarfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.digest.delivery import DELIVERIES, DeliveryStore
+from bot.feeds.registry import FEEDS
+from bot.slack.state import SLACK, SlackState
+from retrieval.corpus import Corpus
+from retrieval.errors import StoreError
+from retrieval.state import CORPUS, StateDB
+from retrieval.statedb import (
+    Migration,
+    components,
+    connect,
+    connection,
+    migrate,
+    register,
+    state_path,
+    stored_versions,
+)
+
+from conftest import FIXTURES
+
+# A data folder written by sitrep 0.1 (main at 87ac9c7, before schema versions): the sample corpus
+# ingested, one feed added, one Slack event claimed and one thread answered, one digest slot claimed.
+OLD_STORE = FIXTURES / "stores" / "sitrep-data-0.1.tar.gz"
+
+
+@pytest.fixture
+def old_data_dir(tmp_path: Path) -> Path:
+    with tarfile.open(OLD_STORE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    return tmp_path / "sitrep-data"
+
+
+def test_a_store_from_before_schema_versions_opens_and_works(
+        old_data_dir: Path, corpus_factory: Callable[..., Corpus]) -> None:
+    with connection(state_path(old_data_dir)) as conn:
+        assert stored_versions(conn) == {}
+        documents_before = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
+    corpus = corpus_factory(data_dir=old_data_dir)
+    hits = corpus.search("Lashkargah", k=3)
+    assert hits and "Lashkar" in hits[0].text
+    assert corpus.state.counts()[0] == documents_before
+    assert corpus.ingest([]).added == 0
+
+    slack = SlackState.open(old_data_dir, retention_days=100_000)
+    try:
+        assert slack.claim_event("Ev0OLDSTORE") is False  # the retry of an event the old release answered
+        assert slack.is_bot_thread("C0NEWS", "1700000000.000100")
+    finally:
+        slack.close()
+    deliveries = DeliveryStore(state_path(old_data_dir))
+    assert deliveries.claim("C0NEWS", "2020-10-16", "new-host", datetime(2020, 10, 16, 7, 1, tzinfo=UTC)) is None
+
+    with connection(state_path(old_data_dir)) as conn:
+        versions = stored_versions(conn)
+    assert versions["corpus"] == CORPUS.version
+    assert versions["slack"] == SLACK.version
+    assert versions["digest"] == DELIVERIES.version
+
+
+def test_a_store_from_a_newer_release_is_refused_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateDB(path).close()
+    with connection(path) as conn:
+        conn.execute("UPDATE schema_versions SET version = version + 1 WHERE component = 'corpus'")
+    with pytest.raises(StoreError) as caught:
+        StateDB(path)
+    message = str(caught.value)
+    assert "newer sitrep" in message and "upgrade sitrep" in message and "\n" not in message
+
+
+def test_migrations_run_in_order_once_and_a_failed_step_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO notes VALUES ('half-done')")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    path = tmp_path / "state.db"
+    first = register("test-notes", [Migration(1, "CREATE TABLE notes (text TEXT);")])
+    conn = connect(path)
+    assert migrate(conn, first) == [1]
+    assert migrate(conn, first) == []
+
+    second = register("test-notes-2", [Migration(1, "CREATE TABLE notes2 (text TEXT);"),
+                                       Migration(2, lambda c: calls.append(2) or None), Migration(3, fail)])
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, second)
+    assert calls == [2]
+    assert stored_versions(conn)["test-notes-2"] == 2
+    assert conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0  # step 3 rolled back
+    conn.close()
+
+
+def test_every_subsystem_registers_its_tables_with_the_one_owner() -> None:
+    names = {component.name for component in components()}
+    assert {CORPUS.name, SLACK.name, FEEDS.name, DELIVERIES.name} <= names
+
+
+def test_migration_numbers_must_go_up_by_one() -> None:
+    with pytest.raises(ValueError, match="numbered"):
+        register("test-bad", [Migration(1, "SELECT 1;"), Migration(3, "SELECT 1;")])
