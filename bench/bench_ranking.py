@@ -5,9 +5,12 @@
 The corpus is every article of all the weeks (each week's questions then also face the other weeks'
 articles as distractors); the questions are split by week. Every system ranks documents from the same
 chunks: BM25 alone, MiniLM alone, a plain reciprocal-rank fusion of the two (k=60, 60 candidates per
-side), and ``Corpus.ranked_documents`` (what sitrep ships). ``--grid`` also scores the fusion settings
-searched on the dev weeks, to show what the shipped constants were chosen from and how each carries over.
-The store is built once with the real model (``--store`` keeps it for the next run).
+side), and ``Corpus.search`` in hybrid mode (what sitrep ships: the same fusion plus whole-document BM25
+of the best documents as a third list). ``--grid`` also scores the fusion settings searched on the dev
+weeks, to show what the shipped constants were chosen from and how each carries over. The query time of
+hybrid and plain-RRF search is measured alternately on the same questions.
+The store is built once with the real model (``--store`` keeps it for the next run, e.g. under
+/work/bench-data, so a trial does not embed again).
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ if str(REPO) not in sys.path:
 from bench.realtimeqa import load_benchmark  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.evaluate import EvalCase, score  # noqa: E402
-from retrieval.search import FusionWeights, fuse_documents, query_terms, rrf  # noqa: E402
+from retrieval.lexical import document_scores  # noqa: E402
+from retrieval.search import (  # noqa: E402
+    FusionWeights,
+    document_pool,
+    fuse_documents,
+    fused_scores,
+    query_terms,
+    rrf,
+)
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
 DEPTH = 60
@@ -54,9 +65,11 @@ def run_systems(corpus: Corpus, questions: Sequence[str], grid: bool) -> dict[st
     doc_of, _ = doc_keys(corpus)
     vectors = corpus.embed(list(questions))
     systems: dict[str, list[list[str]]] = {"BM25": [], "MiniLM": [], "plain RRF": [], "sitrep hybrid": []}
-    settings = list(itertools.product((10, 30, 60), (1.0, 1.5), (0.0, 0.5, 1.0), (0.0, 0.5, 1.0))) if grid else []
-    for s in settings:
-        systems[f"grid k={s[0]} lex={s[1]} title={s[2]} names={s[3]}"] = []
+    settings = [FusionWeights(rrf_k=k, title=t, names=n, documents=d, doc_pool=p) for k, t, n, d, p in
+                itertools.product((30, 60), (0.0, 0.5), (0.0, 0.5), (0.0, 0.5, 1.0, 1.5), (10, 20, 40))
+                if d or p == 20] if grid else []
+    for w in settings:
+        systems[_grid_name(w)] = []
     for q, vec in zip(questions, vectors, strict=True):
         dense = [c for c, _ in corpus.store.query(vec, DEPTH, None)]
         lexical = [c for c, _ in corpus.state.lexical(query_terms(q), DEPTH, None, None)]
@@ -67,11 +80,28 @@ def run_systems(corpus: Corpus, questions: Sequence[str], grid: bool) -> dict[st
         systems["sitrep hybrid"].append([h.doc_id for h in corpus.search(q, k=10, max_per_doc=1, recency=False,
                                                                           query_vector=vec)])
         rows = corpus.state.chunk_rows(list(dict.fromkeys(dense + lexical))) if settings else {}
-        for k, lex_w, title_w, names_w in settings:
-            weights = FusionWeights(rrf_k=k, lexical=lex_w, title=title_w, names=names_w)
-            ranked = fuse_documents(q, dense, lexical, rows, weights)
-            systems[f"grid k={k} lex={lex_w} title={title_w} names={names_w}"].append(ranked[:10])
+        for weights in settings:
+            pool = document_pool(fused_scores(q, dense, lexical, rows, weights), rows, weights.doc_pool)
+            doc_scores = document_scores(corpus.state.conn, pool, q) if weights.documents else None
+            ranked = fuse_documents(q, dense, lexical, rows, weights, doc_scores)
+            systems[_grid_name(weights)].append(ranked[:10])
     return systems
+
+
+def _grid_name(w: FusionWeights) -> str:
+    return f"grid k={w.rrf_k} title={w.title} names={w.names} documents={w.documents} pool={w.doc_pool}"
+
+
+def query_times(corpus: Corpus, questions: Sequence[str], rounds: int = 3) -> dict[str, float]:
+    """Median ms of ``Corpus.search`` per mode (hybrid and plain RRF alternate question by question)."""
+    times: dict[str, list[float]] = {"hybrid": [], "rrf": []}
+    for _ in range(rounds):
+        for q in questions:
+            for mode, spent in times.items():
+                start = time.perf_counter()
+                corpus.search(q, k=10, max_per_doc=1, recency=False, mode=mode)
+                spent.append((time.perf_counter() - start) * 1000)
+    return {mode: float(np.median(spent)) for mode, spent in times.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, per_question in ranked.items():
                 results.setdefault(name, {})[split] = score(
                     (c, [keys[d] for d in docs]) for c, docs in zip(cases, per_question, strict=True))
+        all_questions = [q.question for q in load_benchmark([args.data], [*args.dev, *args.val]).questions]
+        latency = query_times(corpus, all_questions)
         stats = corpus.stats()
     finally:
         corpus.close()
@@ -116,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = float(v["mrr@10"]) / float(base["validation"]["mrr@10"]) if base["validation"]["mrr@10"] else np.nan
         print(f"| {name} | {d['mrr@10']:.3f} | {d['hits@1']:.3f} / {d['hits@10']:.3f} | {v['mrr@10']:.3f} | "
               f"{v['hits@1']:.3f} / {v['hits@10']:.3f} | {ratio:.2f} |")
+    print(f"\nQuery time (Corpus.search, k=10, median of {3 * len(all_questions)}, alternating): hybrid "
+          f"{latency['hybrid']:.1f} ms, plain RRF {latency['rrf']:.1f} ms.")
     return 0
 
 

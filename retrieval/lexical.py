@@ -34,6 +34,8 @@ from retrieval.terms import term_ids, term_name
 
 K1 = 1.2
 B = 0.75
+DOC_K1, DOC_B = 1.2, 0.75  # whole-document BM25 (:func:`document_scores`)
+DOC_CHARS = 6000  # a document is scored on its first 6,000 characters: the lede and body, at a bounded cost
 TITLE_WEIGHT = 0.4  # a title word counts 0.4 of a body word: the title repeats on every chunk of a story
 IMPACT_SCALE = 65535 / (K1 + 1)  # weights are stored as uint16; K1 + 1 is their upper bound
 FANOUT = 8  # segments of one level merged together
@@ -240,6 +242,67 @@ def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, sin
     if since_ts is not None or until_ts is not None:
         scores[~(dates or DateIndex()).window(conn, len(scores), since_ts, until_ts)] = 0.0
     return _best_live(conn, scores, limit)
+
+
+def document_scores(conn: sqlite3.Connection, doc_ids: Sequence[str], query: str) -> dict[str, float]:
+    """Whole-document BM25 of ``doc_ids`` (full text plus title) for the query's terms; 0 for no match.
+
+    Chunk BM25 sees one passage; a story about the question usually repeats its words across the whole
+    article, while a roundup or a passing mention matches in one chunk only. Only the few candidate
+    documents are scored, from their stored text, so the cost does not grow with the store. Term
+    rarity comes from the chunk index (a term in few chunks is in few documents too). Each document is
+    read up to ``DOC_CHARS`` (a news story states its subject early; the cap bounds the tokenizing
+    cost), and its length is compared with the store's mean document length as the chunk index counts
+    it (overlaps and per-chunk titles included: at most the capped length, so long documents are
+    penalised a little less than strict BM25 would).
+    """
+    if not doc_ids:
+        return {}
+    marks = ",".join("?" * len(doc_ids))
+    found = {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(
+        f"SELECT doc_id, substr(text, 1, {DOC_CHARS}), title FROM documents WHERE doc_id IN ({marks})",
+        list(doc_ids))}
+    docs = [d for d in doc_ids if d in found]
+    n_chunks, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
+    avg = _mean_document_length(conn, n_chunks, total)
+    if not docs or n_chunks <= 0 or avg <= 0:
+        return dict.fromkeys(doc_ids, 0.0)
+    texts = [part for d in docs for part in found[d]] + [query]
+    ids, owner = term_ids(texts)  # one call: the query's ids and the documents' ids agree
+    wanted = np.unique(ids[owner == len(texts) - 1])
+    owner_doc = owner[owner < len(texts) - 1] // 2  # text and title of a document count together
+    doc_terms = ids[owner < len(texts) - 1]
+    lengths = np.bincount(owner_doc, minlength=len(docs)).astype(np.float64)
+    scores = np.zeros(len(docs))
+    if len(wanted):
+        names = [term_name(int(t)) for t in wanted]
+        df = dict(conn.execute(
+            "SELECT term, sum(length(weights)) / 2 FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
+            f" AND term IN ({','.join('?' * len(names))}) GROUP BY term", names).fetchall())  # seg first: key seeks
+        hit = np.isin(doc_terms, wanted)
+        for tid, name in zip(wanted.tolist(), names, strict=True):
+            tf = np.bincount(owner_doc[hit & (doc_terms == tid)], minlength=len(docs)).astype(np.float64)
+            freq = min(int(df.get(name, 0)), n_chunks)
+            idf = math.log(1.0 + (n_chunks - freq + 0.5) / (freq + 0.5))
+            scores += idf * tf * (DOC_K1 + 1) / (tf + DOC_K1 * (1 - DOC_B + DOC_B * lengths / avg))
+    out = dict.fromkeys(doc_ids, 0.0)
+    out.update(zip(docs, scores.tolist(), strict=True))
+    return out
+
+
+_mean_lengths: dict[tuple[int, int, float], float] = {}
+
+
+def _mean_document_length(conn: sqlite3.Connection, n_chunks: int, total: float) -> float:
+    """The store's indexed length per document; counting documents scans an index, so the figure is
+    kept until the chunk statistics change (any ingest or removal changes them)."""
+    key = (id(conn), n_chunks, total)
+    if key not in _mean_lengths:
+        n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        if len(_mean_lengths) > 64:  # several stores in one process (tests): keep the cache small
+            _mean_lengths.clear()
+        _mean_lengths[key] = max(total / n_docs, 1.0) if n_docs > 0 and n_chunks > 0 else 0.0
+    return _mean_lengths[key]
 
 
 def _best_live(conn: sqlite3.Connection, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from retrieval.corpus import Corpus
-from retrieval.search import FusionWeights, fuse_documents, fused_scores, query_names, rrf
+from retrieval.documents import Article
+from retrieval.lexical import document_scores
+from retrieval.search import (
+    FusionWeights,
+    add_document_ranks,
+    document_pool,
+    fuse_documents,
+    fused_scores,
+    query_names,
+    rrf,
+)
 from retrieval.state import ChunkRow
 
 
@@ -49,3 +62,39 @@ def test_every_search_mode_ranks_the_same_live_chunks(corpus: Corpus) -> None:
     assert all(found.values())
     live = {r[0] for r in corpus.state.conn.execute("SELECT chunk_id FROM chunks")}
     assert set().union(*found.values()) <= live
+
+
+def _article(key: str, title: str, text: str) -> Article:
+    return Article(text=text, source_key=f"https://x.test/{key}", title=title, url=f"https://x.test/{key}",
+                   source="outlet", published=datetime(2022, 6, 20, tzinfo=UTC), kind="url")
+
+
+STORY = ("Floods in Helmand displaced thousands of families this week. The Helmand river burst its banks near "
+         "Lashkargah after days of rain. Officials in Helmand said the floods destroyed crops and roads. Aid groups "
+         "sent tents to families displaced by the floods.")
+ROUNDUP = ("Five things to know today. Markets fell in Tokyo as investors weighed rate rises. A football club "
+           "named a new coach for the coming season. Floods hit Helmand. A museum in Paris reopened its east wing "
+           "after repairs. Fuel prices rose again across Europe, and a tech company recalled a charger.")
+
+
+def test_whole_document_bm25_prefers_the_story_over_a_passing_mention(corpus_factory: Callable[..., Corpus]) -> None:
+    corpus = corpus_factory(articles=[_article("story", "Helmand floods", STORY),
+                                      _article("roundup", "Five things to know", ROUNDUP),
+                                      _article("other", "Museum reopens", "A museum in Paris reopened its wing.")])
+    docs = {r[1]: r[0] for r in corpus.state.conn.execute("SELECT doc_id, url FROM documents")}
+    story, roundup, other = (docs[f"https://x.test/{k}"] for k in ("story", "roundup", "other"))
+    scores = document_scores(corpus.state.conn, [roundup, story, other, "missing"], "Where did floods hit Helmand?")
+    assert scores[story] > scores[roundup] > 0
+    assert scores[other] == 0.0 and scores["missing"] == 0.0
+    assert document_scores(corpus.state.conn, [], "floods") == {}
+
+
+def test_document_ranks_are_a_third_list_in_the_fusion() -> None:
+    scores = {"a:0": 1 / 61 + 1 / 61, "b:0": 1 / 62 + 1 / 62, "c:0": 1 / 63}
+    weights = FusionWeights(documents=1.0)
+    added = add_document_ranks(scores, ROWS, {"a": 0.0, "b": 3.0, "c": 1.0}, weights)
+    assert added["a:0"] == scores["a:0"]  # no whole-document match: nothing added
+    assert added["b:0"] == scores["b:0"] + 1 / 61 and added["c:0"] == scores["c:0"] + 1 / 62
+    assert document_pool(added, ROWS, 2) == ["b", "a"]
+    assert fuse_documents("floods", ["a:0", "b:0"], ["a:0", "b:0"], ROWS, weights, {"b": 2.0}) == ["b", "a"]
+    assert fuse_documents("floods", ["a:0", "b:0"], ["a:0", "b:0"], ROWS, FusionWeights(), {"b": 2.0}) == ["a", "b"]
