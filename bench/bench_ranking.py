@@ -10,7 +10,7 @@ of the best documents as a third list). ``--grid`` also scores the fusion settin
 weeks, to show what the shipped constants were chosen from and how each carries over. The query time of
 hybrid and plain-RRF search is measured alternately on the same questions.
 The store is built once with the real model (``--store`` keeps it for the next run, e.g. under
-/work/bench-data, so a trial does not embed again).
+bench-data, so a trial does not embed again).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def query_times(corpus: Corpus, questions: Sequence[str], rounds: int = 3) -> di
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--store", type=Path, default=Path("/tmp/sitrep-bench-ranking"))
+    ap.add_argument("--store", type=Path, default=Path("bench-data/ranking"))
     ap.add_argument("--dev", nargs=2, default=["20220617", "20220624"])
     ap.add_argument("--val", nargs=2, default=["20220701", "20220708"])
     ap.add_argument("--grid", action="store_true", help="also score the fusion settings searched on the dev weeks")
