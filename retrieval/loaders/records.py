@@ -106,6 +106,14 @@ class _Place:
         return f"{self.where}#{self.position}"
 
 
+def _nested_hint(record: dict[str, object]) -> str:
+    """A record that only wraps articles (``{"search_result": [{"text": …}, …]}``): say where they are."""
+    for name, value in record.items():
+        if isinstance(value, list) and any(isinstance(v, dict) and isinstance(v.get("text"), str) for v in value):
+            return f' (its "{name}" field holds {len(value)} records with text: write one article per record)'
+    return ""
+
+
 def _load_record(record: object, place: _Place, *, outlet: str, seen: dict[str, str]) -> LoadItem:
     """One record as an Article, or a LoadFailure saying what is wrong with it.
 
@@ -117,7 +125,7 @@ def _load_record(record: object, place: _Place, *, outlet: str, seen: dict[str, 
     text = record.get("text")
     if not isinstance(text, str):
         problem = "has no text" if text is None else '"text" is not a string'
-        return LoadFailure(place.failure_source, f'{place.label} {problem}: "text" is required')
+        return LoadFailure(place.failure_source, f'{place.label} {problem}: "text" is required{_nested_hint(record)}')
     if not text.strip():
         return LoadFailure(place.failure_source, f'{place.label} has an empty "text"')
     key = f"{place.base_key}#{place.position}"

@@ -518,3 +518,12 @@ def test_one_bad_source_does_not_stop_the_others(server: LocalHTTPServer) -> Non
     good = server.route("/story", Route(ARTICLE_HTML))
     items = load(closed_port_url(), MIXED / "nawa-crash.md", server.url("/missing"), good, options=FAST)
     assert [type(item).__name__ for item in items] == ["LoadFailure", "Article", "LoadFailure", "Article"]
+
+
+def test_a_record_that_wraps_articles_says_where_they_are(tmp_path: Path) -> None:
+    wrapped = {"question_id": "q1", "search_result": [{"url": "https://news.test/a", "text": "Floods in Kunduz."},
+                                                       {"url": "https://news.test/b", "text": "Roads reopened."}]}
+    path = write(tmp_path / "results.jsonl", json.dumps(wrapped) + "\n")
+    [failure] = load(path)
+    assert isinstance(failure, LoadFailure)
+    assert 'has no text: "text" is required (its "search_result" field holds 2 records with text' in failure.error
