@@ -240,7 +240,7 @@ def answers_table(args: argparse.Namespace, bench: Benchmark, by_week: dict[str,
     corpus = open_store(args.store, bench.articles)
     try:
         extractive = Engine(Settings(data_dir=args.store, answer_mode="extractive").llm, corpus)
-        llm = Engine(llm_settings(args, args.store), corpus) if args.base_url else None
+        llm = Engine(llm_settings(args, args.store).llm, corpus) if args.base_url else None
         raw = _keep_raw_replies(llm) if llm is not None else {}
         for name, questions in by_week.items():
             chosen = cases(questions)
@@ -314,7 +314,7 @@ def prompt_table(args: argparse.Namespace, log: Callable[[str], None]) -> list[s
              "", "| variant | contains_gold | model answer shown | fell back to extractive | broken | median s |",
              "|---|---:|---:|---:|---:|---:|"]
     with sample_store() as (corpus, data_dir):
-        llm = Engine(llm_settings(args, data_dir), corpus)
+        llm = Engine(llm_settings(args, data_dir).llm, corpus)
         chosen = [answer_eval.AnswerCase(q, (a,), datetime.now(UTC)) for q, a in SAMPLE_QA]
         wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
         for name, text in variants().items():
