@@ -36,8 +36,10 @@ OLD_STORE = FIXTURES / "stores" / "sitrep-data-0.1.tar.gz"
 
 @pytest.fixture
 def old_data_dir(tmp_path: Path) -> Path:
+    # Extraction filters came in Python 3.11.4; our own fixture needs none on older 3.11 releases.
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(OLD_STORE) as archive:
-        archive.extractall(tmp_path, filter="data")
+        archive.extractall(tmp_path, **safe)  # type: ignore[arg-type]
     return tmp_path / "sitrep-data"
 
 
