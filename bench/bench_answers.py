@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import bot.answer.prompts  # noqa: E402
 from bench.perturbations import SUPPORTED_KINDS, UNSUPPORTED_KINDS, Passage, build  # noqa: E402
 from bench.realtimeqa import Benchmark, Question, load_benchmark  # noqa: E402
-from bot import answer_eval  # noqa: E402
+from bot.answer import evaluation as answer_eval  # noqa: E402
 from bot.answer.engine import Engine  # noqa: E402
 from bot.answer.support import Evidence, check  # noqa: E402
 from bot.runtime import sample_corpus_path  # noqa: E402

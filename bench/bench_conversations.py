@@ -30,15 +30,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.markdown import write_out
-from bot.answer.engine import Engine
-from bot.answer.results import Answer, Turn
-from bot.answer.rewrite import read_followup
-from bot.settings import Settings
-from retrieval.corpus import Corpus, CorpusConfig
-from retrieval.documents import Article
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from any folder
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "conversations" / "lookalikes.json"
+from bench.markdown import write_out  # noqa: E402
+from bot.answer.engine import Engine  # noqa: E402
+from bot.answer.results import Answer, Turn  # noqa: E402
+from bot.answer.rewrite import read_followup  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
+from retrieval.documents import Article  # noqa: E402
+
+DEFAULT_DATA = ROOT / "tests" / "fixtures" / "conversations" / "lookalikes.json"
 GAP = "don't cover"
 
 

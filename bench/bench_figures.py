@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 from bench.bench_answers import asked_at  # noqa: E402
 from bench.bench_cleaning import dev_store  # noqa: E402
 from bench.realtimeqa import Question  # noqa: E402
-from bot import answer_eval  # noqa: E402
+from bot.answer import evaluation as answer_eval  # noqa: E402
 from bot.answer.engine import Engine  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
