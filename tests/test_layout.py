@@ -134,4 +134,4 @@ def test_only_the_state_database_module_opens_sqlite() -> None:
 def test_the_graph_sees_the_real_imports() -> None:
     # A check that passes on an empty graph proves nothing: the engine must be seen importing the corpus.
     assert "retrieval.corpus" in GRAPH["bot.answer.engine"]
-    assert any(t.startswith("bot.answer") for t in GRAPH["bot.slack.app"])
+    assert any(t.startswith("bot.answer") for t in GRAPH["bot.slack.listeners.messages"])

@@ -10,51 +10,32 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.errors import describe_failure
 from bot.render.slack import escape
-from bot.settings import Settings
 from bot.slack.core import SlackCore
-from bot.slack.identity import BotIdentity, make_client
+from bot.slack.identity import make_client
 from bot.slack.listeners import assistant, digest, feedback, messages, remove, sitrep, summarize
-from bot.slack.state import SlackState
-from bot.slack.workers import WorkerPool
 from retrieval.errors import StoreError
 
 if TYPE_CHECKING:
-    from slack_sdk import WebClient
 
-    from bot.answer.engine import Engine
-    from retrieval.corpus import Corpus
+    pass
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
 
 class SlackBot(SlackCore):
     """The bot's shared parts (:class:`SlackCore`) and the Bolt app with every listener registered."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        corpus: Corpus,
-        *,
-        client: WebClient | None = None,
-        identity: BotIdentity | None = None,
-        state: SlackState | None = None,
-        pool: WorkerPool | None = None,
-        clock: Clock = lambda: datetime.now(UTC),
-    ) -> None:
-        super().__init__(settings, engine, corpus, client=client, identity=identity, state=state, pool=pool)
-        self.app = self._build_app(clock)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Takes :class:`SlackCore`'s arguments."""
+        super().__init__(*args, **kwargs)
+        self.app = self._build_app()
 
-    def _build_app(self, clock: Clock) -> App:
+    def _build_app(self) -> App:
         app = App(
             name="sitrep",
             # Bolt copies this client for each request (same API URL and retry handlers) and gives it the
@@ -77,7 +58,7 @@ class SlackBot(SlackCore):
         conversations = messages.register(app, self, removals)
         assistant.register(app, self, conversations)
         summarize.register(app, self)
-        digest.register(app, self, clock)
+        digest.register(app, self, self.clock)
         feedback.register(app, self)
         sitrep.register(app, self, [*messages.HELP, *summarize.HELP, *digest.HELP, *sitrep.HELP])
         app.error(self._on_error)

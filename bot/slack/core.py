@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
@@ -92,8 +93,10 @@ class SlackCore:
         identity: BotIdentity | None = None,
         state: SlackState | None = None,
         pool: WorkerPool | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
+        self.clock = clock  # what scheduled work (the /digest command) takes as now
         self.engine = engine
         self.corpus = corpus
         self.client = client or make_client(settings)
