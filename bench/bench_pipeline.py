@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.markdown import write_out  # noqa: E402
+from bench.markdown import publish  # noqa: E402
 from bench.realtimeqa import load_benchmark  # noqa: E402
 from retrieval.chunking import chunk_text, embedding_text  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
@@ -154,10 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for store in Path(tmp).iterdir():
                 shutil.rmtree(store, ignore_errors=True)
     table = render(rounds, args.articles)
-    print(table)
-    if args.out:
-        shown = " ".join(["bench/bench_pipeline.py", *(argv if argv is not None else sys.argv[1:])])
-        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_pipeline")
+    publish(args.out, table, "bench_pipeline.py", argv, name="bench_pipeline")
     return 0
 
 

@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:  # run as a script: make `bench` and `retrieval` i
     sys.path.insert(0, str(REPO))
 
 from bench.bench_scale import NoisyEmbedder  # noqa: E402
-from bench.markdown import write_out  # noqa: E402
+from bench.markdown import publish  # noqa: E402
 from bench.realtimeqa import Benchmark, load_benchmark  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
@@ -312,10 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             corpus.close()
             standin.close()
     table = render(bench, docs, q, through, lat, peak_rss_mb(), time.perf_counter() - began)
-    print(table)
-    if args.out:
-        shown = " ".join(["bench/bench_retrieval.py", *(argv if argv is not None else sys.argv[1:])])
-        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_retrieval")
+    publish(args.out, table, "bench_retrieval.py", argv, name="bench_retrieval")
     return 0
 
 

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.markdown import write_out  # noqa: E402
+from bench.markdown import publish  # noqa: E402
 from bench.realtimeqa import load_benchmark  # noqa: E402
 from retrieval.chunking import chunk_text, embedding_text  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
@@ -249,10 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stages.append(stage)
             print(render(stages, len(queries), args.rounds).splitlines()[-1], file=sys.stderr, flush=True)
     table = render(stages, len(queries), args.rounds)
-    print(table)
-    if args.out:
-        shown = " ".join(["bench/bench_scale.py", *(argv if argv is not None else sys.argv[1:])])
-        write_out(args.out, table, f".venv/bin/python {shown}", name="bench_scale")
+    publish(args.out, table, "bench_scale.py", argv, name="bench_scale")
     return 0
 
 

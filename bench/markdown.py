@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -17,3 +19,11 @@ def write_out(path: Path, table: str, command: str, name: str) -> None:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new, encoding="utf-8")
+
+
+def publish(out: Path | None, table: str, script: str, argv: Sequence[str] | None, name: str) -> None:
+    """Print ``table`` and, with ``out``, write it into that Markdown file under the command that made it."""
+    print(table)
+    if out:
+        shown = " ".join([f"bench/{script}", *(argv if argv is not None else sys.argv[1:])])
+        write_out(out, table, f".venv/bin/python {shown}", name=name)
