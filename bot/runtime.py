@@ -17,6 +17,7 @@ def corpus_config(settings: Settings) -> CorpusConfig:
     """The corpus configuration the settings describe."""
     return CorpusConfig(
         data_dir=settings.data_dir,
+        database_url=settings.database_url,
         chroma_host=settings.chroma_host,
         chroma_port=settings.chroma_port,
         collection=settings.chroma_collection,

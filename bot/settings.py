@@ -27,6 +27,7 @@ from dotenv.parser import parse_stream
 
 from retrieval.errors import ConfigError
 from retrieval.fetchguard import ALLOW_SETTING, NOTHING_ALLOWED, FetchAllow, parse_allow
+from retrieval.statedb import Location, state_location
 
 ANSWER_MODES = ("auto", "llm", "extractive")
 
@@ -56,6 +57,11 @@ class LLMSettings:
     max_retries: int
     fallback: str  # when the model fails: "extractive" answer, or "error" message
     context_tokens: int
+
+    @property
+    def state_location(self) -> Location:
+        """The state database: SITREP_DATABASE_URL (PostgreSQL) when set, else ``state.db`` in the data directory."""
+        return state_location(self.data_dir, self.database_url)
 
     @property
     def use_llm(self) -> bool:
@@ -113,6 +119,7 @@ class Settings:
     # core
     data_dir: Path = Path("./sitrep-data")
     log_level: str = "INFO"
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL for all state; None: SQLite file
     # store
     chroma_host: str | None = None
     chroma_port: int = 8000
@@ -161,6 +168,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def state_location(self) -> Location:
+        """The state database: SITREP_DATABASE_URL (PostgreSQL) when set, else ``state.db`` in the data directory."""
+        return state_location(self.data_dir, self.database_url)
 
     @property
     def use_llm(self) -> bool:
@@ -313,6 +325,13 @@ def _embedding_model(raw: str) -> str:
     raise ConfigError("is not known; use minilm, or openai:<model> such as openai:text-embedding-3-small")
 
 
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("must be a PostgreSQL URL such as postgresql://sitrep@db.example.org/sitrep "
+                          "(leave it unset for the embedded SQLite file in SITREP_DATA_DIR)")
+    return raw
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -375,6 +394,7 @@ _APP_TOKEN_PAGE = "your Slack app's Basic Information page (App-Level Tokens, sc
 
 VARIABLES: tuple[Variable, ...] = (
     Variable("SITREP_DATA_DIR", "data_dir", "core", _path),
+    Variable("SITREP_DATABASE_URL", "database_url", "core", _database_url),
     Variable("SITREP_LOG_LEVEL", "log_level", "core", _choice("debug", "info", "warning", "error", upper=True)),
     Variable("CHROMA_HOST", "chroma_host", "store", _host),
     Variable("CHROMA_PORT", "chroma_port", "store", _int(1, 65535)),

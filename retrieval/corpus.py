@@ -48,6 +48,7 @@ class CorpusConfig:
     """Where the corpus lives and how it embeds."""
 
     data_dir: Path
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL for the state; None: SQLite file
     chroma_host: str | None = None
     chroma_port: int = 8000
     embedding_model: str = "minilm"

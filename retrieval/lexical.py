@@ -54,12 +54,6 @@ CREATE TABLE IF NOT EXISTS lex_stats (
     id INTEGER PRIMARY KEY CHECK (id = 0), docs INTEGER NOT NULL, length REAL NOT NULL
 );
 INSERT OR IGNORE INTO lex_stats(id, docs, length) VALUES (0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS lex_docs_added AFTER INSERT ON lex_docs BEGIN
-    UPDATE lex_stats SET docs = docs + 1, length = length + NEW.length WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS lex_docs_removed AFTER DELETE ON lex_docs BEGIN
-    UPDATE lex_stats SET docs = docs - 1, length = length - OLD.length WHERE id = 0;
-END;
 -- Bumped by every redate: a process whose cached dates (DateIndex) predate it loads them again.
 CREATE TABLE IF NOT EXISTS lex_redated (id INTEGER PRIMARY KEY CHECK (id = 0), epoch INTEGER NOT NULL);
 INSERT OR IGNORE INTO lex_redated(id, epoch) VALUES (0, 0);
@@ -78,6 +72,32 @@ CREATE TABLE IF NOT EXISTS lex_postings (
     PRIMARY KEY (seg, term)
 ) WITHOUT ROWID;
 """
+
+
+# lex_stats follows lex_docs, whichever statement adds or deletes (a cascade from ``chunks`` included).
+TRIGGERS = {
+    "sqlite": """
+CREATE TRIGGER IF NOT EXISTS lex_docs_added AFTER INSERT ON lex_docs BEGIN
+    UPDATE lex_stats SET docs = docs + 1, length = length + NEW.length WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS lex_docs_removed AFTER DELETE ON lex_docs BEGIN
+    UPDATE lex_stats SET docs = docs - 1, length = length - OLD.length WHERE id = 0;
+END;
+""",
+    "postgresql": """
+CREATE OR REPLACE FUNCTION lex_docs_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE lex_stats SET docs = docs + 1, length = length + NEW.length WHERE id = 0;
+    ELSE
+        UPDATE lex_stats SET docs = docs - 1, length = length - OLD.length WHERE id = 0;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER lex_docs_added AFTER INSERT ON lex_docs FOR EACH ROW EXECUTE FUNCTION lex_docs_count();
+CREATE TRIGGER lex_docs_removed AFTER DELETE ON lex_docs FOR EACH ROW EXECUTE FUNCTION lex_docs_count();
+""",
+}
 
 
 @dataclass(frozen=True)

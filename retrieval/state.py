@@ -21,7 +21,18 @@ from pathlib import Path
 from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
 from retrieval.state_removal import RemovalQueries, drop_document, journal_retired
-from retrieval.statedb import Migration, connect, migrate, register, with_retry
+from retrieval.statedb import (
+    Connection,
+    Migration,
+    connect,
+    engine,
+    migrate,
+    register,
+    run_native,
+    run_script,
+    table_exists,
+    with_retry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +180,14 @@ class SourceLink:
     published: str | None
 
 
-def _segments_from_fts5(conn: sqlite3.Connection) -> None:
+def _create(conn: Connection) -> None:
+    run_script(conn, SCHEMA + lexical.SCHEMA)
+    run_native(conn, lexical.TRIGGERS[engine(conn)])
+
+
+def _segments_from_fts5(conn: Connection) -> None:
     """Stores made before the segment index kept an FTS5 table: index their chunks anew, drop it."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+    if engine(conn) == "sqlite" and table_exists(conn, "chunks_fts"):
         lexical.rebuild(conn, _lex_batches(conn))
         conn.execute("DROP TABLE IF EXISTS chunks_vocab")
         conn.execute("DROP TABLE chunks_fts")
@@ -188,7 +204,7 @@ def _lex_batches(conn: sqlite3.Connection, size: int = 2000) -> Iterator[list[le
 
 _SEGMENTS = 3
 CORPUS = register("corpus", [
-    Migration(1, SCHEMA + lexical.SCHEMA, "articles, passages, sources, runs, tombstones, lexical index"),
+    Migration(1, _create, "articles, passages, sources, runs, tombstones, lexical index"),
     Migration(2, ensure_date_columns, "raw publication dates"),
     Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
 ])

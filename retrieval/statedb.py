@@ -1,12 +1,14 @@
 """The state database's one owner: where it lives, how it is opened, and its versioned schema.
 
-Every part of sitrep that keeps state in SQLite (the corpus, the Slack bot, the feed registry, digest
-deliveries) opens it through this module and declares its tables as a :class:`Component` with ordered
-:class:`Migration` steps. Opening a component brings its tables to the newest version this release knows
-(``schema_versions`` records how far each component got), so an upgrade over an existing ``sitrep-data/``
-migrates it in place; a store written by a newer release is refused with one line instead of being
-misread. Step 1 of every component is the schema as it stood before versioning (``CREATE … IF NOT
-EXISTS``), so stores from those releases pass through it unchanged.
+The state database is the embedded SQLite file ``state.db`` in the data directory, or, when
+``SITREP_DATABASE_URL`` names one, a PostgreSQL database shared by several ``sitrep serve`` replicas
+(:mod:`retrieval.postgres`, which speaks the same SQL to PostgreSQL). Every part of sitrep that keeps state (the
+corpus, the Slack bot, the feed registry, digest deliveries) opens it through this module and declares its
+tables as a :class:`Component` with ordered :class:`Migration` steps. Opening a component brings its tables to
+the newest version this release knows (``schema_versions`` records how far each component got), so an upgrade
+over an existing ``sitrep-data/`` migrates it in place; a store written by a newer release is refused with one
+line instead of being misread. Step 1 of every component is the schema as it stood before versioning (``CREATE …
+IF NOT EXISTS``), so stores from those releases pass through it unchanged.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
+import psycopg
+
+from retrieval import postgres
 from retrieval.errors import StoreError
+from retrieval.postgres import PgConnection
 
 T = TypeVar("T")
+Connection: TypeAlias = sqlite3.Connection | PgConnection
+# Where the state lives: a SQLite file's path, or a ``postgresql://`` URL.
+Location: TypeAlias = Path | str
+# What a failed statement raises, on either engine.
+DatabaseError = (sqlite3.Error, psycopg.Error)
 
 STATE_DB_NAME = "state.db"
 
@@ -40,12 +51,41 @@ def state_path(data_dir: Path) -> Path:
     return data_dir / STATE_DB_NAME
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) a SQLite database for use from one thread at a time.
+def state_location(data_dir: Path, database_url: str | None = None) -> Location:
+    """Where the state database is: ``database_url`` when set (PostgreSQL), else the data directory's file."""
+    return database_url if database_url else state_path(data_dir)
+
+
+def is_postgres(location: Location) -> bool:
+    """Whether ``location`` is a PostgreSQL URL."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def engine(conn: Connection) -> str:
+    """``"sqlite"`` or ``"postgresql"``: for the few statements whose SQL differs between the two."""
+    return "postgresql" if isinstance(conn, PgConnection) else "sqlite"
+
+
+def describe(location: Location) -> str:
+    """``location`` for messages and logs (a URL without its password)."""
+    return postgres.redact(location) if is_postgres(location) else str(location)
+
+
+def connect(location: Location) -> Connection:
+    """Open the state database: a pooled PostgreSQL connection, or a SQLite file (created if needed).
+
+    A connection is for one thread at a time; ``close()`` it (a PostgreSQL one goes back to the pool).
 
     WAL lets readers (search, Slack listeners) run while an ingest writes; ``busy_timeout`` makes a
     writer wait for another process's write instead of failing at once.
     """
+    if is_postgres(location):
+        assert isinstance(location, str)
+        return postgres.connect(location)
+    return _connect_sqlite(Path(location))
+
+
+def _connect_sqlite(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -85,9 +125,9 @@ def copy_database(source: Path, target: Path, *, standalone: bool = False) -> bo
 
 
 @contextmanager
-def connection(path: Path) -> Iterator[sqlite3.Connection]:
+def connection(location: Location) -> Iterator[Connection]:
     """A connection for one operation, closed after it: for code used from several threads at once."""
-    conn = connect(path)
+    conn = connect(location)
     try:
         yield conn
     finally:
@@ -95,8 +135,11 @@ def connection(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any exception."""
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any exception.
+
+    One write transaction at a time per database, on either engine (see :mod:`retrieval.postgres`).
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -108,26 +151,46 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def with_retry(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
-    """Run ``fn``, retrying when SQLite reports the database busy or locked."""
+    """Run ``fn``, retrying when SQLite reports the database busy or locked, or PostgreSQL a deadlock."""
     for attempt in range(attempts):
         try:
             return fn()
-        except sqlite3.OperationalError as exc:
-            message = str(exc).lower()
-            if ("locked" not in message and "busy" not in message) or attempt == attempts - 1:
+        except DatabaseError as exc:
+            if not _retryable(exc) or attempt == attempts - 1:
                 raise
             time.sleep(delay * (2**attempt))
     raise AssertionError("unreachable")
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        return "locked" in message or "busy" in message
+    return postgres.is_retryable(exc)
+
+
+def table_exists(conn: Connection, name: str) -> bool:
+    """Whether the database has a table (or, on SQLite, any schema object) called ``name``."""
+    if engine(conn) == "postgresql":
+        sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
 
 
 # -- the versioned schema ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Migration:
-    """One step of a component's schema: SQL statements, or a function run inside the step's transaction."""
+    """One step of a component's schema: SQL statements, or a function run inside the step's transaction.
+
+    SQL is written once, in the dialect :mod:`retrieval.postgres` translates; a step that differs between
+    the engines (a trigger) is a function that asks :func:`engine` and runs :func:`run_script` or
+    :func:`run_native`.
+    """
 
     version: int
-    change: str | Callable[[sqlite3.Connection], None]
+    change: str | Callable[[Connection], None]
     note: str = ""
 
 
@@ -162,19 +225,19 @@ def components() -> list[Component]:
     return sorted(_components.values(), key=lambda c: c.name)
 
 
-def stored_versions(conn: sqlite3.Connection) -> dict[str, int]:
+def stored_versions(conn: Connection) -> dict[str, int]:
     """The version each component's tables are at in this database ({} for a store from before versioning)."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_versions'").fetchone():
+    if not table_exists(conn, "schema_versions"):
         return {}
     return {row[0]: int(row[1]) for row in conn.execute("SELECT component, version FROM schema_versions")}
 
 
-def migrate(conn: sqlite3.Connection, component: Component) -> list[int]:
+def migrate(conn: Connection, component: Component) -> list[int]:
     """Bring ``component``'s tables to its newest version; refuse a database from a newer release.
 
     Returns the versions this call applied (another process may have applied some first).
     """
-    with_retry(lambda: conn.execute(_VERSIONS))
+    with_retry(lambda: _create_versions(conn))
     _check_not_newer(conn, component)
     applied = []
     for step in component.migrations:
@@ -183,9 +246,15 @@ def migrate(conn: sqlite3.Connection, component: Component) -> list[int]:
     return applied
 
 
-def open_component(path: Path, component: Component) -> sqlite3.Connection:
-    """Open the state database at ``path`` with ``component``'s tables up to date."""
-    conn = connect(path)
+def _create_versions(conn: Connection) -> None:
+    # Inside the write lock: two PostgreSQL sessions creating one table at once can collide on its type.
+    with transaction(conn):
+        conn.execute(_VERSIONS)
+
+
+def open_component(location: Location, component: Component) -> Connection:
+    """Open the state database at ``location`` with ``component``'s tables up to date."""
+    conn = connect(location)
     try:
         migrate(conn, component)
     except BaseException:
@@ -194,13 +263,12 @@ def open_component(path: Path, component: Component) -> sqlite3.Connection:
     return conn
 
 
-def _apply(conn: sqlite3.Connection, component: Component, step: Migration) -> bool:
+def _apply(conn: Connection, component: Component, step: Migration) -> bool:
     with transaction(conn):
         if _stored(conn, component) >= step.version:  # another process got here first
             return False
         if isinstance(step.change, str):
-            for statement in _statements(step.change):
-                conn.execute(statement)
+            run_script(conn, step.change)
         else:
             step.change(conn)
         conn.execute(
@@ -211,7 +279,22 @@ def _apply(conn: sqlite3.Connection, component: Component, step: Migration) -> b
     return True
 
 
-def _check_not_newer(conn: sqlite3.Connection, component: Component) -> None:
+def run_script(conn: Connection, script: str) -> None:
+    """Run a script of statements in the shared dialect, one by one (inside the caller's transaction)."""
+    for statement in _statements(script):
+        conn.execute(statement)
+
+
+def run_native(conn: Connection, script: str) -> None:
+    """Run a script written for this connection's own engine as it is (a PostgreSQL function body, say)."""
+    if isinstance(conn, PgConnection):
+        conn.raw.execute(script.encode())  # no parameters: the simple protocol, several statements at once
+    else:
+        for statement in _statements(script):
+            conn.execute(statement)
+
+
+def _check_not_newer(conn: Connection, component: Component) -> None:
     stored = _stored(conn, component)
     if stored > component.version:
         raise StoreError(
@@ -220,7 +303,7 @@ def _check_not_newer(conn: sqlite3.Connection, component: Component) -> None:
         )
 
 
-def _stored(conn: sqlite3.Connection, component: Component) -> int:
+def _stored(conn: Connection, component: Component) -> int:
     row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component.name,)).fetchone()
     return int(row[0]) if row else 0
 

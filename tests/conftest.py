@@ -18,6 +18,7 @@ import pytest
 from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
+from tests.pgfixtures import pg_url, state_location  # noqa: F401  (fixtures for every test module)
 
 FIXTURE_ARTICLES: list[dict[str, str]] = [
     {

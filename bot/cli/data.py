@@ -84,7 +84,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     user = args.user.strip()
     if not user:
         raise QueryError("--user needs a Slack user id, such as U0123ABCD.")
-    state = SlackState.open(settings.data_dir, settings.retention_days)
+    state = SlackState.open(settings.state_location, settings.retention_days)
     try:
         counts = state.forget_user(user)
     finally:

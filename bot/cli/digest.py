@@ -66,7 +66,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     timezone = next((s.timezone for s in schedules if s.channel == channel), settings.timezone)
     corpus = open_corpus(settings)
     try:
-        service = DigestService.open(settings.data_dir, corpus, engine_for(settings, corpus, when))
+        service = DigestService.open(settings.state_location, corpus, engine_for(settings, corpus, when))
         with Progress.for_terminal(quiet=args.json).working("building the digest"):
             digest = service.build(None if when else channel, timezone, now, since=since)
         outcome = _post(service, settings, channel, digest, now) if args.post and channel else None
@@ -103,7 +103,7 @@ def _describe(outcome: DeliveryOutcome, channel: str) -> str:
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    registry = FeedRegistry.open(settings.data_dir, settings.feed_settings)
+    registry = FeedRegistry.open(settings.state_location, settings.feed_settings)
     added = registry.add(args.url, datetime.now(UTC))
     if args.date_order:
         registry.set_date_order(args.url, args.date_order)
@@ -117,7 +117,7 @@ def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
-    if FeedRegistry.open(settings.data_dir, settings.feed_settings).remove(args.url):
+    if FeedRegistry.open(settings.state_location, settings.feed_settings).remove(args.url):
         print(f"Removed {args.url.strip()}")
         return 0
     print(f"Not registered: {args.url.strip()}")
@@ -125,7 +125,7 @@ def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
-    feeds = FeedRegistry.open(settings.data_dir, settings.feed_settings).feeds()
+    feeds = FeedRegistry.open(settings.state_location, settings.feed_settings).feeds()
     if args.json:
         print(json.dumps({"feeds": [f.to_json() for f in feeds]}, ensure_ascii=False, indent=2))
         return 0

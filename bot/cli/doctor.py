@@ -76,14 +76,14 @@ def _tokenizers() -> str:
 def _store(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from bot.runtime import open_corpus
-        from retrieval.statedb import connection, state_path, stored_versions
+        from retrieval.statedb import connection, stored_versions
 
         corpus = open_corpus(settings)
         try:
             stats = corpus.stats()
         finally:
             corpus.close()
-        with connection(state_path(settings.data_dir)) as conn:
+        with connection(settings.state_location) as conn:
             versions = stored_versions(conn)
         schema = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
         return (f"{stats.documents} documents, {stats.chunks} chunks in {stats.store} "
@@ -159,7 +159,7 @@ def _digest(settings: Settings) -> str:
 def _feeds(settings: Settings) -> str:
     from bot.feeds.registry import FeedRegistry
 
-    feeds = FeedRegistry.open(settings.data_dir, settings.feed_settings).feeds()
+    feeds = FeedRegistry.open(settings.state_location, settings.feed_settings).feeds()
     if not feeds:
         return "none (add one with `sitrep feeds add URL` or SITREP_FEEDS)"
     failing = [f for f in feeds if f.failures]

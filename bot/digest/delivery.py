@@ -31,7 +31,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.answer.stories import StoryCorpus
 from bot.digest.build import Digest, StorySummarizer, build_digest
-from retrieval.statedb import Migration, connection, migrate, register, state_path, with_retry
+from retrieval.statedb import Location, Migration, connection, migrate, register, with_retry
 
 if TYPE_CHECKING:
     from bot.answer.engine import Engine
@@ -385,9 +385,9 @@ class DigestService:
         self.mode = mode
 
     @classmethod
-    def open(cls, data_dir: Path, corpus: StoryCorpus, engine: Engine) -> DigestService:
-        """The service on the state database in ``data_dir``, summarising with ``engine``."""
-        store = DeliveryStore(state_path(data_dir))
+    def open(cls, location: Location, corpus: StoryCorpus, engine: Engine) -> DigestService:
+        """The service on the state database at ``location``, summarising with ``engine``."""
+        store = DeliveryStore(location)
         return cls(store, corpus, engine.summarize_passages, engine.mode)
 
     def build(self, channel: str | None, timezone: str, now: datetime, since: datetime | None = None) -> Digest:

@@ -200,10 +200,10 @@ def start_scheduler(settings: Settings, corpus: Corpus, engine: Engine, client: 
                     clock: Clock = lambda: datetime.now(UTC)) -> SchedulerHandle:
     """Start feed polling and the digest jobs in background threads. ConfigError on a bad schedule."""
     schedules = load_schedules(settings.digest)
-    runner = DigestRunner(DigestService.open(settings.data_dir, corpus, engine), client, schedules,
+    runner = DigestRunner(DigestService.open(settings.state_location, corpus, engine), client, schedules,
                           max_late=timedelta(hours=settings.digest_max_late_hours),
                           post_empty=settings.digest_post_empty)
-    poller = FeedPoller(FeedRegistry.open(settings.data_dir, settings.feed_settings), corpus, corpus.config.fetch)
+    poller = FeedPoller(FeedRegistry.open(settings.state_location, settings.feed_settings), corpus, corpus.config.fetch)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": TICK_SECONDS * 3})
     start = datetime.now(UTC)  # APScheduler's own times are real; ``clock`` is what the jobs see

@@ -19,7 +19,7 @@ from typing import Any
 from bot.settings import FeedSettings
 from retrieval.date_store import add_column
 from retrieval.errors import SourceError
-from retrieval.statedb import Migration, connection, migrate, register, state_path, with_retry
+from retrieval.statedb import Location, Migration, connection, migrate, register, with_retry
 
 MAX_BACKOFF = timedelta(hours=6)
 KNOWN_LINKS_PER_FEED = 5000
@@ -105,9 +105,9 @@ class FeedRegistry:
             add_column(conn, "feeds_registry", "date_order", "TEXT")  # dmy | mdy | NULL (undeclared)
 
     @classmethod
-    def open(cls, data_dir: Path, settings: FeedSettings) -> FeedRegistry:
-        """The registry in ``data_dir``'s state database, with SITREP_FEEDS and its poll interval."""
-        return cls(state_path(data_dir), env_feeds=settings.feeds,
+    def open(cls, location: Location, settings: FeedSettings) -> FeedRegistry:
+        """The registry in the state database at ``location``, with SITREP_FEEDS and its poll interval."""
+        return cls(location, env_feeds=settings.feeds,
                    poll_interval=timedelta(minutes=settings.poll_minutes))
 
 

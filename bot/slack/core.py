@@ -106,7 +106,7 @@ class SlackCore:
                 "(xoxb-…) into .env."
             )
         self.identity = identity or BotIdentity(self.client)
-        self.state = state or SlackState.open(settings.data_dir, settings.retention_days)
+        self.state = state or SlackState.open(settings.state_location, settings.retention_days)
         self.pool = pool or WorkerPool(settings.workers, settings.queue_size)
         self.limiter = RateLimiter(settings.user_rate_per_minute)
         # Listener threads mostly wait on Slack (notices); more of them only fight the event loop for the CPU.

@@ -33,7 +33,7 @@ from typing import TypeVar
 from bot.answer.results import Answer
 from bot.render.slack import FEEDBACK_REASONS
 from retrieval.errors import StoreError
-from retrieval.statedb import Migration, connect, migrate, register, state_path, transaction, with_retry
+from retrieval.statedb import Location, Migration, connect, migrate, register, transaction, with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS slack_answers (
     answer_id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
     thread_ts TEXT,
-    user TEXT,
+    "user" TEXT,
     question TEXT NOT NULL,
     answer TEXT NOT NULL,
     citations TEXT NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS slack_answers (
 );
 CREATE TABLE IF NOT EXISTS slack_feedback (
     answer_id TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
     reason TEXT,
     question TEXT NOT NULL,
@@ -84,11 +84,11 @@ CREATE TABLE IF NOT EXISTS slack_feedback (
     citations TEXT NOT NULL,
     created REAL NOT NULL,
     updated REAL NOT NULL,
-    PRIMARY KEY (answer_id, user)
+    PRIMARY KEY (answer_id, "user")
 );
 CREATE TABLE IF NOT EXISTS slack_removals (
     request_id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     channel TEXT NOT NULL,
     doc_ids TEXT NOT NULL,
     created REAL NOT NULL
@@ -96,9 +96,9 @@ CREATE TABLE IF NOT EXISTS slack_removals (
 CREATE INDEX IF NOT EXISTS slack_events_seen ON slack_events (seen_at);
 CREATE INDEX IF NOT EXISTS slack_messages_seen ON slack_messages (seen_at);
 CREATE INDEX IF NOT EXISTS slack_answers_created ON slack_answers (created);
-CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers (user);
+CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers ("user");
 CREATE INDEX IF NOT EXISTS slack_feedback_updated ON slack_feedback (updated);
-CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback (user);
+CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback ("user");
 """
 SLACK = register("slack", [Migration(1, _SCHEMA, "events, messages, threads, answers, feedback, removals")])
 
@@ -158,9 +158,9 @@ class SlackState:
             raise
 
     @classmethod
-    def open(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
-        """Open the state database in ``data_dir``."""
-        return cls(state_path(data_dir), retention_days=retention_days)
+    def open(cls, location: Location, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
+        """Open the state database at ``location``."""
+        return cls(location, retention_days=retention_days)
 
     def close(self) -> None:
         with self._lock:
@@ -236,15 +236,15 @@ class SlackState:
         """Delete one person's records: the questions they asked with the answers (and everyone's feedback
         on those answers, which keeps a copy of the question), the marks of threads they asked in, the
         feedback they gave, and their pending removal requests. Returns the rows deleted per kind."""
-        theirs = "SELECT answer_id FROM slack_answers WHERE user = ?"
+        theirs = "SELECT answer_id FROM slack_answers WHERE \"user\" = ?"
         return self._deletes([
             ("threads", "DELETE FROM slack_threads WHERE (channel, thread_ts) IN "
-                        "(SELECT channel, thread_ts FROM slack_answers WHERE user = ?)", (user,)),
-            ("feedback_on_their_answers", f"DELETE FROM slack_feedback WHERE answer_id IN ({theirs}) AND user != ?",
+                        "(SELECT channel, thread_ts FROM slack_answers WHERE \"user\" = ?)", (user,)),
+            ("feedback_on_their_answers", f"DELETE FROM slack_feedback WHERE answer_id IN ({theirs}) AND \"user\" != ?",
              (user, user)),
-            ("feedback", "DELETE FROM slack_feedback WHERE user = ?", (user,)),
-            ("answers", "DELETE FROM slack_answers WHERE user = ?", (user,)),
-            ("removals", "DELETE FROM slack_removals WHERE user = ?", (user,)),
+            ("feedback", "DELETE FROM slack_feedback WHERE \"user\" = ?", (user,)),
+            ("answers", "DELETE FROM slack_answers WHERE \"user\" = ?", (user,)),
+            ("removals", "DELETE FROM slack_removals WHERE \"user\" = ?", (user,)),
         ])
 
     def _maybe_purge(self) -> None:
@@ -275,8 +275,10 @@ class SlackState:
     ) -> None:
         """Keep what was answered, so feedback on it can be stored with the question and citations."""
         self._write(
-            "INSERT OR REPLACE INTO slack_answers (answer_id, channel, thread_ts, user, question, answer, "
-            "citations, mode, abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO slack_answers (answer_id, channel, thread_ts, \"user\", question, answer, "
+            "citations, mode, abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (answer_id) DO UPDATE SET question = excluded.question, answer = excluded.answer, "
+            "citations = excluded.citations, mode = excluded.mode, abstained = excluded.abstained",
             (
                 answer_id,
                 channel,
@@ -297,10 +299,10 @@ class SlackState:
             raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
         now = self._clock()
         changed = self._write(
-            "INSERT INTO slack_feedback (answer_id, user, rating, reason, question, answer, citations, created, "
+            "INSERT INTO slack_feedback (answer_id, \"user\", rating, reason, question, answer, citations, created, "
             "updated) SELECT answer_id, ?, ?, NULL, question, answer, citations, ?, ? FROM slack_answers "
             "WHERE answer_id = ? "
-            "ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, updated = excluded.updated",
+            "ON CONFLICT (answer_id, \"user\") DO UPDATE SET rating = excluded.rating, updated = excluded.updated",
             (user, rating, now, now, answer_id),
         )
         if not changed:
@@ -312,7 +314,7 @@ class SlackState:
         if reason not in FEEDBACK_REASONS:
             raise ValueError(f"unknown feedback reason {reason!r}")
         return self._write(
-            "UPDATE slack_feedback SET reason = ?, updated = ? WHERE answer_id = ? AND user = ?",
+            "UPDATE slack_feedback SET reason = ?, updated = ? WHERE answer_id = ? AND \"user\" = ?",
             (reason, self._clock(), answer_id, user),
         ) > 0
 
@@ -342,14 +344,14 @@ class SlackState:
     def save_removal(self, request_id: str, user: str, channel: str, doc_ids: Sequence[str]) -> None:
         """Keep a removal request until its admin confirms or cancels it (or it expires)."""
         self._write(
-            "INSERT INTO slack_removals (request_id, user, channel, doc_ids, created) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO slack_removals (request_id, \"user\", channel, doc_ids, created) VALUES (?, ?, ?, ?, ?)",
             (request_id, user, channel, json.dumps(list(doc_ids)), self._clock()),
         )
 
     def removal(self, request_id: str) -> PendingRemoval | None:
         """The pending request, or None when it is unknown, done, cancelled or expired."""
         rows = self._read(
-            "SELECT request_id, user, channel, doc_ids FROM slack_removals WHERE request_id = ? AND created >= ?",
+            "SELECT request_id, \"user\", channel, doc_ids FROM slack_removals WHERE request_id = ? AND created >= ?",
             (request_id, self._clock() - REMOVAL_TTL_SECONDS),
         )
         if not rows:

@@ -277,7 +277,7 @@ def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> Non
     from bot.settings import load_settings
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive", "SITREP_DATA_DIR": str(tmp_path)})
-    service = DigestService.open(settings.data_dir, corpus, Engine(settings.llm, corpus))
+    service = DigestService.open(settings.state_location, corpus, Engine(settings.llm, corpus))
     digest = service.build(None, "UTC", datetime(2020, 10, 17, tzinfo=UTC), since=datetime(2020, 10, 13, tzinfo=UTC))
     keys = [c.url or c.doc_id for c in digest.citations]
     assert digest.citations and len(keys) == len(set(keys))

@@ -279,7 +279,7 @@ def test_digest_of_hostile_articles_is_inert(hostile_corpus: Corpus, tmp_path_fa
 
     settings = load_settings({"SITREP_ANSWER_MODE": "extractive",
                               "SITREP_DATA_DIR": str(tmp_path_factory.mktemp("hostile-digest"))})
-    service = DigestService.open(settings.data_dir, hostile_corpus, Engine(settings.llm, hostile_corpus))
+    service = DigestService.open(settings.state_location, hostile_corpus, Engine(settings.llm, hostile_corpus))
     now = datetime.now(UTC)
     digest = service.build("C0NEWS", "Asia/Kabul", now, since=now - timedelta(days=1))
     assert digest.article_count >= 5

@@ -55,7 +55,7 @@ def test_a_store_from_before_schema_versions_opens_and_works(
     assert corpus.state.counts()[0] == documents_before
     assert corpus.ingest([]).added == 0
 
-    slack = SlackState.open(old_data_dir, retention_days=100_000)
+    slack = SlackState.open(state_path(old_data_dir), retention_days=100_000)
     try:
         assert slack.claim_event("Ev0OLDSTORE") is False  # the retry of an event the old release answered
         assert slack.is_bot_thread("C0NEWS", "1700000000.000100")

@@ -58,7 +58,7 @@ def test_claims_are_atomic_across_threads_and_connections(tmp_path: Path) -> Non
 
 
 def test_threads_and_feedback(tmp_path: Path) -> None:
-    state = SlackState.open(tmp_path)
+    state = SlackState.open(tmp_path / "state.db")
     assert not state.is_bot_thread("C1", "1.0")
     state.mark_thread("C1", "1.0")
     assert state.is_bot_thread("C1", "1.0")

@@ -119,7 +119,7 @@ class DigestCommands:
 
 def register(app: App, bot: SlackCore, clock: Clock = lambda: datetime.now(UTC)) -> DigestCommands:
     """Add ``/digest`` and ``/digest now`` to ``app``. ConfigError on a bad digest schedule."""
-    service = DigestService.open(bot.settings.data_dir, bot.corpus, bot.engine)
+    service = DigestService.open(bot.settings.state_location, bot.corpus, bot.engine)
     commands = DigestCommands(bot.settings, service, clock, bot.pool, bot.client)
     slash_command(app, "/digest", commands.reply)
     return commands
