@@ -8,8 +8,9 @@ primary key (channel, slot), so of two processes exactly one wins. After posting
 A claim whose owner died (same host and PID namespace, process gone) or that is older than ``stale_after`` is
 taken over; a replica on another host is never judged by a pid, only by the claim's age. The claim is one
 transaction under the state database's write lock, on SQLite and PostgreSQL alike, so of N replicas racing
-for a slot exactly one wins. The dead owner may have posted just before dying, so the taker first looks in the channel's history for
-a message carrying this slot's metadata key and, if found, records it instead of posting again.
+for a slot exactly one wins. The dead owner may have posted just before dying, so the taker first looks in
+the channel's history for a message carrying this slot's metadata key and, if found, records it instead of
+posting again.
 """
 
 from __future__ import annotations
