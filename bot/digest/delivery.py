@@ -324,6 +324,11 @@ def post_claimed(
     A claim taken over from an interrupted attempt first looks for that attempt's message in the channel.
     """
     channel, slot = claim.channel, claim.slot
+    held = store.get(channel, slot)
+    if held is None or (held.owner, held.status) != (claim.owner, "claimed"):
+        # Taken over while the digest was being built (a build slower than ``stale_after``): the taker posts it.
+        log.warning("digest claim was taken over before posting channel=%s slot=%s", channel, slot)
+        return DeliveryOutcome(DeliveryOutcome.Kind.SKIPPED)
     if digest.empty and not post_empty:
         store.mark_posted(claim, ts=None, now=now, digest=digest)
         log.info("digest empty, not posted channel=%s slot=%s", channel, slot)

@@ -27,6 +27,7 @@ from bot.digest.delivery import (
     deliver,
     new_owner,
     owner_is_dead,
+    post_claimed,
 )
 from retrieval.statedb import Location
 
@@ -225,3 +226,13 @@ def _pid_that_is_not_running() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_claim_taken_over_while_building_is_not_posted(state_location: Location, slack: SlackApiServer,
+                                                         client: WebClient) -> None:
+    store = DeliveryStore(state_location)
+    slow = store.claim("C1", "2020-10-16", "host-a:1:t", NOW)
+    assert slow is not None
+    assert store.claim("C1", "2020-10-16", "host-b:2:t", NOW + DEFAULT_STALE_AFTER) is not None  # deemed stale
+    outcome = post_claimed(store, client, slow, make_digest(), NOW + DEFAULT_STALE_AFTER)
+    assert outcome.kind is Kind.SKIPPED and slack.calls_to("chat.postMessage") == []
