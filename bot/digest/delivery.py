@@ -5,18 +5,21 @@ asked for. Before posting, a process *claims* the slot: a row inserted in its ow
 primary key (channel, slot), so of two processes exactly one wins. After posting it records the Slack
 ``ts`` and the digest's story facts (the next digest compares its figures with them).
 
-A claim whose owner died (same host, process gone) or that is older than ``stale_after`` is taken over.
-The dead owner may have posted just before dying, so the taker first looks in the channel's history for
-a message carrying this slot's metadata key and, if found, records it instead of posting again.
+A claim whose owner died (same host and PID namespace, process gone) or that is older than ``stale_after`` is
+taken over; a replica on another host is never judged by a pid, only by the claim's age. The claim is one
+transaction under the state database's write lock, on SQLite and PostgreSQL alike, so of N replicas racing
+for a slot exactly one wins. The dead owner may have posted just before dying, so the taker first looks in
+the channel's history for a message carrying this slot's metadata key and, if found, records it instead of
+posting again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -31,7 +34,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.answer.stories import StoryCorpus
 from bot.digest.build import Digest, StorySummarizer, build_digest
-from retrieval.statedb import Location, Migration, connection, migrate, register, with_retry
+from retrieval.statedb import Connection, Location, Migration, connection, migrate, register, with_retry
 
 if TYPE_CHECKING:
     from bot.answer.engine import Engine
@@ -77,9 +80,26 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def _process_space() -> str:
+    """Where this process's pid means something: its hostname, plus a digest of the kernel boot and PID namespace.
+
+    Replicas on different machines (or in containers on host networking) can share a hostname without seeing
+    each other's processes; only an owner from the same boot and PID namespace is judged by its pid.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # not Linux: the hostname alone, as before
+        return socket.gethostname()
+    return f"{socket.gethostname()}~{hashlib.sha256(f'{boot}/{namespace}'.encode()).hexdigest()[:10]}"
+
+
+_SPACE = _process_space()
+
+
 def new_owner() -> str:
     """A claim-owner id ``host:pid:token`` for one runner; release it with :func:`close_owner`."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    owner = f"{_SPACE}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     with _LIVE_LOCK:
         _LIVE_OWNERS.add(owner)
     return owner
@@ -92,13 +112,13 @@ def close_owner(owner: str) -> None:
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True when ``owner`` certainly no longer runs (same host, and its process or runner is gone).
+    """True when ``owner`` certainly no longer runs (same host and PID namespace, and its process or runner is gone).
 
-    Owners on other hosts are never judged dead here; their claims expire after ``stale_after``.
+    Owners elsewhere (other replicas) are never judged dead here; their claims expire after ``stale_after``.
     """
     host, _, rest = owner.partition(":")
     pid_text, _, _token = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _SPACE or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
@@ -132,7 +152,7 @@ class DeliveryRecord:
     state: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DeliveryRecord:
+    def from_row(cls, row: Any) -> DeliveryRecord:
         data = dict(row)
         data["state"] = json.loads(data["state"]) if data["state"] else None
         return cls(**data)
@@ -151,14 +171,13 @@ class Claim:
 class DeliveryStore:
     """The ``digest_deliveries`` table in the state database. Safe to share between threads."""
 
-    def __init__(self, path: Path, *, stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
+    def __init__(self, path: Location, *, stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
         self.path = path
         self.stale_after = stale_after
         with connection(self.path) as conn:
             migrate(conn, DELIVERIES)
 
-
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one BEGIN IMMEDIATE transaction (retried while the database is busy)."""
 
         def attempt() -> T:
@@ -205,7 +224,7 @@ class DeliveryStore:
     def claim(self, channel: str, slot: str, owner: str, now: datetime) -> Claim | None:
         """Claim (channel, slot) for ``owner``; None when it is posted or someone else holds it."""
 
-        def txn(conn: sqlite3.Connection) -> Claim | None:
+        def txn(conn: Connection) -> Claim | None:
             row = conn.execute(
                 "SELECT * FROM digest_deliveries WHERE channel = ? AND slot = ?", (channel, slot)
             ).fetchone()
@@ -236,7 +255,7 @@ class DeliveryStore:
         status = "posted" if ts is not None else "skipped"
         state = json.dumps(digest.state(), ensure_ascii=False)
 
-        def txn(conn: sqlite3.Connection) -> int:
+        def txn(conn: Connection) -> int:
             return conn.execute(
                 "UPDATE digest_deliveries SET status = ?, posted_at = ?, ts = ?, since = ?, until = ?, state = ?, "
                 "error = NULL WHERE channel = ? AND slot = ? AND owner = ?",
@@ -253,7 +272,7 @@ class DeliveryStore:
         attempts = (claim.previous.attempts if claim.previous else 0) + 1
         retry_at = now + min(timedelta(minutes=2 ** (attempts - 1)), _MAX_RETRY_DELAY)
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: Connection) -> None:
             conn.execute(
                 "UPDATE digest_deliveries SET status = 'failed', attempts = ?, retry_at = ?, error = ? "
                 "WHERE channel = ? AND slot = ? AND owner = ?",
@@ -293,6 +312,22 @@ def deliver(
     claim = store.claim(channel, slot, owner, now)
     if claim is None:
         log.info("digest already posted or claimed channel=%s slot=%s", channel, slot)
+        return DeliveryOutcome(DeliveryOutcome.Kind.SKIPPED)
+    return post_claimed(store, client, claim, digest, now, post_empty=post_empty)
+
+
+def post_claimed(
+    store: DeliveryStore, client: WebClient, claim: Claim, digest: Digest, now: datetime, *, post_empty: bool = True,
+) -> DeliveryOutcome:
+    """Post ``digest`` for a slot this process has claimed, and record the outcome on the claim.
+
+    A claim taken over from an interrupted attempt first looks for that attempt's message in the channel.
+    """
+    channel, slot = claim.channel, claim.slot
+    held = store.get(channel, slot)
+    if held is None or (held.owner, held.status) != (claim.owner, "claimed"):
+        # Taken over while the digest was being built (a build slower than ``stale_after``): the taker posts it.
+        log.warning("digest claim was taken over before posting channel=%s slot=%s", channel, slot)
         return DeliveryOutcome(DeliveryOutcome.Kind.SKIPPED)
     if digest.empty and not post_empty:
         store.mark_posted(claim, ts=None, now=now, digest=digest)

@@ -5,6 +5,10 @@ time as an argument, so tests drive them with any clock and never sleep. APSched
 BackgroundScheduler) only calls them: the digest tick at seconds 0, 20 and 40 of every minute (so a
 digest set for 08:00 posts within a second or two of it), the feed tick every ``TICK_SECONDS``, and both
 once at start-up, which is how a digest missed during downtime is caught up.
+
+Every replica of ``sitrep serve`` runs both jobs on the shared state database; claims make the work happen
+once: a digest slot is claimed before its digest is built (:mod:`bot.digest.delivery`), a feed's poll is
+leased before it is fetched (:meth:`bot.feeds.registry.FeedRegistry.claim`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from bot.digest.delivery import (
     DeliveryOutcome,
     DigestService,
     close_owner,
-    deliver,
     new_owner,
+    owner_is_dead,
+    post_claimed,
 )
 from bot.digest.schedule import DigestSchedule, due_day, load_schedules, next_run, scheduled_at
 from bot.feeds.registry import FeedRegistry, FeedState
@@ -67,15 +72,29 @@ class FeedPoller:
     """Polls the due feeds, ingests new entries, and backs off feeds that fail."""
 
     def __init__(self, registry: FeedRegistry, corpus: Ingests, options: FetchOptions,
-                 fetch: FeedFetcher = fetch_feed) -> None:
+                 fetch: FeedFetcher = fetch_feed, owner: str | None = None) -> None:
         self.registry = registry
         self.corpus = corpus
         self.options = options
         self.fetch = fetch
+        self.owner = owner or new_owner()
 
     def tick(self, now: datetime) -> list[FeedPoll]:
-        """Poll every feed due at ``now``. One feed's failure never stops the others."""
-        return [self._poll(feed, now) for feed in self.registry.due(now)]
+        """Poll every feed due at ``now`` whose lease this poller wins. One feed's failure never stops the others.
+
+        Each feed is claimed just before its poll, so replicas ticking together share the due feeds out.
+        """
+        polls = []
+        for feed in self.registry.due(now):
+            dead = feed.claimed_by if feed.claimed_by and owner_is_dead(feed.claimed_by) else None
+            claimed = self.registry.claim(feed, self.owner, now, take_from=dead)
+            if claimed is not None:  # else another replica polls it, or already has
+                polls.append(self._poll(claimed, now))
+        return polls
+
+    def close(self) -> None:
+        """This poller is done: a lease it left behind may be taken over at once."""
+        close_owner(self.owner)
 
     def _poll(self, feed: FeedState, now: datetime) -> FeedPoll:
         url = feed.url
@@ -173,9 +192,16 @@ class DigestRunner:
             return None
         if now < self._build_retry.get(schedule.channel, now):
             return None
-        digest = self.service.build(schedule.channel, schedule.timezone, now)
-        return deliver(store, self.client, schedule.channel, slot, digest, self.owner, now,
-                       post_empty=self.post_empty)
+        # Claimed before it is built: of several replicas only the winner summarises (an LLM call per story).
+        claim = store.claim(schedule.channel, slot, self.owner, now)
+        if claim is None:
+            return None
+        try:
+            digest = self.service.build(schedule.channel, schedule.timezone, now)
+        except Exception as exc:
+            store.mark_failed(claim, now=now, error=f"digest not built: {type(exc).__name__}: {exc}")
+            raise
+        return post_claimed(store, self.client, claim, digest, now, post_empty=self.post_empty)
 
     def close(self) -> None:
         """This runner is done: a claim it left unfinished may be taken over at once."""
@@ -194,6 +220,7 @@ class SchedulerHandle:
         """Stop the jobs, letting a running one (a digest being posted) finish."""
         self.scheduler.shutdown(wait=True)
         self.runner.close()
+        self.poller.close()
 
 
 def start_scheduler(settings: Settings, corpus: Corpus, engine: Engine, client: WebClient,

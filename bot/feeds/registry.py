@@ -4,25 +4,32 @@ Each feed keeps its ETag / Last-Modified (sent back so an unchanged feed costs a
 and a failure count: a failing feed is retried after poll interval × 2^(failures − 1), at most
 ``MAX_BACKOFF``, and a success resets it. The links already ingested from a feed are remembered so the
 loader need not fetch their pages again.
+
+Several ``sitrep serve`` replicas share one registry (PostgreSQL), so a poll is leased: :meth:`FeedRegistry.claim`
+takes a due feed with one conditional UPDATE (due, and no live lease), which on either engine only one
+replica can win; recording the poll's outcome moves ``next_check`` on and ends the lease. A replica that
+dies mid-poll leaves a lease that another takes when it runs out (``lease_until``), or at once when the
+poller can tell its owner is gone.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.settings import FeedSettings
 from retrieval.date_store import add_column
 from retrieval.errors import SourceError
-from retrieval.statedb import Location, Migration, connection, migrate, register, with_retry
+from retrieval.statedb import Connection, Location, Migration, connection, engine, migrate, register, with_retry
 
 MAX_BACKOFF = timedelta(hours=6)
 KNOWN_LINKS_PER_FEED = 5000
+# How long a poll may run before another replica may take the feed over: far above a poll's usual seconds
+# (a feed of new entries fetches and embeds each page), so a slow poll is not repeated by a second replica.
+DEFAULT_LEASE = timedelta(minutes=10)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds_registry (
@@ -45,7 +52,21 @@ CREATE TABLE IF NOT EXISTS feeds_seen_links (
     PRIMARY KEY (feed_url, link)
 );
 """
-FEEDS = register("feeds", [Migration(1, _SCHEMA, "the feed registry and the links seen")])
+
+
+def _added_columns(conn: Connection) -> None:
+    # ``date_order`` was added unversioned by earlier releases, so each column is added only when missing.
+    for name in ("date_order", "claimed_by", "lease_until"):
+        if engine(conn) == "postgresql":
+            conn.execute(f"ALTER TABLE feeds_registry ADD COLUMN IF NOT EXISTS {name} TEXT")
+        else:
+            add_column(conn, "feeds_registry", name, "TEXT")  # type: ignore[arg-type]
+
+
+FEEDS = register("feeds", [
+    Migration(1, _SCHEMA, "the feed registry and the links seen"),
+    Migration(2, _added_columns, "a feed's date order, and the lease of a poll in progress"),
+])
 
 
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
@@ -70,6 +91,8 @@ class FeedState:
     failures: int = 0
     next_check: str | None = None
     date_order: str | None = None  # how the feed writes numeric dates: "dmy", "mdy" or undeclared
+    claimed_by: str | None = None  # the poller polling it now (or that died polling it)
+    lease_until: str | None = None  # when another poller may take it over
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,13 +119,14 @@ def check_feed_url(url: str) -> str:
 class FeedRegistry:
     """Feeds and their fetch state in the state database (a connection per call: thread-safe)."""
 
-    def __init__(self, path: Path, *, env_feeds: Iterable[str] = (), poll_interval: timedelta) -> None:
+    def __init__(self, path: Location, *, env_feeds: Iterable[str] = (), poll_interval: timedelta,
+                 lease: timedelta = DEFAULT_LEASE) -> None:
         self.path = path
         self.env_feeds = tuple(dict.fromkeys(u.strip() for u in env_feeds if u.strip()))
         self.poll_interval = poll_interval
+        self.lease = lease
         with connection(self.path) as conn:
             migrate(conn, FEEDS)
-            add_column(conn, "feeds_registry", "date_order", "TEXT")  # dmy | mdy | NULL (undeclared)
 
     @classmethod
     def open(cls, location: Location, settings: FeedSettings) -> FeedRegistry:
@@ -163,11 +187,29 @@ class FeedRegistry:
         stamp = _iso(now)
         return [f for f in self.feeds() if f.next_check is None or f.next_check <= stamp]
 
+    def claim(self, feed: FeedState, owner: str, now: datetime, *, take_from: str | None = None) -> FeedState | None:
+        """Lease ``feed``'s poll to ``owner`` until ``now`` + lease; None when it is not due or leased to another.
+
+        One conditional UPDATE decides, so of several replicas claiming at once exactly one wins (PostgreSQL
+        re-checks the condition on the row the winner committed). ``take_from`` names a lease holder known to
+        be dead, whose lease is taken at once. Returns the feed's current state (validators included).
+        """
+        self._upsert(feed.url, now)  # SITREP_FEEDS entries get their row on first use
+        stamp = _iso(now)
+        with connection(self.path) as conn:
+            rows = with_retry(lambda: conn.execute(
+                "UPDATE feeds_registry SET claimed_by = ?, lease_until = ? WHERE url = ? "
+                "AND (next_check IS NULL OR next_check <= ?) AND (lease_until IS NULL OR lease_until <= ? "
+                "OR claimed_by = ?) RETURNING *",
+                (owner, _iso(now + self.lease), feed.url, stamp, stamp, take_from),
+            ).fetchall())
+        return _state(feed.url, feed.origin, rows[0]) if rows else None
+
     def record_success(
         self, url: str, now: datetime, *, status: str, etag: str | None, last_modified: str | None,
         title: str | None, entry_problems: str | None = None,
     ) -> None:
-        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll.
+        """A fetch answered (``status`` "ok" or "not_modified"): reset failures, schedule the next poll, end the lease.
 
         ``entry_problems`` says which entries could not be ingested (e.g. links the fetch guard refused);
         it is kept as the feed's ``last_error`` while the feed itself counts as working.
@@ -176,13 +218,13 @@ class FeedRegistry:
         self._execute(
             "UPDATE feeds_registry SET etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified), "
             "title = COALESCE(?, title), last_status = ?, last_error = ?, last_checked = ?, failures = 0, "
-            "next_check = ? WHERE url = ?",
+            "next_check = ?, claimed_by = NULL, lease_until = NULL WHERE url = ?",
             (etag, last_modified, title or None, status, entry_problems and entry_problems[:500], _iso(now),
              _iso(now + self.poll_interval), url),
         )
 
     def record_failure(self, url: str, now: datetime, error: str) -> datetime:
-        """A fetch failed: count it and back off exponentially. Returns the next attempt's time."""
+        """A fetch failed: count it, back off exponentially, end the lease. Returns the next attempt's time."""
         self._upsert(url, now)
         with connection(self.path) as conn:
             row = conn.execute("SELECT failures FROM feeds_registry WHERE url = ?", (url,)).fetchone()
@@ -191,7 +233,7 @@ class FeedRegistry:
         next_check = now + delay
         self._execute(
             "UPDATE feeds_registry SET last_status = 'error', last_error = ?, last_checked = ?, failures = ?, "
-            "next_check = ? WHERE url = ?",
+            "next_check = ?, claimed_by = NULL, lease_until = NULL WHERE url = ?",
             (error[:500], _iso(now), failures, _iso(next_check), url),
         )
         return next_check
@@ -224,7 +266,7 @@ class FeedRegistry:
         self._execute("INSERT OR IGNORE INTO feeds_registry (url, added_at) VALUES (?, ?)", (url, _iso(now)))
 
 
-def _state(url: str, origin: str, row: sqlite3.Row | None) -> FeedState:
+def _state(url: str, origin: str, row: Any) -> FeedState:
     if row is None:
         return FeedState(url=url, origin=origin)
     return FeedState(
@@ -239,4 +281,6 @@ def _state(url: str, origin: str, row: sqlite3.Row | None) -> FeedState:
         failures=row["failures"],
         next_check=row["next_check"],
         date_order=row["date_order"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
     )

@@ -22,11 +22,13 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.errors import SlackSetupError
+from bot.health import HealthMonitor
 from bot.settings import Settings
 from bot.slack.app import SlackBot
 
@@ -114,8 +116,15 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
         bolt_response = bot.app.dispatch(bolt_request)
         return to_starlette_response(bolt_response)
 
+    health = HealthMonitor.for_state(bot.settings.state_location, bot.corpus.store)
+
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "busy": bot.pool.busy, "waiting": bot.pool.waiting})
+        # 200 when the state database and Chroma answer, else 503: a load balancer sends no events here then.
+        # The checks block (database, Chroma), so they run off the event loop; the report is cached for 2 s.
+        report = await run_in_threadpool(health.report)
+        body = {"ok": report["ok"], "busy": bot.pool.busy, "waiting": bot.pool.waiting,
+                "database": report["database"], "chroma": report["chroma"]}
+        return JSONResponse(body, status_code=200 if report["ok"] else 503)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("http.error path=%s error=%s", request.url.path, type(exc).__name__, exc_info=exc)

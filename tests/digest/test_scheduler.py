@@ -56,10 +56,12 @@ def _engine(corpus: Corpus) -> Engine:
     return Engine(load_settings({"SITREP_ANSWER_MODE": "extractive"}).llm, corpus)
 
 
-def _runner(tmp_path: Path, corpus: Corpus, slack: SlackApiServer, *, max_late_hours: float = 6.0,
+def _runner(tmp_path: Path | str, corpus: Corpus, slack: SlackApiServer, *, max_late_hours: float = 6.0,
             post_empty: bool = True, schedules: list[DigestSchedule] | None = None) -> DigestRunner:
+    """A runner on ``tmp_path``'s state.db, or on the state database at a ``postgresql://`` URL."""
     engine = _engine(corpus)
-    service = DigestService(DeliveryStore(tmp_path / "state.db"), corpus, engine.summarize_passages, engine.mode)
+    location = tmp_path if isinstance(tmp_path, str) else tmp_path / "state.db"
+    service = DigestService(DeliveryStore(location), corpus, engine.summarize_passages, engine.mode)
     return DigestRunner(service, WebClient(token=slack.token, base_url=slack.url), schedules or [SCHEDULE],
                         max_late=timedelta(hours=max_late_hours), post_empty=post_empty)
 
@@ -143,23 +145,47 @@ def test_restart_after_crash_mid_post_does_not_post_twice(tmp_path: Path, news: 
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-def test_two_runners_on_one_state_db_post_once(tmp_path: Path, news: Corpus, slack: SlackApiServer) -> None:
-    runners = [_runner(tmp_path, news, slack) for _ in range(2)]
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_replicas_on_one_state_db_build_and_post_once(tmp_path: Path, news: Corpus, slack: SlackApiServer,
+                                                      request: pytest.FixtureRequest, engine: str) -> None:
+    location = request.getfixturevalue("pg_url") if engine == "postgresql" else tmp_path
+    runners = [_runner(location, news, slack) for _ in range(3)]
+    builds: list[str] = []
+    for runner in runners:
+        build = runner.service.build
+        runner.service.build = lambda *a, build=build, **k: builds.append("built") or build(*a, **k)  # type: ignore[method-assign]
     barrier = threading.Barrier(len(runners))
     outcomes: list[list[DeliveryOutcome]] = []
 
     def run(runner: DigestRunner) -> None:
         barrier.wait()
-        outcomes.append(runner.tick(london(2020, 10, 16, 8, 0)))
+        for minute in range(3):  # replicas tick every 20 s: several ticks over the slot
+            outcomes.append(runner.tick(london(2020, 10, 16, 8, minute)))
 
     threads = [threading.Thread(target=run, args=(r,)) for r in runners]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    kinds = sorted(o.kind.value for batch in outcomes for o in batch)
-    assert kinds in (["posted"], ["posted", "skipped"])
+    assert sorted(o.kind.value for batch in outcomes for o in batch) == ["posted"]
+    assert builds == ["built"]  # the slot is claimed before the digest is built: one replica summarises
     assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_digest_that_cannot_be_built_is_retried_by_any_replica(tmp_path: Path, news: Corpus,
+                                                                 slack: SlackApiServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    broken, healthy = _runner(tmp_path, news, slack), _runner(tmp_path, news, slack)
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("LLM server unreachable")
+
+    monkeypatch.setattr(broken.service, "build", unreachable)
+    assert broken.tick(london(2020, 10, 16, 8, 0)) == []
+    record = broken.service.store.get("C1", "2020-10-16")
+    assert record is not None and record.status == "failed" and "not built" in (record.error or "")
+    assert healthy.tick(london(2020, 10, 16, 8, 0, 30)) == []  # backing off, not stuck behind a live claim
+    assert [o.kind for o in healthy.tick(london(2020, 10, 16, 8, 1))] == [Kind.POSTED]
 
 
 def test_empty_day_posts_a_short_note_or_nothing(tmp_path: Path, news: Corpus, slack: SlackApiServer) -> None:
