@@ -5,8 +5,9 @@ HTTP mode has one endpoint, ``POST /slack/events``, for events, slash commands a
 ``v0:{timestamp}:{body}``, timestamp within 5 minutes) — checked here before Bolt, and again by Bolt's own
 ``RequestVerification``. There is no setting that turns the check off. Bodies over the size cap get 413,
 bodies that are not UTF-8 or not a Slack payload 400, unknown paths 404, and errors a plain 500 with no stack
-trace. Events are acknowledged as soon as their signature checks out and dispatched to Bolt afterwards; commands
-and interactivity are dispatched at once (their listeners only acknowledge and hand work on).
+trace. Events are acknowledged as soon as their signature checks out and they are recorded as durable jobs (the
+insert that also drops Slack's retries, :mod:`bot.slack.jobs`), and dispatched to Bolt afterwards; commands and
+interactivity are dispatched at once (their listeners only acknowledge and hand work on).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -104,9 +106,13 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
             log.warning("slack.request.rejected reason=unreadable_payload")
             return JSONResponse({"error": "invalid request"}, status_code=400)
         if _is_event_callback(body):
-            # Slack wants events acknowledged within 3 s and learns nothing from the answer: acknowledge now,
-            # let Bolt run afterwards (de-duplication makes Slack's retries harmless either way).
-            bot.dispatch_later(bolt_request)
+            # Slack wants events acknowledged within 3 s and learns nothing from the answer: record the event
+            # (in a thread: the database may wait for a lock), acknowledge, let Bolt run afterwards. Once
+            # recorded the event is answered even if this replica dies; Slack's retries are dropped here.
+            if await run_in_threadpool(bot.accept_event, bolt_request):
+                bot.dispatch_later(bolt_request)
+            else:
+                log.info("slack.event.duplicate event_id=%s", bolt_request.body.get("event_id"))
             return Response(status_code=200)
         # Commands and interactivity are dispatched right here, on the event loop: their listeners only
         # acknowledge (work goes to lazy listeners and the worker pool), so a dispatch takes well under a
