@@ -322,11 +322,15 @@ class SlackState:
 
         def take(conn: Connection) -> list[LeasedJob]:
             lock = " FOR UPDATE SKIP LOCKED" if engine(conn) == "postgresql" else ""
+            # The pick is a CTE, evaluated once: a subquery in WHERE may be rescanned per row, each scan
+            # skipping different locked rows, and take more than ``limit``.
             rows = conn.execute(
+                f"WITH picked AS (SELECT event_id FROM slack_events WHERE {due} "
+                f"ORDER BY seen_at, event_id LIMIT ?{lock}) "
                 "UPDATE slack_events SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-                f"WHERE {due} AND event_id IN (SELECT event_id FROM slack_events WHERE {due} "
-                f"ORDER BY seen_at LIMIT ?{lock}) RETURNING event_id, body, reply_ts, attempts",
-                (owner, now + lease_seconds, *params, *params, limit),
+                f"WHERE {due} AND event_id IN (SELECT event_id FROM picked) "
+                "RETURNING event_id, body, reply_ts, attempts",
+                (*params, limit, owner, now + lease_seconds, *params),
             ).fetchall()
             return [LeasedJob(r["event_id"], r["body"], r["reply_ts"], int(r["attempts"])) for r in rows]
 
