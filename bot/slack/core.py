@@ -30,7 +30,7 @@ from bot.errors import SlackSetupError, describe_failure
 from bot.render.slack import SlackMessage, render_answer, render_notice
 from bot.settings import Settings
 from bot.slack.identity import BotIdentity, make_client
-from bot.slack.jobs import Job, JobLeases
+from bot.slack.jobs import REPLY_EVENT_TYPE, Job, JobLeases
 from bot.slack.state import SlackState
 from bot.slack.workers import RateLimiter, WorkerPool
 from retrieval.errors import SitrepError, StoreError
@@ -175,7 +175,7 @@ class SlackCore:
                 job: Job | None = None) -> str | None:
         """Post an answer (with Sources and feedback buttons) in the target thread; with ``update_ts`` (or the
         reply a previous owner of ``job`` posted), the first message replaces that one. Returns its ts."""
-        update_ts = update_ts or (job.reply_ts if job is not None else None)
+        update_ts = update_ts or (self.find_reply(target, job) if job is not None else None)
         answer_id: str | None = uuid.uuid4().hex[:16]
         try:
             self.state.save_answer(answer_id, answer, channel=target.channel, thread_ts=target.thread_ts,
@@ -216,14 +216,35 @@ class SlackCore:
                                         blocks=message.blocks or None)
                 first_ts = update_ts
             else:
+                extra = {"metadata": job.metadata()} if job is not None and first_ts is None else {}
                 response = self.client.chat_postMessage(channel=target.channel, thread_ts=thread_ts,
-                                                        **message.post_kwargs())
+                                                        **message.post_kwargs(), **extra)
                 if first_ts is None:
                     first_ts = str(response["ts"])
                     if job is not None:
                         self.jobs.reply_posted(job, first_ts)
             thread_ts = thread_ts or first_ts
         return first_ts
+
+    def find_reply(self, target: Target, job: Job) -> str | None:
+        """The ts of the reply already posted for ``job``: recorded on it, or — for a job taken over from a
+        replica that died between posting and recording — the message in the thread whose metadata names the
+        event. None when there is none (or the thread cannot be read)."""
+        if job.reply_ts or not job.taken_over or not target.thread_ts:
+            return job.reply_ts
+        try:
+            response = self.client.conversations_replies(channel=target.channel, ts=target.thread_ts, limit=200,
+                                                         include_all_metadata=True)
+        except SlackClientError as exc:
+            log.warning("slack.reply.lookup_failed channel=%s error=%s", target.channel, type(exc).__name__)
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_type") == REPLY_EVENT_TYPE
+                    and (metadata.get("event_payload") or {}).get("event_id") == job.event_id):
+                job.reply_ts = str(message["ts"])
+                log.info("slack.reply.found event_id=%s", job.event_id)
+        return job.reply_ts
 
     def notify(self, target: Target, text: str) -> None:
         """A one-sentence notice in the target thread; a failure to post is logged (nothing else is left)."""

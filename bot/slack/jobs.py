@@ -16,7 +16,9 @@ The life of an event:
    (:meth:`JobLeases.reply_posted`).
 4. **Taken over when its replica dies.** The same thread takes pending jobs whose lease ran out (``FOR UPDATE
    SKIP LOCKED`` on PostgreSQL) and dispatches them again here; the answer then updates the message the dead
-   replica posted, if it got that far, instead of posting a second one. A job taken over
+   replica posted, if it got that far, instead of posting a second one: the ts recorded on the job, or, when
+   the replica died between Slack's reply and that record, the message in the thread whose metadata names the
+   event (:data:`REPLY_EVENT_TYPE`, found by :meth:`bot.slack.core.SlackCore.find_reply`). A job taken over
    ``MAX_ATTEMPTS`` times (say, one that crashes its process) is left alone.
 
 On SQLite (one process) the same table makes answering survive a ``kill -9``: a restarted ``sitrep serve``
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # the first delivery and two takeovers
 MAX_AGE_SECONDS = 3600.0  # a question older than this is not answered any more (its replica died long ago)
 TAKE_LIMIT = 16  # jobs taken over per tick, so one replica does not grab a dead one's whole backlog at once
+REPLY_EVENT_TYPE = "sitrep_reply"  # message metadata on a reply's first message: {"event_id": …}
 
 
 @dataclass
@@ -50,10 +53,15 @@ class Job:
     event_id: str
     reply_ts: str | None = None  # the first message of a reply posted (by a previous owner, or by us)
     adopted: bool = False  # a worker finishes it; otherwise it is finished when dispatch returns
+    taken_over: bool = False  # another replica had it first (and may have posted a reply it did not record)
 
     def adopt(self) -> None:
         """A listener queued the work that finishes this job."""
         self.adopted = True
+
+    def metadata(self) -> dict[str, object]:
+        """Message metadata naming this job's event, put on the reply's first message."""
+        return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"event_id": self.event_id}}
 
 
 Redispatch = Callable[[LeasedJob, Job], None]
@@ -168,5 +176,5 @@ class JobLeases:
         for leased in taken:
             log.info("slack.job.taken_over event_id=%s attempt=%d reply_posted=%s", leased.event_id,
                      leased.attempts, leased.reply_ts is not None)
-            redispatch(leased, self._hold(Job(leased.event_id, reply_ts=leased.reply_ts)))
+            redispatch(leased, self._hold(Job(leased.event_id, reply_ts=leased.reply_ts, taken_over=True)))
         return len(taken)

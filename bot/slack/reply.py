@@ -35,7 +35,7 @@ class LiveReply:
         self._text = ""
         self._stream: Any = None
         # A reply a previous owner of the job posted: edited (its stream, if any, died with that replica).
-        self._ts: str | None = job.reply_ts if job is not None else None
+        self._ts: str | None = bot.find_reply(target, job) if job is not None else None
         self._streaming = self._ts is None
         self._last_edit = 0.0
 
@@ -92,8 +92,9 @@ class LiveReply:
         text = (self._text + ("" if final else " …"))[:3000] or "…"
         client, target = self._bot.client, self._target
         if self._ts is None:
+            extra = {"metadata": self._job.metadata()} if self._job is not None else {}
             response = client.chat_postMessage(channel=target.channel, thread_ts=target.thread_ts, text=text,
-                                               unfurl_links=False, unfurl_media=False)
+                                               unfurl_links=False, unfurl_media=False, **extra)
             self._posted(str(response["ts"]))
         else:
             client.chat_update(channel=target.channel, ts=self._ts, text=text)

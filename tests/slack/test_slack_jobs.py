@@ -170,6 +170,27 @@ def test_a_takeover_updates_the_reply_the_dead_replica_posted(make_harness: Call
     assert h.bot.state.pending_jobs() == 0
 
 
+def test_a_takeover_finds_a_reply_posted_but_not_recorded(make_harness: Callable[..., BotHarness]) -> None:
+    """The dead replica got Slack's reply and died before recording its ts: the metadata naming the event
+    finds the message in the thread."""
+    h = make_harness(SITREP_JOB_LEASE_SECONDS="1")
+    event = mention_event(CRASH_QUESTION)
+    body, event_id = event_body(event)
+    other = h.bot.client.chat_postMessage(channel=event["channel"], thread_ts=event["ts"], text="Another reply",
+                                          metadata={"event_type": "sitrep_reply",
+                                                    "event_payload": {"event_id": "EvSomeoneElse"}})
+    posted = h.bot.client.chat_postMessage(channel=event["channel"], thread_ts=event["ts"], text="Nine [1].",
+                                           metadata={"event_type": "sitrep_reply",
+                                                     "event_payload": {"event_id": event_id}})
+    assert h.bot.state.claim_event(event_id, body.decode(), DEAD, 0.0)
+    [update] = h.slack.wait_for("chat.update", timeout=20)
+    h.settle()
+    assert update.params["ts"] == posted["ts"] != other["ts"]
+    assert len(h.slack.calls_to("chat.postMessage", in_thread(str(event["ts"])))) == 2  # no third
+    [lookup] = h.slack.calls_to("conversations.replies")
+    assert str(lookup.params["include_all_metadata"]).lower() in ("1", "true")
+
+
 def test_the_reply_ts_is_recorded_when_the_answer_is_posted(make_harness: Callable[..., BotHarness]) -> None:
     h = make_harness()
     recorded: list[tuple[str, str]] = []
@@ -180,4 +201,6 @@ def test_the_reply_ts_is_recorded_when_the_answer_is_posted(make_harness: Callab
     [answer] = h.slack.wait_for("chat.postMessage", where=in_thread(str(event["ts"])))
     h.settle()
     assert recorded == [(event_id, answer.response["ts"])]
+    assert answer.params["metadata"] == {"event_type": "sitrep_reply", "event_payload": {"event_id": event_id}}
+    assert h.slack.calls_to("conversations.replies") == []  # looked up only after a takeover
     assert h.bot.state.pending_jobs() == 0  # finished once posted
