@@ -4,7 +4,7 @@
 Nothing here calls Slack at import or construction (see :mod:`bot.slack.identity`).
 
 Every event is a durable job (:mod:`bot.slack.jobs`): recorded before Slack's request is acknowledged (by the
-HTTP server through :meth:`SlackBot.accept_event`, or in Socket Mode by the first middleware), finished when
+HTTP server through :meth:`SlackBot.accept_events`, or in Socket Mode by the first middleware), finished when
 dispatch returns unless a listener queued work that finishes it, and dispatched again here when another
 replica died holding it (:meth:`SlackBot.redispatch`).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -85,19 +85,20 @@ class SlackBot(SlackCore):
         app.error(self._on_error)
         return app
 
-    def accept_event(self, request: BoltRequest) -> bool:
-        """Record an event as this replica's job before Slack's request is acknowledged; False for a repeated
-        ``event_id`` (Slack's retry, on this replica or another), which is acknowledged and dropped."""
-        event_id = request.body.get("event_id")
-        if not event_id:
-            return True
+    def accept_events(self, requests: Sequence[BoltRequest]) -> list[bool]:
+        """Record events as this replica's jobs before Slack's requests are acknowledged (several arriving
+        together in one statement); for each, False when its ``event_id`` was seen before (Slack's retry, on
+        this replica or another): acknowledge it and drop it."""
+        ids = [r.body.get("event_id") for r in requests]
+        events = [(str(i), r.raw_body or json.dumps(r.body)) for i, r in zip(ids, requests, strict=True) if i]
         try:
-            return self.jobs.record(str(event_id), request.raw_body or json.dumps(request.body)) is not None
+            jobs = iter(self.jobs.record(events))
         except StoreError:
             # The message claim in the listener still prevents a second answer, and reports the failure in
-            # the thread when it cannot be made either; dropping the event here would be silent.
-            log.warning("slack.event.claim_failed event_id=%s", event_id)
-            return True
+            # the thread when it cannot be made either; dropping the events here would be silent.
+            log.warning("slack.event.claim_failed events=%d", len(events))
+            return [True] * len(requests)
+        return [not i or next(jobs) is not None for i in ids]
 
     def dispatch_later(self, request: BoltRequest) -> None:
         """Run Bolt on an event after Slack's request was answered (HTTP mode acknowledges events at once)."""
@@ -130,7 +131,7 @@ class SlackBot(SlackCore):
         event_id = body.get("event_id")
         recorded_here = self.jobs.held(event_id) is not None
         if (body.get("type") == "event_callback" and event_id and not recorded_here
-                and not self.accept_event(BoltRequest(body=body, mode="socket_mode"))):
+                and not self.accept_events([BoltRequest(body=body, mode="socket_mode")])[0]):
             log.info("slack.event.duplicate event_id=%s", event_id)
             return BoltResponse(status=200, body="")
         next()

@@ -32,7 +32,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.slack.state import LeasedJob, SlackState
@@ -82,12 +82,15 @@ class JobLeases:
 
     # -- the jobs of this replica ---------------------------------------------------------------------
 
-    def record(self, event_id: str, body: str) -> Job | None:
-        """Record the event as a job leased to this replica; None when it was recorded before (a retry).
-        StoreError when the database cannot be written."""
-        if not self.state.claim_event(event_id, body, self.owner, self.lease_seconds):
-            return None
-        return self._hold(Job(event_id))
+    def record(self, events: Sequence[tuple[str, str]]) -> list[Job | None]:
+        """Record ``(event_id, body)`` events as jobs leased to this replica, in one statement; for each, its
+        job, or None when it was recorded before (a retry). StoreError when the database cannot be written."""
+        first = self.state.claim_events(events, self.owner, self.lease_seconds)
+        jobs: list[Job | None] = []
+        for event_id, _ in events:
+            jobs.append(self._hold(Job(event_id)) if event_id in first else None)
+            first.discard(event_id)  # the same id twice in one batch: the first delivery counts
+        return jobs
 
     def held(self, event_id: object) -> Job | None:
         """The job this replica holds for ``event_id``, if any."""

@@ -269,13 +269,26 @@ class SlackState:
 
         With ``body`` the event is recorded, in the same insert, as a pending job leased to ``owner`` for
         ``lease_seconds``; without, as done (nothing to take over)."""
+        return event_id in self.claim_events([(event_id, body)], owner, lease_seconds)
+
+    def claim_events(self, events: Sequence[tuple[str, str | None]], owner: str | None = None,
+                     lease_seconds: float = 0.0) -> set[str]:
+        """:meth:`claim_event` for several ``(event_id, body)`` at once, in one statement (events arriving
+        together cost one commit); returns the ids seen for the first time. Of one id given twice, the first
+        counts."""
         self._maybe_purge()
         now = self._clock()
-        return self._write(
-            "INSERT OR IGNORE INTO slack_events (event_id, seen_at, state, body, owner, lease_until, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, 1)",
-            (event_id, now, "done" if body is None else "pending", body, owner, now + lease_seconds),
-        ) == 1
+        rows: dict[str, tuple[object, ...]] = {}
+        for event_id, body in events:
+            rows.setdefault(event_id, (event_id, now, "done" if body is None else "pending", body, owner,
+                                       now + lease_seconds))
+        if not rows:
+            return set()
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, 1)"] * len(rows))
+        sql = ("INSERT OR IGNORE INTO slack_events (event_id, seen_at, state, body, owner, lease_until, attempts) "
+               f"VALUES {values} RETURNING event_id")
+        params = [value for row in rows.values() for value in row]
+        return {row[0] for row in self._run(lambda conn: conn.execute(sql, params).fetchall())}
 
     def claim_message(self, channel: str, ts: str, event_id: str | None = None) -> bool:
         """True for the first claim of the message ``(channel, ts)``; later claims (other events) get False.
