@@ -149,6 +149,7 @@ class Settings:
     queue_size: int = 64
     user_rate_per_minute: int = 10
     retention_days: int = 90  # stored questions, answers, thread marks and feedback
+    job_lease_seconds: float = 30.0  # a dead replica's unanswered events are taken over after this
     # digest
     digest_channel: str | None = None
     digest_time: time = time(8, 0)
@@ -426,6 +427,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SITREP_QUEUE_SIZE", "queue_size", "server", _int(1, 10_000)),
     Variable("SITREP_USER_RATE_PER_MINUTE", "user_rate_per_minute", "server", _int(1, 10_000)),
     Variable("SITREP_RETENTION_DAYS", "retention_days", "server", _int(1, 36_500)),
+    Variable("SITREP_JOB_LEASE_SECONDS", "job_lease_seconds", "server", _float(1.0)),
     Variable("SITREP_DIGEST_CHANNEL", "digest_channel", "digest"),
     Variable("SITREP_DIGEST_TIME", "digest_time", "digest", _hhmm),
     Variable("SITREP_TIMEZONE", "timezone", "digest", _zone),

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from retrieval import lexical
-from retrieval.statedb import with_retry
+from retrieval.statedb import DatabaseError, engine, with_retry
 
 _COLUMNS = (("published_raw", "TEXT"), ("date_order", "TEXT"), ("date_parser", "TEXT"))
 # Run inside the ingest's commit transaction, right after a document version is written.
@@ -29,13 +29,24 @@ def ensure_date_columns(conn: sqlite3.Connection) -> None:
 
 def add_column(conn: sqlite3.Connection, table: str, name: str, kind: str) -> None:
     """``ALTER TABLE table ADD COLUMN name kind`` unless the column exists (an additive, nullable change)."""
-    if any(row[1] == name for row in conn.execute(f"PRAGMA table_info({table})")):
+    if has_column(conn, table, name):
         return
     try:
         with_retry(lambda: conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc).lower():  # another process added it first
+    except DatabaseError as exc:
+        message = str(exc).lower()
+        if "duplicate column" not in message and "already exists" not in message:  # another process added it
             raise
+
+
+def has_column(conn: sqlite3.Connection, table: str, name: str) -> bool:
+    """Whether ``table`` has the column ``name``, on either engine (PRAGMA is a no-op on PostgreSQL)."""
+    if engine(conn) == "postgresql":
+        return conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
+            "AND column_name = ?", (table, name),
+        ).fetchone() is not None
+    return any(row[1] == name for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ use — anything else is a bug caught by the test suite running every store on b
   lock gives every replica the same guarantee without SERIALIZABLE retries, while readers go on
   unblocked (MVCC). Write transactions are short; the queue of Slack work uses row locks instead;
 - ``INSERT OR IGNORE`` → ``INSERT … ON CONFLICT DO NOTHING``;
-- in ``CREATE TABLE``: ``REAL`` → ``DOUBLE PRECISION`` (PostgreSQL's ``real`` is 4 bytes: it would round a
-  Unix time to minutes), ``INTEGER`` → ``BIGINT``, ``BLOB`` → ``BYTEA``, ``INTEGER PRIMARY KEY
-  AUTOINCREMENT`` → an identity column, ``WITHOUT ROWID`` dropped;
+- in ``CREATE TABLE`` and ``ALTER TABLE`` (an added column): ``REAL`` → ``DOUBLE PRECISION`` (PostgreSQL's
+  ``real`` is 4 bytes: it would round a Unix time to minutes), ``INTEGER`` → ``BIGINT``, ``BLOB`` →
+  ``BYTEA``, ``INTEGER PRIMARY KEY AUTOINCREMENT`` → an identity column, ``WITHOUT ROWID`` dropped;
 - ``PRAGMA`` statements are SQLite's tuning knobs and do nothing here.
 
 Rows answer both ``row[0]`` and ``row["name"]``, as :class:`sqlite3.Row` does.
@@ -212,7 +212,7 @@ def translate(sql: str) -> tuple[str, ...] | None:
     if re.match(r"BEGIN(\s+IMMEDIATE|\s+EXCLUSIVE)?\s*;?\s*$", sql.strip(), re.I):
         return ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
     text = _outside_literals(sql, lambda part: part.replace("%", "%%").replace("?", "%s"), _escape_percent)
-    if head.startswith("CREATE TABLE"):
+    if head.startswith(("CREATE TABLE", "ALTER TABLE")):
         for pattern, replacement in _DDL_TYPES:
             text = _outside_literals(text, functools.partial(pattern.sub, replacement))
     if re.match(r"\s*INSERT\s+OR\s+IGNORE\s+INTO\b", text, re.I):

@@ -4,7 +4,8 @@ and the corpus — with posting, notices and admission of work.
 
 Listeners only decide and admit: they de-duplicate, check the channel and the rate limit, and hand the job to
 the :class:`~bot.slack.workers.WorkerPool`; Slack's request is acknowledged at once. Workers answer and report
-every failure in the thread in one sentence.
+every failure in the thread in one sentence. An event's work is also a durable job (:mod:`bot.slack.jobs`): the
+worker finishes it, and records the reply's first message as soon as it is posted.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.errors import SlackSetupError, describe_failure
 from bot.render.slack import SlackMessage, render_answer, render_notice
 from bot.settings import Settings
 from bot.slack.identity import BotIdentity, make_client
+from bot.slack.jobs import REPLY_EVENT_TYPE, Job, JobLeases
 from bot.slack.state import SlackState
 from bot.slack.workers import RateLimiter, WorkerPool
 from retrieval.errors import SitrepError, StoreError
@@ -108,6 +110,7 @@ class SlackCore:
         self.identity = identity or BotIdentity(self.client)
         self.state = state or SlackState.open(settings.state_location, settings.retention_days)
         self.pool = pool or WorkerPool(settings.workers, settings.queue_size)
+        self.jobs = JobLeases(self.state, settings.job_lease_seconds)
         self.limiter = RateLimiter(settings.user_rate_per_minute)
         # Listener threads mostly wait on Slack (notices); more of them only fight the event loop for the CPU.
         self.listener_executor = _CountingExecutor(max_workers=8, thread_name_prefix="sitrep-listener")
@@ -130,6 +133,7 @@ class SlackCore:
         """Let queued answers finish, then release threads and the state database."""
         self.listener_executor.shutdown(wait=True)  # first: running listeners may still queue answers
         self.pool.shutdown(wait=True)
+        self.jobs.stop()
         self.state.close()
 
     def channel_allowed(self, channel: str) -> bool:
@@ -144,18 +148,34 @@ class SlackCore:
         return (f"You've asked {self.settings.user_rate_per_minute} questions in the last minute; "
                 f"please try again in {math.ceil(wait)} seconds.")
 
-    def submit(self, target: Target, job: Callable[[], None]) -> bool:
-        """Queue ``job``; tell the person when it has to wait or cannot be taken. Failures are reported."""
-        admission = self.pool.submit(job, on_error=lambda exc: self.notify(target, describe_failure(exc)))
+    def submit(self, target: Target, work: Callable[[], None], job: Job | None = None) -> bool:
+        """Queue ``work``; tell the person when it has to wait or cannot be taken. Failures are reported.
+        ``job``: the event's durable job, finished when the work is done or its failure reported."""
+
+        def run() -> None:
+            work()
+            if job is not None:
+                self.jobs.finish(job)
+
+        def failed(exc: BaseException) -> None:
+            self.notify(target, describe_failure(exc))
+            if job is not None:
+                self.jobs.finish(job)
+
+        admission = self.pool.submit(run, on_error=failed)
+        if admission.accepted and job is not None:
+            job.adopt()
         if not admission.accepted:
             self.notify(target, OVER_CAPACITY)
         elif admission.position:
             self.notify(target, f"I'm busy — you're number {admission.position} in line.")
         return admission.accepted
 
-    def deliver(self, target: Target, answer: Answer, update_ts: str | None = None) -> str | None:
-        """Post an answer (with Sources and feedback buttons) in the target thread; with ``update_ts``, the
-        first message replaces that one. Returns the first message's ts."""
+    def deliver(self, target: Target, answer: Answer, update_ts: str | None = None,
+                job: Job | None = None) -> str | None:
+        """Post an answer (with Sources and feedback buttons) in the target thread; with ``update_ts`` (or the
+        reply a previous owner of ``job`` posted), the first message replaces that one. Returns its ts."""
+        update_ts = update_ts or (self.find_reply(target, job) if job is not None else None)
         answer_id: str | None = uuid.uuid4().hex[:16]
         try:
             self.state.save_answer(answer_id, answer, channel=target.channel, thread_ts=target.thread_ts,
@@ -164,7 +184,7 @@ class SlackCore:
             # The answer matters more than the buttons: post it without feedback buttons (nothing to rate).
             log.warning("slack.answer.not_saved channel=%s", target.channel)
             answer_id = None
-        first_ts = self.post(target, render_answer(answer, answer_id), update_ts=update_ts)
+        first_ts = self.post(target, render_answer(answer, answer_id), update_ts=update_ts, job=job)
         thread = target.thread_ts or first_ts
         if thread and not target.response_url:
             try:
@@ -175,9 +195,11 @@ class SlackCore:
                  answer.mode, answer.abstained, len(answer.citations))
         return first_ts
 
-    def post(self, target: Target, messages: Sequence[SlackMessage], update_ts: str | None = None) -> str | None:
+    def post(self, target: Target, messages: Sequence[SlackMessage], update_ts: str | None = None,
+             job: Job | None = None) -> str | None:
         """Send messages in order: the first in the thread (or top level, or replacing ``update_ts``), the rest
-        in the thread of the first. Private targets get ephemeral replies through the response URL."""
+        in the thread of the first. Private targets get ephemeral replies through the response URL. The first
+        message's ts is recorded on ``job`` as soon as Slack returns it."""
         if target.response_url:
             webhook = WebhookClient(target.response_url, timeout=30)
             for message in messages:
@@ -194,11 +216,35 @@ class SlackCore:
                                         blocks=message.blocks or None)
                 first_ts = update_ts
             else:
+                extra = {"metadata": job.metadata()} if job is not None and first_ts is None else {}
                 response = self.client.chat_postMessage(channel=target.channel, thread_ts=thread_ts,
-                                                        **message.post_kwargs())
-                first_ts = first_ts or str(response["ts"])
+                                                        **message.post_kwargs(), **extra)
+                if first_ts is None:
+                    first_ts = str(response["ts"])
+                    if job is not None:
+                        self.jobs.reply_posted(job, first_ts)
             thread_ts = thread_ts or first_ts
         return first_ts
+
+    def find_reply(self, target: Target, job: Job) -> str | None:
+        """The ts of the reply already posted for ``job``: recorded on it, or — for a job taken over from a
+        replica that died between posting and recording — the message in the thread whose metadata names the
+        event. None when there is none (or the thread cannot be read)."""
+        if job.reply_ts or not job.taken_over or not target.thread_ts:
+            return job.reply_ts
+        try:
+            response = self.client.conversations_replies(channel=target.channel, ts=target.thread_ts, limit=200,
+                                                         include_all_metadata=True)
+        except SlackClientError as exc:
+            log.warning("slack.reply.lookup_failed channel=%s error=%s", target.channel, type(exc).__name__)
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_type") == REPLY_EVENT_TYPE
+                    and (metadata.get("event_payload") or {}).get("event_id") == job.event_id):
+                job.reply_ts = str(message["ts"])
+                log.info("slack.reply.found event_id=%s", job.event_id)
+        return job.reply_ts
 
     def notify(self, target: Target, text: str) -> None:
         """A one-sentence notice in the target thread; a failure to post is logged (nothing else is left)."""

@@ -1,4 +1,7 @@
-"""An LLM answer in Slack as it is written, replaced at the end by the verified answer."""
+"""An LLM answer in Slack as it is written, replaced at the end by the verified answer.
+
+The first message's ts is recorded on the event's job as soon as Slack returns it; a replica taking the job
+over (this one died) writes into that message with ``chat.update`` instead of starting a second one."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from slack_sdk.errors import SlackClientError
 from bot.answer.results import Answer
 from bot.render.slack import StreamNeutralizer, render_notice
 from bot.slack.core import SlackCore, Target
+from bot.slack.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +27,16 @@ class LiveReply:
     """An LLM answer as it is written: Slack's chat streaming, or — when streaming is refused — a posted
     message edited at most once a second. At the end the message becomes the verified, rendered answer."""
 
-    def __init__(self, bot: SlackCore, target: Target) -> None:
+    def __init__(self, bot: SlackCore, target: Target, job: Job | None = None) -> None:
         self._bot = bot
         self._target = target
+        self._job = job
         self._neutralizer = StreamNeutralizer()
         self._text = ""
         self._stream: Any = None
-        self._streaming = True
-        self._ts: str | None = None
+        # A reply a previous owner of the job posted: edited (its stream, if any, died with that replica).
+        self._ts: str | None = bot.find_reply(target, job) if job is not None else None
+        self._streaming = self._ts is None
         self._last_edit = 0.0
 
     def append(self, delta: str) -> None:
@@ -58,7 +64,7 @@ class LiveReply:
             )
         for start in range(0, len(text), STREAM_PIECE_CHARS):
             self._stream.append(markdown_text=text[start : start + STREAM_PIECE_CHARS])
-            self._ts = self._stream.ts or self._ts
+            self._posted(self._stream.ts)
 
     def _stop_stream(self, tail: str | None = None) -> None:
         if self._stream is None or self._stream.ts is None:
@@ -68,8 +74,16 @@ class LiveReply:
             self._stream.stop(markdown_text=tail or None)
         except SlackClientError as exc:
             log.warning("slack.stream.stop_failed error=%s", type(exc).__name__)
-        self._ts = self._stream.ts
+        self._posted(self._stream.ts)
         self._stream = None
+
+    def _posted(self, ts: str | None) -> None:
+        """The reply's message is ``ts`` (None: not posted yet); the job learns it the first time."""
+        if ts is None:
+            return
+        self._ts = ts
+        if self._job is not None:
+            self._bot.jobs.reply_posted(self._job, ts)
 
     def _edit(self, final: bool) -> None:
         now = time.monotonic()
@@ -78,9 +92,10 @@ class LiveReply:
         text = (self._text + ("" if final else " …"))[:3000] or "…"
         client, target = self._bot.client, self._target
         if self._ts is None:
+            extra = {"metadata": self._job.metadata()} if self._job is not None else {}
             response = client.chat_postMessage(channel=target.channel, thread_ts=target.thread_ts, text=text,
-                                               unfurl_links=False, unfurl_media=False)
-            self._ts = str(response["ts"])
+                                               unfurl_links=False, unfurl_media=False, **extra)
+            self._posted(str(response["ts"]))
         else:
             client.chat_update(channel=target.channel, ts=self._ts, text=text)
         self._last_edit = now
@@ -90,7 +105,7 @@ class LiveReply:
         tail = self._neutralizer.flush()
         if self._streaming:
             self._stop_stream(tail)
-        self._bot.deliver(self._target, answer, update_ts=self._ts)
+        self._bot.deliver(self._target, answer, update_ts=self._ts, job=self._job)
 
     def fail(self, sentence: str) -> None:
         """The answer failed: the partial text (unverified) is replaced by one sentence saying so."""

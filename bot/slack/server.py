@@ -5,19 +5,23 @@ HTTP mode has one endpoint, ``POST /slack/events``, for events, slash commands a
 ``v0:{timestamp}:{body}``, timestamp within 5 minutes) — checked here before Bolt, and again by Bolt's own
 ``RequestVerification``. There is no setting that turns the check off. Bodies over the size cap get 413,
 bodies that are not UTF-8 or not a Slack payload 400, unknown paths 404, and errors a plain 500 with no stack
-trace. Events are acknowledged as soon as their signature checks out and dispatched to Bolt afterwards; commands
-and interactivity are dispatched at once (their listeners only acknowledge and hand work on).
+trace. Events are acknowledged as soon as their signature checks out and they are recorded as durable jobs (the
+insert that also drops Slack's retries, :mod:`bot.slack.jobs`), and dispatched to Bolt afterwards; commands and
+interactivity are dispatched at once (their listeners only acknowledge and hand work on).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
 
 import uvicorn
+from slack_bolt import BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # Slack's payloads are a few KB; anything near a megabyte is not from Slack
 EVENTS_PATH = "/slack/events"
+RECORD_BATCH = 100  # events recorded in one statement at most
 
 
 class _TooLarge(Exception):
@@ -66,6 +71,49 @@ def _is_event_callback(body: bytes) -> bool:
     return isinstance(payload, dict) and payload.get("type") == "event_callback"
 
 
+class _EventRecorder:
+    """Records events as jobs (:meth:`SlackBot.accept_events`) in a thread of its own, so the event loop never
+    waits for the database, and every event that arrived meanwhile in the same statement: a burst costs one
+    commit and one thread hand-off (each hand-off waits for the GIL held by the answer workers), not one each."""
+
+    def __init__(self, bot: SlackBot) -> None:
+        self._bot = bot
+        self._queue: queue.SimpleQueue[tuple[BoltRequest, asyncio.Future[bool], asyncio.AbstractEventLoop]] = (
+            queue.SimpleQueue())
+        threading.Thread(target=self._run, name="sitrep-event-recorder", daemon=True).start()
+
+    async def accept(self, request: BoltRequest) -> bool:
+        """True when the event is new (recorded now), False for a repeated ``event_id``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put((request, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < RECORD_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                outcomes: list[bool | BaseException] = list(self._bot.accept_events([r for r, _, _ in batch]))
+            except Exception as exc:  # a bug: each request answers 500 (and the thread lives on)
+                outcomes = [exc] * len(batch)
+            for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+                loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     """The ASGI app for HTTP mode."""
     secret = bot.settings.slack_signing_secret
@@ -75,6 +123,7 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
             "into .env (or set SLACK_APP_TOKEN to use Socket Mode)."
         )
     verifier = SignatureVerifier(secret)
+    recorder = _EventRecorder(bot)
 
     async def events(request: Request) -> Response:
         try:
@@ -106,9 +155,13 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
             log.warning("slack.request.rejected reason=unreadable_payload")
             return JSONResponse({"error": "invalid request"}, status_code=400)
         if _is_event_callback(body):
-            # Slack wants events acknowledged within 3 s and learns nothing from the answer: acknowledge now,
-            # let Bolt run afterwards (de-duplication makes Slack's retries harmless either way).
-            bot.dispatch_later(bolt_request)
+            # Slack wants events acknowledged within 3 s and learns nothing from the answer: record the event,
+            # acknowledge, let Bolt run afterwards. Once recorded the event is answered even if this replica
+            # dies; Slack's retries are dropped here.
+            if await recorder.accept(bolt_request):
+                bot.dispatch_later(bolt_request)
+            else:
+                log.info("slack.event.duplicate event_id=%s", bolt_request.body.get("event_id"))
             return Response(status_code=200)
         # Commands and interactivity are dispatched right here, on the event loop: their listeners only
         # acknowledge (work goes to lazy listeners and the worker pool), so a dispatch takes well under a

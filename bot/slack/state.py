@@ -1,9 +1,15 @@
-"""What the Slack bot remembers between requests, in the SQLite state database.
+"""What the Slack bot remembers between requests, in the state database (SQLite, or PostgreSQL shared by
+several ``sitrep serve`` replicas).
 
-- ``slack_events``: event ids already received, so Slack's retries (same ``event_id``) are dropped.
-- ``slack_messages``: ``(channel, ts)`` of messages already being answered. Slack sends both ``app_mention``
-  and ``message`` (different event ids) for one message that mentions the bot in a thread it follows;
-  claiming the message itself makes sure only one of them is answered.
+- ``slack_events``: every event received, by ``event_id``, so Slack's retries are dropped; and, while it is
+  being handled, the event itself as a durable *job* leased to one replica (:mod:`bot.slack.jobs`): its body,
+  the replica that owns it and until when, and the ts of the reply's first message once one is posted. The
+  insert that records the job is the one that de-duplicates it, and it happens before Slack's request is
+  acknowledged, so an acknowledged event is never lost: when its replica dies, the lease runs out and another
+  replica takes the job over (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+- ``slack_messages``: ``(channel, ts)`` of messages already being answered, and by which event. Slack sends
+  both ``app_mention`` and ``message`` (different event ids) for one message that mentions the bot in a thread
+  it follows; claiming the message itself makes sure only one of them is answered.
 - ``slack_threads``: threads the bot has answered in, so a follow-up there is answered without a mention.
 - ``slack_answers`` / ``slack_feedback``: what was answered, and the 👍/👎 and reasons people gave.
 - ``slack_removals``: an admin's ``remove <url>`` waiting for their confirmation (kept an hour).
@@ -11,9 +17,11 @@
 Questions, answers, thread marks and feedback are kept ``SITREP_RETENTION_DAYS`` (:meth:`SlackState.purge`,
 run by ``sitrep serve`` at start and every hour); :meth:`SlackState.forget_user` deletes one person's.
 
-Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads and processes.
+Claims are ``INSERT OR IGNORE``: the first claimer wins, atomically, across threads, processes and replicas.
 
-Another process (an ingest, a second ``sitrep serve``) may hold the database's write lock. A statement waits
+On SQLite one connection serves every thread, under a lock; on PostgreSQL each statement borrows a pooled
+connection, so a replica's threads do not queue behind one another. Another process (an ingest, a second
+``sitrep serve``) may hold SQLite's write lock. A statement waits
 ``busy_timeout`` seconds for it and is then retried (``retrieval.statedb.with_retry``, ``retries`` attempts
 with backoff); past that budget it fails with a :class:`~retrieval.errors.StoreError` a user can act on.
 """
@@ -27,13 +35,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from bot.answer.results import Answer
 from bot.render.slack import FEEDBACK_REASONS
 from retrieval.errors import StoreError
-from retrieval.statedb import Location, Migration, connect, migrate, register, transaction, with_retry
+from retrieval.statedb import (
+    Connection,
+    DatabaseError,
+    Location,
+    Migration,
+    connect,
+    connection,
+    describe,
+    engine,
+    is_postgres,
+    migrate,
+    register,
+    transaction,
+    with_retry,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,8 +121,33 @@ CREATE INDEX IF NOT EXISTS slack_answers_user ON slack_answers ("user");
 CREATE INDEX IF NOT EXISTS slack_feedback_updated ON slack_feedback (updated);
 CREATE INDEX IF NOT EXISTS slack_feedback_user ON slack_feedback ("user");
 """
-SLACK = register("slack", [Migration(1, _SCHEMA, "events, messages, threads, answers, feedback, removals")])
+# Events become durable jobs. Rows from before are done (state's default); REAL and INTEGER are translated
+# for PostgreSQL in ALTER TABLE as in CREATE TABLE.
+_JOBS = """
+ALTER TABLE slack_events ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+ALTER TABLE slack_events ADD COLUMN body TEXT;
+ALTER TABLE slack_events ADD COLUMN owner TEXT;
+ALTER TABLE slack_events ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+ALTER TABLE slack_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE slack_events ADD COLUMN reply_ts TEXT;
+ALTER TABLE slack_messages ADD COLUMN event_id TEXT;
+CREATE INDEX IF NOT EXISTS slack_events_pending ON slack_events (state, lease_until);
+"""
+SLACK = register("slack", [
+    Migration(1, _SCHEMA, "events, messages, threads, answers, feedback, removals"),
+    Migration(2, _JOBS, "events as leased jobs (body, owner, lease, reply ts); message claims name their event"),
+])
 
+
+
+@dataclass(frozen=True)
+class LeasedJob:
+    """A pending event taken over from a replica whose lease ran out."""
+
+    event_id: str
+    body: str
+    reply_ts: str | None  # the first message of a reply already posted: update it rather than post again
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -132,7 +178,7 @@ class SlackState:
 
     def __init__(
         self,
-        path: Path,
+        location: Location,
         clock: Callable[[], float] = time.time,
         *,
         busy_timeout: float = 30.0,
@@ -140,10 +186,10 @@ class SlackState:
         retry_delay: float = 0.2,
         retention_days: float = DEFAULT_RETENTION_DAYS,
     ) -> None:
-        self._path = path
+        self._location = location
         self.retention_seconds = retention_days * 86400
-        self._conn = connect(path)
-        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        # SQLite: one connection for every thread, under the lock. PostgreSQL: a pooled one per statement.
+        self._conn: Connection | None = None if is_postgres(location) else connect(location)
         self._lock = threading.Lock()
         self._clock = clock
         self._retries = retries
@@ -152,68 +198,172 @@ class SlackState:
         self._budget = busy_timeout * retries + retry_delay * (2 ** max(retries - 1, 0) - 1)
         self._last_purge = 0.0
         try:
-            migrate(self._conn, SLACK)
+            if self._conn is not None:
+                self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+                migrate(self._conn, SLACK)
+            else:
+                with connection(location) as conn:
+                    migrate(conn, SLACK)
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
 
     @classmethod
     def open(cls, location: Location, retention_days: float = DEFAULT_RETENTION_DAYS) -> SlackState:
-        """Open the state database at ``location``."""
+        """Open the state database at ``location`` (a SQLite file or a PostgreSQL URL)."""
         return cls(location, retention_days=retention_days)
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
 
-    def _run(self, statement: Callable[[], T]) -> T:
-        """Run a statement under the lock, retried while the database is locked; StoreError past the budget."""
-        with self._lock:
-            try:
-                return with_retry(statement, attempts=self._retries, delay=self._retry_delay)
-            except sqlite3.Error as exc:
-                log.error("slack.state.failed path=%s error=%s", self._path, exc)
-                raise StoreError(self._describe(exc)) from exc
+    def _run(self, statement: Callable[[Connection], T]) -> T:
+        """Run a statement, retried while the database is locked; StoreError past the budget."""
+        try:
+            if self._conn is None:
+                return with_retry(lambda: self._pooled(statement), attempts=self._retries, delay=self._retry_delay)
+            with self._lock:
+                conn = self._conn
+                return with_retry(lambda: statement(conn), attempts=self._retries, delay=self._retry_delay)
+        except DatabaseError as exc:
+            log.error("slack.state.failed location=%s error=%s", describe(self._location), exc)
+            raise StoreError(self._describe(exc)) from exc
 
-    def _describe(self, exc: sqlite3.Error) -> str:
+    def _pooled(self, statement: Callable[[Connection], T]) -> T:
+        with connection(self._location) as conn:
+            return statement(conn)
+
+    def _describe(self, exc: Exception) -> str:
         message = str(exc).lower()
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
             return (f"sitrep's state database stayed locked by another process for over {round(self._budget, 1):g} "
                     "seconds; try again in a minute, and check for a stuck sitrep process.")
+        if self._conn is None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return (f"sitrep's state database failed ({first}); check SITREP_DATABASE_URL and that PostgreSQL "
+                    "is running.")
         return f"sitrep's state database failed ({exc}); check the disk and SITREP_DATA_DIR."
 
     def _write(self, sql: str, params: Sequence[object]) -> int:
         """Run one write statement; return the number of rows it changed."""
-        return self._run(lambda: self._conn.execute(sql, params).rowcount)
+        return self._run(lambda conn: conn.execute(sql, params).rowcount)
 
     def _read(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-        return self._run(lambda: self._conn.execute(sql, params).fetchall())
+        return self._run(lambda conn: list(conn.execute(sql, params).fetchall()))
 
     def _deletes(self, statements: Sequence[tuple[str, str, Sequence[object]]]) -> dict[str, int]:
         """Run ``(name, DELETE statement, params)`` in one transaction; rows deleted by name."""
 
-        def txn() -> dict[str, int]:
-            with transaction(self._conn) as c:
+        def txn(conn: Connection) -> dict[str, int]:
+            with transaction(conn) as c:
                 return {name: c.execute(sql, params).rowcount for name, sql, params in statements}
 
         return self._run(txn)
 
     # -- de-duplication -------------------------------------------------------------------------------
 
-    def claim_event(self, event_id: str) -> bool:
-        """True the first time ``event_id`` is seen (within the expiry window), False for a repeat."""
+    def claim_event(self, event_id: str, body: str | None = None, owner: str | None = None,
+                    lease_seconds: float = 0.0) -> bool:
+        """True the first time ``event_id`` is seen (within the expiry window), False for a repeat.
+
+        With ``body`` the event is recorded, in the same insert, as a pending job leased to ``owner`` for
+        ``lease_seconds``; without, as done (nothing to take over)."""
+        return event_id in self.claim_events([(event_id, body)], owner, lease_seconds)
+
+    def claim_events(self, events: Sequence[tuple[str, str | None]], owner: str | None = None,
+                     lease_seconds: float = 0.0) -> set[str]:
+        """:meth:`claim_event` for several ``(event_id, body)`` at once, in one statement (events arriving
+        together cost one commit); returns the ids seen for the first time. Of one id given twice, the first
+        counts."""
         self._maybe_purge()
+        now = self._clock()
+        rows: dict[str, tuple[object, ...]] = {}
+        for event_id, body in events:
+            rows.setdefault(event_id, (event_id, now, "done" if body is None else "pending", body, owner,
+                                       now + lease_seconds))
+        if not rows:
+            return set()
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, 1)"] * len(rows))
+        sql = ("INSERT OR IGNORE INTO slack_events (event_id, seen_at, state, body, owner, lease_until, attempts) "
+               f"VALUES {values} RETURNING event_id")
+        params = [value for row in rows.values() for value in row]
+        return {row[0] for row in self._run(lambda conn: conn.execute(sql, params).fetchall())}
+
+    def claim_message(self, channel: str, ts: str, event_id: str | None = None) -> bool:
+        """True for the first claim of the message ``(channel, ts)``; later claims (other events) get False.
+
+        A claim made for ``event_id`` is the same event's again when its job is taken over: True."""
+        self._maybe_purge()
+        if self._write(
+            "INSERT OR IGNORE INTO slack_messages (channel, ts, seen_at, event_id) VALUES (?, ?, ?, ?)",
+            (channel, ts, self._clock(), event_id),
+        ) == 1:
+            return True
+        if event_id is None:
+            return False
+        rows = self._read("SELECT event_id FROM slack_messages WHERE channel = ? AND ts = ?", (channel, ts))
+        return bool(rows) and rows[0]["event_id"] == event_id
+
+    # -- jobs: events leased to one replica until done ------------------------------------------------
+
+    def renew_leases(self, owner: str, lease_seconds: float) -> int:
+        """Extend every pending job ``owner`` holds by ``lease_seconds`` from now; returns how many."""
         return self._write(
-            "INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)", (event_id, self._clock())
+            "UPDATE slack_events SET lease_until = ? WHERE state = 'pending' AND owner = ?",
+            (self._clock() + lease_seconds, owner),
+        )
+
+    def release_leases(self, owner: str) -> int:
+        """``owner`` is stopping: its pending jobs may be taken over at once."""
+        return self._write(
+            "UPDATE slack_events SET lease_until = 0 WHERE state = 'pending' AND owner = ?", (owner,)
+        )
+
+    def take_expired_jobs(self, owner: str, lease_seconds: float, *, limit: int, max_attempts: int,
+                          max_age: float) -> list[LeasedJob]:
+        """Take up to ``limit`` pending jobs whose lease ran out (their replica died), oldest first, leasing
+        them to ``owner``. Jobs tried ``max_attempts`` times or older than ``max_age`` seconds are left alone.
+
+        One statement: on PostgreSQL its rows are locked ``FOR UPDATE SKIP LOCKED``, so replicas taking at
+        the same moment get different jobs; SQLite runs it as one write transaction."""
+        now = self._clock()
+        due = ("state = 'pending' AND lease_until < ? AND attempts < ? AND seen_at >= ?")
+        params = (now, max_attempts, now - max_age)
+        if not self._read(f"SELECT 1 FROM slack_events WHERE {due} LIMIT 1", params):
+            return []  # the usual case: a read, not a write, every tick
+
+        def take(conn: Connection) -> list[LeasedJob]:
+            lock = " FOR UPDATE SKIP LOCKED" if engine(conn) == "postgresql" else ""
+            # The pick is a CTE, evaluated once: a subquery in WHERE may be rescanned per row, each scan
+            # skipping different locked rows, and take more than ``limit``.
+            rows = conn.execute(
+                f"WITH picked AS (SELECT event_id FROM slack_events WHERE {due} "
+                f"ORDER BY seen_at, event_id LIMIT ?{lock}) "
+                "UPDATE slack_events SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+                f"WHERE {due} AND event_id IN (SELECT event_id FROM picked) "
+                "RETURNING event_id, body, reply_ts, attempts",
+                (*params, limit, owner, now + lease_seconds, *params),
+            ).fetchall()
+            return [LeasedJob(r["event_id"], r["body"], r["reply_ts"], int(r["attempts"])) for r in rows]
+
+        return self._run(take)
+
+    def record_reply(self, event_id: str, reply_ts: str) -> None:
+        """The first message of the job's reply is posted: a takeover updates it instead of posting again."""
+        self._write("UPDATE slack_events SET reply_ts = ? WHERE event_id = ?", (reply_ts, event_id))
+
+    def finish_job(self, event_id: str, owner: str) -> bool:
+        """The job is handled: done, and its body (the person's message) dropped. False when ``owner`` no
+        longer held it (its lease ran out and another replica took it)."""
+        return self._write(
+            "UPDATE slack_events SET state = 'done', body = NULL, lease_until = 0 "
+            "WHERE event_id = ? AND state = 'pending' AND owner = ?", (event_id, owner),
         ) == 1
 
-    def claim_message(self, channel: str, ts: str) -> bool:
-        """True for the first claim of the message ``(channel, ts)``; later claims (other events) get False."""
-        self._maybe_purge()
-        return self._write(
-            "INSERT OR IGNORE INTO slack_messages (channel, ts, seen_at) VALUES (?, ?, ?)",
-            (channel, ts, self._clock()),
-        ) == 1
+    def pending_jobs(self) -> int:
+        """Jobs recorded and not done (on every replica)."""
+        return int(self._read("SELECT COUNT(*) FROM slack_events WHERE state = 'pending'", ())[0][0])
 
     def purge(self) -> dict[str, int]:
         """Delete what is past its time: event ids and message claims (a day), thread marks (30 days),

@@ -1,9 +1,9 @@
-"""The Slack bot's state (de-duplication with expiry, threads, feedback) and its worker pool / rate limit."""
+"""The Slack bot's state (de-duplication with expiry, threads, feedback), on SQLite and on PostgreSQL, and its
+worker pool / rate limit."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +11,7 @@ from bot.answer.results import Answer, Citation
 from bot.errors import LLMError, describe_failure
 from bot.slack.state import EVENT_TTL_SECONDS, SlackState
 from bot.slack.workers import RateLimiter, WorkerPool
+from retrieval.statedb import Location
 
 
 class Clock:
@@ -21,9 +22,9 @@ class Clock:
         return self.now
 
 
-def test_event_and_message_claims_expire(tmp_path: Path) -> None:
+def test_event_and_message_claims_expire(state_location: Location) -> None:
     clock = Clock()
-    state = SlackState(tmp_path / "state.db", clock=clock)
+    state = SlackState(state_location, clock=clock)
     assert state.claim_event("Ev1") is True
     assert state.claim_event("Ev1") is False
     assert state.claim_message("C1", "1.0") is True
@@ -36,8 +37,8 @@ def test_event_and_message_claims_expire(tmp_path: Path) -> None:
     state.close()
 
 
-def test_claims_are_atomic_across_threads_and_connections(tmp_path: Path) -> None:
-    states = [SlackState(tmp_path / "state.db") for _ in range(2)]
+def test_claims_are_atomic_across_threads_and_connections(state_location: Location) -> None:
+    states = [SlackState(state_location) for _ in range(2)]
     wins: list[bool] = []
     lock = threading.Lock()
 
@@ -57,8 +58,8 @@ def test_claims_are_atomic_across_threads_and_connections(tmp_path: Path) -> Non
         state.close()
 
 
-def test_threads_and_feedback(tmp_path: Path) -> None:
-    state = SlackState.open(tmp_path / "state.db")
+def test_threads_and_feedback(state_location: Location) -> None:
+    state = SlackState.open(state_location)
     assert not state.is_bot_thread("C1", "1.0")
     state.mark_thread("C1", "1.0")
     assert state.is_bot_thread("C1", "1.0")

@@ -16,6 +16,7 @@ from bot.answer.results import Turn
 from bot.errors import describe_failure
 from bot.render.slack import SlackMessage, escape, link, plain_text_from_slack, slack_urls
 from bot.slack.core import NOT_ALLOWED, SlackCore, Target
+from bot.slack.jobs import Job
 from bot.slack.listeners.remove import SlackRemovals
 from bot.slack.reply import LiveReply
 from retrieval.errors import StoreError
@@ -76,8 +77,10 @@ class Conversations:
             bot_user_id=context.bot_user_id,
             bot_id=context.bot_id,
         )
+        job = self.bot.jobs.held(body.get("event_id"))
         try:
-            first = self.bot.state.claim_message(channel, ts)
+            # Claimed for this event: when its job is taken over after a replica died, the claim is ours again.
+            first = self.bot.state.claim_message(channel, ts, job.event_id if job else None)
         except StoreError as exc:
             self.bot.notify(target, describe_failure(exc))
             return
@@ -89,7 +92,7 @@ class Conversations:
             return
         question = plain_text_from_slack(text, context.bot_user_id)
         if re.match(r"ingest\b", question, re.IGNORECASE):
-            self.ingest_request(target, text)
+            self.ingest_request(target, text, job)
             return
         if re.match(r"remove\b", question, re.IGNORECASE):
             self.removals.request(target, text, question)
@@ -102,19 +105,20 @@ class Conversations:
             self.bot.notify(target, slow_down)
             return
         follow_up = thread_ts is not None
-        self.bot.submit(target, lambda: self.answer(target, question, follow_up))
+        self.bot.submit(target, lambda: self.answer(target, question, follow_up, job), job)
 
-    def answer(self, target: Target, question: str, follow_up: bool) -> None:
+    def answer(self, target: Target, question: str, follow_up: bool, job: Job | None = None) -> None:
         history = self.history(target) if follow_up else []
         if target.assistant:
             self.bot.set_status(target, f"Searching {self.bot.articles():,} articles…")
         if self.bot.engine.mode == "llm":
-            self.answer_streaming(target, question, history)
+            self.answer_streaming(target, question, history, job)
         else:
-            self.bot.deliver(target, self.bot.engine.ask(question, history=history))
+            self.bot.deliver(target, self.bot.engine.ask(question, history=history), job=job)
 
-    def answer_streaming(self, target: Target, question: str, history: Sequence[Turn]) -> None:
-        reply = LiveReply(self.bot, target)
+    def answer_streaming(self, target: Target, question: str, history: Sequence[Turn], job: Job | None = None
+                         ) -> None:
+        reply = LiveReply(self.bot, target, job)
         try:
             stream = self.bot.engine.ask_stream(question, history=history)
             for delta in stream:
@@ -150,7 +154,7 @@ class Conversations:
                 turns.append(Turn("assistant" if own else "user", text.strip(), sources=sources))
         return turns[-MAX_HISTORY_TURNS:]
 
-    def ingest_request(self, target: Target, raw_text: str) -> None:
+    def ingest_request(self, target: Target, raw_text: str, job: Job | None = None) -> None:
         if target.user not in self.bot.settings.admin_users:
             self.bot.notify(target, NOT_ADMIN)
             return
@@ -158,7 +162,7 @@ class Conversations:
         if not urls:
             self.bot.notify(target, INGEST_USAGE)
             return
-        self.bot.submit(target, lambda: self.ingest(target, urls))
+        self.bot.submit(target, lambda: self.ingest(target, urls), job)
 
     def ingest(self, target: Target, urls: list[str]) -> None:
         started = datetime.now(UTC) - timedelta(seconds=5)
