@@ -100,10 +100,14 @@ class SlackBot(SlackCore):
             return [True] * len(requests)
         return [not i or next(jobs) is not None for i in ids]
 
-    def dispatch_later(self, request: BoltRequest) -> None:
-        """Run Bolt on an event after Slack's request was answered (HTTP mode acknowledges events at once)."""
+    def dispatch_later(self, request: BoltRequest, record: bool = False) -> None:
+        """Run Bolt on an event after Slack's request was answered (HTTP mode acknowledges events at once);
+        ``record``: first record it as a job here, and drop it when its ``event_id`` was seen before."""
 
         def run() -> None:
+            if record and not self.accept_events([request])[0]:
+                log.info("slack.event.duplicate event_id=%s", request.body.get("event_id"))
+                return
             try:
                 response = self.app.dispatch(request)
             except Exception as exc:

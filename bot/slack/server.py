@@ -35,6 +35,7 @@ from bot.errors import SlackSetupError
 from bot.health import HealthMonitor
 from bot.settings import Settings
 from bot.slack.app import SlackBot
+from retrieval.statedb import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
             "into .env (or set SLACK_APP_TOKEN to use Socket Mode)."
         )
     verifier = SignatureVerifier(secret)
-    recorder = _EventRecorder(bot)
+    shared_state = is_postgres(bot.settings.state_location)  # replicas share it: record before acknowledging
+    recorder = _EventRecorder(bot) if shared_state else None
 
     async def events(request: Request) -> Response:
         try:
@@ -154,7 +156,12 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
         except (ValueError, AttributeError, TypeError):  # signed, but not a payload Bolt can read
             log.warning("slack.request.rejected reason=unreadable_payload")
             return JSONResponse({"error": "invalid request"}, status_code=400)
-        if _is_event_callback(body):
+        if _is_event_callback(body) and recorder is None:
+            # One process on the SQLite file: no other replica could take an event over, so it is acknowledged
+            # at once, as fast as ever, and recorded (de-duplicated) a moment later, before Bolt runs on it.
+            bot.dispatch_later(bolt_request, record=True)
+            return Response(status_code=200)
+        if _is_event_callback(body) and recorder is not None:
             # Slack wants events acknowledged within 3 s and learns nothing from the answer: record the event,
             # acknowledge, let Bolt run afterwards. Once recorded the event is answered even if this replica
             # dies; Slack's retries are dropped here.
