@@ -267,16 +267,28 @@ def _apply(conn: Connection, component: Component, step: Migration) -> bool:
     with transaction(conn):
         if _stored(conn, component) >= step.version:  # another process got here first
             return False
-        if isinstance(step.change, str):
-            run_script(conn, step.change)
-        else:
-            step.change(conn)
-        conn.execute(
-            "INSERT INTO schema_versions(component, version, migrated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(component) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
-            (component.name, step.version, datetime.now(UTC).isoformat(timespec="seconds")),
-        )
+        _run_step(conn, component, step)
     return True
+
+
+def create_in(conn: Connection, component: Component) -> None:
+    """Create ``component``'s tables at its newest version inside the caller's transaction, in a database that
+    has none of them yet (``sitrep migrate`` builds its whole target in one transaction)."""
+    conn.execute(_VERSIONS)
+    for step in component.migrations:
+        _run_step(conn, component, step)
+
+
+def _run_step(conn: Connection, component: Component, step: Migration) -> None:
+    if isinstance(step.change, str):
+        run_script(conn, step.change)
+    else:
+        step.change(conn)
+    conn.execute(
+        "INSERT INTO schema_versions(component, version, migrated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(component) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
+        (component.name, step.version, datetime.now(UTC).isoformat(timespec="seconds")),
+    )
 
 
 def run_script(conn: Connection, script: str) -> None:
