@@ -30,6 +30,7 @@ from retrieval.statedb import (
     create_in,
     migrate,
     open_component,
+    scratch,
     table_exists,
     transaction,
 )
@@ -137,14 +138,14 @@ def _tables(src: sqlite3.Connection, chosen: Sequence[Component], target_url: st
 
 
 def _owned_tables(chosen: Sequence[Component]) -> set[str]:
-    scratch = sqlite3.connect(":memory:", isolation_level=None)
+    conn = scratch()
     try:
-        scratch.execute("BEGIN")
+        conn.execute("BEGIN")
         for component in chosen:
-            create_in(scratch, component)
-        return {r[0] for r in scratch.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            create_in(conn, component)
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
-        scratch.close()
+        conn.close()
 
 
 def _existing(target: PgConnection, tables: Sequence[str]) -> dict[str, int]:

@@ -99,6 +99,11 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def scratch() -> sqlite3.Connection:
+    """An empty in-memory SQLite database, in autocommit mode (to learn which tables migrations make)."""
+    return sqlite3.connect(":memory:", isolation_level=None)
+
+
 def read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection to a database file (a backup's snapshot): nothing can be written through it."""
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

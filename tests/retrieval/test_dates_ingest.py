@@ -19,7 +19,7 @@ from bot.digest.scheduler import FeedPoller
 from bot.feeds.registry import FeedRegistry
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, SearchHit
-from retrieval.statedb import STATE_DB_NAME
+from retrieval.statedb import STATE_DB_NAME, state_location
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
 from conftest import use_database
@@ -277,7 +277,7 @@ def test_a_feed_declares_its_date_order(tmp_path: Path, env: Path, capsys: pytes
         assert [(f["url"], f["date_order"]) for f in json.loads(out)["feeds"]] == [(feed, "dmy"), (other, None)]
 
         corpus = corpus_factory(data_dir=env)
-        registry = FeedRegistry(env / STATE_DB_NAME, poll_interval=timedelta(minutes=15))
+        registry = FeedRegistry(state_location(env, corpus.config.database_url), poll_interval=timedelta(minutes=15))
         FeedPoller(registry, corpus, LOCAL_FETCH).tick(datetime.now(UTC))
     dates = {d.title.split()[0].lower(): d.published for d in corpus.documents(by="first_seen")}
     # Declared day-first; the year-first date needs no declaration (and is not feedparser's "1st of this month").
