@@ -227,12 +227,20 @@ CREATE TABLE vector_journal_keyed (
     conn.execute("ALTER TABLE vector_journal_keyed RENAME TO vector_journal")
 
 
+def _postings_by_term(conn: Connection) -> None:
+    """PostgreSQL reads a query's postings by term across segments: without an index led by ``term`` its planner
+    scans the whole table (SQLite seeks the (seg, term) key per segment, so it needs none)."""
+    if engine(conn) == "postgresql":
+        conn.execute("CREATE INDEX IF NOT EXISTS lex_postings_term ON lex_postings(term, seg)")
+
+
 _SEGMENTS = 3
 CORPUS = register("corpus", [
     Migration(1, _create, "articles, passages, sources, runs, tombstones, lexical index"),
     Migration(2, ensure_date_columns, "raw publication dates"),
     Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
     Migration(4, _keyed_journal, "a key for the vector journal (journal_id)"),
+    Migration(5, _postings_by_term, "PostgreSQL: lexical postings indexed by term"),
 ])
 
 

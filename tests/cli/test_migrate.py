@@ -63,7 +63,7 @@ def test_migrate_copies_every_table_and_the_copy_is_used(
     assert "in one transaction; every table's row count matches" in out
     for table in ("documents", "chunks", "lex_postings", "tombstones", "slack_events", "feeds_registry"):
         assert re.search(rf"^  {table} +{before[table]:,}$", out, re.M), table
-    assert "Schema: corpus v4, slack v1, digest v1, feeds v1." in out
+    assert "Schema: corpus v5, slack v1, digest v1, feeds v1." in out
     assert counts(pg_url) == before
     assert before["documents"] == 3 and before["tombstones"] >= 1 and before["slack_events"] == 1
 
