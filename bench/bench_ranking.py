@@ -1,6 +1,7 @@
 """Ranking on seen and unseen weeks: tune on two RealTime QA weeks, validate on the other two, in one run.
 
     .venv/bin/python bench/bench_ranking.py [--data DIR] [--store DIR] [--dev W W] [--val W W] [--grid]
+        [--database-url postgresql://…]
 
 The corpus is every article of all the weeks (each week's questions then also face the other weeks'
 articles as distractors); the questions are split by week. Every system ranks documents from the same
@@ -104,6 +105,24 @@ def query_times(corpus: Corpus, questions: Sequence[str], rounds: int = 3) -> di
     return {mode: float(np.median(spent)) for mode, spent in times.items()}
 
 
+def evaluate(corpus: Corpus, args: argparse.Namespace) -> tuple[dict[str, dict[str, dict[str, float | int]]],
+                                                             dict[str, float], list[str]]:
+    """Every system's scores on the dev and validation weeks, query times, and all the questions."""
+    _, keys = doc_keys(corpus)
+    results: dict[str, dict[str, dict[str, float | int]]] = {}
+    for split, weeks in (("dev", args.dev), ("validation", args.val)):
+        questions = load_benchmark([args.data], weeks).questions
+        cases = [EvalCase(q.question, q.gold_urls, "url") for q in questions]
+        start = time.perf_counter()
+        ranked = run_systems(corpus, [q.question for q in questions], args.grid)
+        print(f"{split}: {len(questions)} questions in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        for name, per_question in ranked.items():
+            results.setdefault(name, {})[split] = score(
+                (c, [keys[d] for d in docs]) for c, docs in zip(cases, per_question, strict=True))
+    all_questions = [q.question for q in load_benchmark([args.data], [*args.dev, *args.val]).questions]
+    return results, query_times(corpus, all_questions), all_questions
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -111,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dev", nargs=2, default=["20220617", "20220624"])
     ap.add_argument("--val", nargs=2, default=["20220701", "20220708"])
     ap.add_argument("--grid", action="store_true", help="also score the fusion settings searched on the dev weeks")
+    ap.add_argument("--database-url", metavar="URL",
+                    help="also rank on PostgreSQL: the store's state is copied (`sitrep migrate`) into a scratch "
+                         "schema of this database and every system is scored on both engines in the same run")
     args = ap.parse_args(argv)
     everything = load_benchmark([args.data], [*args.dev, *args.val])
     corpus = Corpus.open(CorpusConfig(data_dir=args.store))
@@ -118,20 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if corpus.stats().documents == 0:
             print(f"ingesting {len(everything.articles)} articles with the model ...", file=sys.stderr)
             corpus.ingest_articles(everything.articles)
-        _, keys = doc_keys(corpus)
-        results: dict[str, dict[str, dict[str, float | int]]] = {}
-        for split, weeks in (("dev", args.dev), ("validation", args.val)):
-            questions = load_benchmark([args.data], weeks).questions
-            cases = [EvalCase(q.question, q.gold_urls, "url") for q in questions]
-            start = time.perf_counter()
-            ranked = run_systems(corpus, [q.question for q in questions], args.grid)
-            print(f"{split}: {len(questions)} questions in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-            for name, per_question in ranked.items():
-                results.setdefault(name, {})[split] = score(
-                    (c, [keys[d] for d in docs]) for c, docs in zip(cases, per_question, strict=True))
-        all_questions = [q.question for q in load_benchmark([args.data], [*args.dev, *args.val]).questions]
-        latency = query_times(corpus, all_questions)
+        results, latency, all_questions = evaluate(corpus, args)
         stats = corpus.stats()
+        if args.database_url:
+            results, latency = _on_postgresql(args, results, latency)
     finally:
         corpus.close()
     base = results["plain RRF"]
@@ -148,9 +160,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = float(v["mrr@10"]) / float(base["validation"]["mrr@10"]) if base["validation"]["mrr@10"] else np.nan
         print(f"| {name} | {d['mrr@10']:.3f} | {d['hits@1']:.3f} / {d['hits@10']:.3f} | {v['mrr@10']:.3f} | "
               f"{v['hits@1']:.3f} / {v['hits@10']:.3f} | {ratio:.2f} |")
-    print(f"\nQuery time (Corpus.search, k=10, median of {3 * len(all_questions)}, alternating): hybrid "
-          f"{latency['hybrid']:.1f} ms, plain RRF {latency['rrf']:.1f} ms.")
+    timed = ", ".join(f"{mode} {ms:.1f} ms" for mode, ms in latency.items())
+    print(f"\nQuery time (Corpus.search, k=10, median of {3 * len(all_questions)}, alternating): {timed}.")
     return 0
+
+
+def _on_postgresql(args: argparse.Namespace, results: dict[str, dict[str, dict[str, float | int]]],
+                   latency: dict[str, float]) -> tuple[dict[str, dict[str, dict[str, float | int]]], dict[str, float]]:
+    """The same scores with the state in PostgreSQL (same chunks, same vectors), added as "… on PostgreSQL"
+    rows; prints the hybrid MRR@10 difference per split."""
+    from bench.pgschema import scratch_schema
+    from bot.cli.migrate import state_components
+    from retrieval.state_copy import copy_state
+    from retrieval.statedb import state_path
+
+    with scratch_schema(args.database_url, "sitrep_bench_ranking") as url:
+        copy_state(state_path(args.store), url, state_components())
+        pg = Corpus.open(CorpusConfig(data_dir=args.store, database_url=url))
+        try:
+            pg_results, pg_latency, _ = evaluate(pg, args)
+        finally:
+            pg.close()
+    both = dict(results)
+    for name in ("BM25", "plain RRF", "sitrep hybrid"):
+        both[f"{name} on PostgreSQL"] = pg_results[name]
+    for split in ("dev", "validation"):
+        diff = float(pg_results["sitrep hybrid"][split]["mrr@10"]) - float(results["sitrep hybrid"][split]["mrr@10"])
+        print(f"hybrid MRR@10 {split}: PostgreSQL − SQLite = {diff:+.3f}", file=sys.stderr)
+    timed = {f"{mode} SQLite": ms for mode, ms in latency.items()}
+    timed.update({f"{mode} PostgreSQL": ms for mode, ms in pg_latency.items()})
+    return both, timed
 
 
 if __name__ == "__main__":

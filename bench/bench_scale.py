@@ -1,6 +1,7 @@
 """Scale benchmark: one synthetic store grown through several sizes, measured at each.
 
     .venv/bin/python bench/bench_scale.py [--sizes 10000 100000 1000000] [--data DIR] [--workdir DIR] [--out FILE]
+        [--database-url postgresql://…]
 
 The store is written through the real pipeline (``Corpus.ingest_articles``: cleaning, chunking with both
 tokenizers, the lexical index, Chroma, the SQLite commit) with a stand-in embedder, so the build rate is
@@ -9,6 +10,8 @@ RealTime QA word frequencies; the stand-in returns a real chunk vector plus nois
 real ones. Queries are the benchmark's question sentences, embedded by the real model. At each size it
 reports build rate (wall and CPU), disk, memory, re-ingesting every article unchanged, and the latency of
 ``Corpus.search`` and of its lexical and dense steps alone, with the load average: the machine is shared.
+With ``--database-url`` the state lives in a scratch schema of that PostgreSQL database (dropped after the run;
+its tables' size is counted in the disk column) and the table is published under its own marker.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,10 +184,20 @@ def base_vectors(corpus: Corpus, articles: Sequence[Article], n: int = 100) -> n
     return corpus.embed(texts[:n])
 
 
+def database_mb(corpus: Corpus) -> float:
+    """The size of the state's tables and indexes in PostgreSQL (0 for the SQLite file, counted on disk)."""
+    if not corpus.config.database_url:
+        return 0.0
+    row = corpus.state.conn.execute(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'").fetchone()
+    return float(row[0]) / 1e6
+
+
 def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], queries: Sequence[str],
-         rounds: int) -> Iterator[Stage]:
+         rounds: int, database_url: str | None = None) -> Iterator[Stage]:
     """Grow one store through ``sizes`` (chunks) and measure it at each."""
-    corpus = Corpus.open(CorpusConfig(data_dir=data_dir))
+    corpus = Corpus.open(CorpusConfig(data_dir=data_dir, database_url=database_url))
     try:
         fake = NoisyEmbedder(base_vectors(corpus, articles), noise=0.6, seed=7)
         real_embed = corpus.embedder.embed  # type: ignore[attr-defined]
@@ -204,7 +218,8 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             corpus.embedder.embed = real_embed  # type: ignore[attr-defined]
             search, lexical, dense = measure_queries(corpus, queries, rounds)
             now, peak = rss_mb()
-            yield Stage(stats.chunks, stats.documents, fake.n_texts - before, build_s, build_cpu, disk_mb(data_dir),
+            yield Stage(stats.chunks, stats.documents, fake.n_texts - before, build_s, build_cpu,
+                        disk_mb(data_dir) + database_mb(corpus),
                         now, peak, reingest_s, search, lexical, dense, os.getloadavg()[0])
     finally:
         corpus.close()
@@ -230,6 +245,18 @@ def render(stages: Sequence[Stage], n_queries: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def _state_database(database_url: str | None) -> Iterator[str | None]:
+    """A scratch schema of ``database_url`` for the run, or None (the SQLite file)."""
+    if not database_url:
+        yield None
+        return
+    from bench.pgschema import scratch_schema
+
+    with scratch_schema(database_url, "sitrep_bench_scale") as url:
+        yield url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -237,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workdir", type=Path, help="where to build the store (default: a temporary folder)")
     ap.add_argument("--out", type=Path, help="markdown file to write the table into (e.g. docs/benchmarks.md)")
+    ap.add_argument("--database-url", metavar="URL",
+                    help="keep the state in a scratch schema of this PostgreSQL database instead of the SQLite file")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"No benchmark data at {args.data}: pass --data DIR (RealTime QA week files).", file=sys.stderr)
@@ -244,12 +273,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = load_benchmark([args.data], None)
     queries = [q.question for q in bench.questions]
     stages: list[Stage] = []
-    with tempfile.TemporaryDirectory(prefix="sitrep-scale-", dir=args.workdir) as tmp:
-        for stage in grow(Path(tmp) / "store", sorted(args.sizes), bench.articles, queries, args.rounds):
+    with tempfile.TemporaryDirectory(prefix="sitrep-scale-", dir=args.workdir) as tmp, \
+            _state_database(args.database_url) as url:
+        for stage in grow(Path(tmp) / "store", sorted(args.sizes), bench.articles, queries, args.rounds, url):
             stages.append(stage)
             print(render(stages, len(queries), args.rounds).splitlines()[-1], file=sys.stderr, flush=True)
     table = render(stages, len(queries), args.rounds)
-    publish(args.out, table, "bench_scale.py", argv, name="bench_scale")
+    publish(args.out, table, "bench_scale.py", argv, name="bench_scale_pg" if url else "bench_scale")
     return 0
 
 

@@ -67,6 +67,7 @@ def backup(config: CorpusConfig, dest: Path) -> dict[str, Any]:
 
     Raises StoreError (one line, nothing left behind) when ``dest`` is in use or cannot be written.
     """
+    _refuse_postgres(config, "back up")
     dest = dest.expanduser().absolute()
     source = state_path(config.data_dir)
     if not source.is_file():
@@ -91,6 +92,16 @@ def backup(config: CorpusConfig, dest: Path) -> dict[str, Any]:
             raise StoreError(_write_failure(dest, exc)) from exc
         raise
     return manifest
+
+
+def _refuse_postgres(config: CorpusConfig, verb: str) -> None:
+    """Backups are of the SQLite file: with PostgreSQL the state is not in it, so refuse instead of copying
+    an empty or stale file."""
+    if config.database_url:
+        raise StoreError(
+            f"sitrep cannot {verb} the state while it lives in PostgreSQL (SITREP_DATABASE_URL is set): use the "
+            "database's own backups (e.g. pg_dump / pg_restore) together with a copy of the Chroma store "
+            f"({'the Chroma server' if config.chroma_host else config.data_dir / 'chroma'}).")
 
 
 def _check_new_folder(dest: Path) -> None:
@@ -297,6 +308,7 @@ def restore(config: CorpusConfig, src: Path, *, force: bool = False) -> dict[str
     Refuses a target that holds anything unless ``force``; raises StoreError when the counts afterwards
     differ from the manifest.
     """
+    _refuse_postgres(config, "restore")
     src = src.expanduser().absolute()
     manifest = read_manifest(src)
     wanted = model_label(config.embedding_model)

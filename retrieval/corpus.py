@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
 from retrieval.state import StateDB
-from retrieval.statedb import state_path
+from retrieval.statedb import DatabaseError, state_location
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _fill_outlets(state: StateDB) -> None:
 
 
 class Corpus:
-    """The article store. Safe to share between threads: each thread gets its own SQLite connection."""
+    """The article store. Safe to share between threads: each thread gets its own state connection."""
 
     def __init__(self, config: CorpusConfig, embedder: MiniLMEmbedding | object, store: VectorStore) -> None:
         self.config = config
@@ -141,7 +141,7 @@ class Corpus:
             config.data_dir.chmod(0o700)
         embedder = make_embedder(config.embedding_model, config.openai_api_key, config.openai_base_url)
         label = model_label(config.embedding_model)
-        state = StateDB(state_path(config.data_dir))
+        state = StateDB(state_location(config.data_dir, config.database_url))
         recorded = state.get_meta("embedding_model")
         if recorded and recorded != label and not reindexing:
             raise EmbeddingMismatchError(
@@ -162,7 +162,7 @@ class Corpus:
     def state(self) -> StateDB:
         db = getattr(self._local, "state", None)
         if db is None:
-            db = StateDB(state_path(self.config.data_dir))
+            db = StateDB(state_location(self.config.data_dir, self.config.database_url))
             self._local.state = db
         return db
 
@@ -173,6 +173,12 @@ class Corpus:
             self._local.state = None
 
     # -- ingest -----------------------------------------------------------------------------------------
+    @contextmanager
+    def _lock(self, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+        """One ingest (or removal, or date repair) at a time over this store, across processes and hosts."""
+        with ingest_lock(self.config.data_dir, on_wait, self.config.database_url):
+            yield
+
     def _ingestor(self, date_order: str | None, force: bool) -> Ingestor:
         if self._wordpieces is None and isinstance(self.embedder, MiniLMEmbedding):
             self._wordpieces = WordPieceCounter()
@@ -198,7 +204,7 @@ class Corpus:
 
     def repair_dates(self) -> DateRepair:
         """Read every stored date again from its raw value (``sitrep reindex --dates``); nothing is re-embedded."""
-        with ingest_lock(self.config.data_dir):
+        with self._lock():
             recover(self.state, self.store)
             return repair_dates(self.state, self.store, every=True)
 
@@ -206,14 +212,14 @@ class Corpus:
         """Take the articles ``request`` matches out for good (see :mod:`retrieval.removal`)."""
         if dry_run:  # reads only: no need to wait for a running ingest
             return remove(self.state, self.store, request, dry_run=True)
-        with ingest_lock(self.config.data_dir):
+        with self._lock():
             recover(self.state, self.store)
             return remove(self.state, self.store, request)
 
     def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: Progress | bool,
              date_order: str | None, force: bool = False) -> IngestReport:
         shown = as_progress(progress)
-        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
+        with self._lock(on_wait=lambda: shown.note(_WAITING)):
             state = self.state
             recover(state, self.store)
             run_id = state.start_run(labels)
@@ -222,7 +228,7 @@ class Corpus:
                 repaired = repair_dates(state, self.store)
                 with shown.bar("ingesting", "doc") as advance:
                     report = self._ingestor(date_order, force).run(items, on_done=advance)
-            except (sqlite3.Error, OSError, StoreError) as exc:
+            except (*DatabaseError, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)
                 hint = " The disk looks full or failing: free space, then" if disk_full(exc) else " Fix that, then"
@@ -240,7 +246,7 @@ class Corpus:
     def reindex(self, progress: Progress | bool = False) -> int:
         """Re-embed every live chunk with the configured model into a fresh collection."""
         shown = as_progress(progress)
-        with ingest_lock(self.config.data_dir, on_wait=lambda: shown.note(_WAITING)):
+        with self._lock(on_wait=lambda: shown.note(_WAITING)):
             self.store.recreate(self.embedder)  # type: ignore[arg-type]
             total = 0
             with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:

@@ -9,25 +9,24 @@ marks a document stored by a version that kept no raw value. ``published`` NULL 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from retrieval import lexical
-from retrieval.statedb import DatabaseError, engine, with_retry
+from retrieval.statedb import Connection, DatabaseError, engine, with_retry
 
 _COLUMNS = (("published_raw", "TEXT"), ("date_order", "TEXT"), ("date_parser", "TEXT"))
 # Run inside the ingest's commit transaction, right after a document version is written.
 RECORD_DATE_SQL = "UPDATE documents SET published_raw = ?, date_order = ?, date_parser = ? WHERE doc_id = ?"
 
 
-def ensure_date_columns(conn: sqlite3.Connection) -> None:
+def ensure_date_columns(conn: Connection) -> None:
     """Add the date columns to a ``documents`` table that lacks them (a store from before they existed)."""
     for name, kind in _COLUMNS:
         add_column(conn, "documents", name, kind)
 
 
-def add_column(conn: sqlite3.Connection, table: str, name: str, kind: str) -> None:
+def add_column(conn: Connection, table: str, name: str, kind: str) -> None:
     """``ALTER TABLE table ADD COLUMN name kind`` unless the column exists (an additive, nullable change)."""
     if has_column(conn, table, name):
         return
@@ -39,7 +38,7 @@ def add_column(conn: sqlite3.Connection, table: str, name: str, kind: str) -> No
             raise
 
 
-def has_column(conn: sqlite3.Connection, table: str, name: str) -> bool:
+def has_column(conn: Connection, table: str, name: str) -> bool:
     """Whether ``table`` has the column ``name``, on either engine (PRAGMA is a no-op on PostgreSQL)."""
     if engine(conn) == "postgresql":
         return conn.execute(
@@ -79,12 +78,12 @@ _STORED = ("SELECT doc_id, published, date_ts, first_seen_ts, updated_at, publis
            " FROM documents")
 
 
-def stored_date(conn: sqlite3.Connection, doc_id: str) -> StoredDate | None:
+def stored_date(conn: Connection, doc_id: str) -> StoredDate | None:
     row = conn.execute(f"{_STORED} WHERE doc_id = ?", (doc_id,)).fetchone()
     return StoredDate(*row) if row else None
 
 
-def stale_dates(conn: sqlite3.Connection, version: str, every: bool, batch: int = 500) -> Iterator[list[StoredDate]]:
+def stale_dates(conn: Connection, version: str, every: bool, batch: int = 500) -> Iterator[list[StoredDate]]:
     """Documents whose date was not read by parser ``version`` (``every``: all documents), in batches."""
     last = ""
     where = "" if every else " AND (date_parser IS NULL OR date_parser != ?)"
@@ -97,7 +96,7 @@ def stale_dates(conn: sqlite3.Connection, version: str, every: bool, batch: int 
         yield [StoredDate(*r) for r in rows]
 
 
-def sources_of(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+def sources_of(conn: Connection, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """(source key, kind) of each document's sources, oldest first."""
     out: dict[str, list[tuple[str, str]]] = {}
     for start in range(0, len(doc_ids), 500):
@@ -110,7 +109,7 @@ def sources_of(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> dict[str, li
     return out
 
 
-def chunk_ids_of(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+def chunk_ids_of(conn: Connection, doc_ids: Sequence[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for start in range(0, len(doc_ids), 500):
         part = list(doc_ids[start : start + 500])
@@ -120,20 +119,24 @@ def chunk_ids_of(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> dict[str, 
     return out
 
 
-def write_dates(conn: sqlite3.Connection, writes: Sequence[DateWrite]) -> None:
+def write_dates(conn: Connection, writes: Sequence[DateWrite]) -> None:
     """Store new dates in one transaction: the document, its sources' copy, and every chunk's ``date_ts``
     (the column date filters use, in ``chunks`` and in the lexical index)."""
     if not writes:
         return
 
+    # NULL-safe equality: SQLite's ``IS``; PostgreSQL's ``IS NOT DISTINCT FROM`` (SQLite has it from 3.39 only).
+    same = "IS" if engine(conn) == "sqlite" else "IS NOT DISTINCT FROM"
+
     def txn() -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # A temporary table (this connection's own; its name finds it before any other on both engines).
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS redate (doc_id TEXT PRIMARY KEY, date_ts REAL NOT NULL)")
-            conn.execute("DELETE FROM temp.redate")
-            conn.executemany("INSERT INTO temp.redate VALUES (?, ?)", [(w.doc_id, w.date_ts) for w in writes])
+            conn.execute("DELETE FROM redate")
+            conn.executemany("INSERT INTO redate VALUES (?, ?)", [(w.doc_id, w.date_ts) for w in writes])
             conn.executemany(
-                "UPDATE sources SET published = ? WHERE doc_id = ? AND published IS"
+                f"UPDATE sources SET published = ? WHERE doc_id = ? AND published {same}"
                 " (SELECT published FROM documents WHERE doc_id = ?)",
                 [(w.published, w.doc_id, w.doc_id) for w in writes],
             )
@@ -142,9 +145,9 @@ def write_dates(conn: sqlite3.Connection, writes: Sequence[DateWrite]) -> None:
                 " WHERE doc_id = ?",
                 [(w.published, w.date_ts, w.raw, w.order, w.parser, w.doc_id) for w in writes],
             )
-            conn.execute("UPDATE chunks SET date_ts = (SELECT r.date_ts FROM temp.redate r WHERE r.doc_id ="
-                         " chunks.doc_id) WHERE doc_id IN (SELECT doc_id FROM temp.redate)")
-            lexical.redate(conn, conn.execute("SELECT c.chunk_id, r.date_ts FROM chunks c JOIN temp.redate r"
+            conn.execute("UPDATE chunks SET date_ts = (SELECT r.date_ts FROM redate r WHERE r.doc_id ="
+                         " chunks.doc_id) WHERE doc_id IN (SELECT doc_id FROM redate)")
+            lexical.redate(conn, conn.execute("SELECT c.chunk_id, r.date_ts FROM chunks c JOIN redate r"
                                               " ON r.doc_id = c.doc_id").fetchall())
             conn.execute("COMMIT")
         except BaseException:
@@ -154,7 +157,7 @@ def write_dates(conn: sqlite3.Connection, writes: Sequence[DateWrite]) -> None:
     with_retry(txn)
 
 
-def mark_read(conn: sqlite3.Connection, doc_ids: Sequence[str], version: str) -> None:
+def mark_read(conn: Connection, doc_ids: Sequence[str], version: str) -> None:
     """Record that parser ``version`` has looked at these documents' dates (and left them as they are)."""
     with_retry(lambda: conn.executemany("UPDATE documents SET date_parser = ? WHERE doc_id = ?",
                                         [(version, d) for d in doc_ids]))
@@ -172,15 +175,16 @@ class OutletDates:
         return {"source": self.source, "ingested": self.ingested, "documents": self.documents}
 
 
-def date_counts(conn: sqlite3.Connection, top: int = 10) -> tuple[int, int, list[OutletDates]]:
+def date_counts(conn: Connection, top: int = 10) -> tuple[int, int, list[OutletDates]]:
     """(documents with a publication date, documents dated by ingestion time, the outlets lacking dates
     most: by count of undated documents, then by share)."""
+    undated = "SUM(CASE WHEN published IS NULL THEN 1 ELSE 0 END)"
     published, ingested = conn.execute(
-        "SELECT COALESCE(SUM(published IS NOT NULL), 0), COALESCE(SUM(published IS NULL), 0) FROM documents"
+        f"SELECT COUNT(*) - COALESCE({undated}, 0), COALESCE({undated}, 0) FROM documents"
     ).fetchone()
     rows = conn.execute(
-        "SELECT CASE WHEN source = '' THEN '(no outlet)' ELSE source END AS outlet, SUM(published IS NULL) AS n,"
-        " COUNT(*) AS total FROM documents GROUP BY outlet HAVING n > 0"
+        f"SELECT outlet, n, total FROM (SELECT CASE WHEN source = '' THEN '(no outlet)' ELSE source END AS outlet,"
+        f" {undated} AS n, COUNT(*) AS total FROM documents GROUP BY 1) o WHERE n > 0"
         " ORDER BY n DESC, CAST(n AS REAL) / total DESC, outlet LIMIT ?",
         (top,),
     ).fetchall()

@@ -1,7 +1,7 @@
 """The ingestion pipeline: normalize → de-duplicate → chunk → embed → store, crash-safe.
 
 Order of writes for a batch of new document versions:
-1. journal the new Chroma ids as ``writing`` (SQLite);
+1. journal the new Chroma ids as ``writing`` (the state database: SQLite, or PostgreSQL);
 2. upsert their vectors into Chroma;
 3. one SQLite transaction swaps each document's live chunks and lexical rows, links sources,
    journals the replaced ids as ``retired`` and drops the ``writing`` entry — the commit point;
@@ -39,6 +39,7 @@ from retrieval.embeddings import Embedder
 from retrieval.loaders.dates import PARSER_VERSION
 from retrieval.preparing import NEVER_CHUNK, Prepped, prepare_article, worker_init, worker_prepare, worker_ready
 from retrieval.state import NewVersion, SourceLink, StateDB
+from retrieval.statedb import connection
 from retrieval.store import VectorStore
 from retrieval.tombstones import article_keys
 from retrieval.wordpieces import WordPieceCounter
@@ -103,11 +104,18 @@ class _Pending:
 
 
 @contextmanager
-def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None,
+                database_url: str | None = None) -> Iterator[None]:
     """Serialize ingests across processes (the CLI and a running bot may both ingest).
 
+    With a PostgreSQL ``database_url`` the lock lives in the database (an advisory lock per schema), so
+    ingests on different hosts sharing it take turns too; otherwise it is a file lock in ``data_dir``.
     ``on_wait`` is called once when another process holds the lock, before waiting for it.
     """
+    if database_url:
+        with _database_lock(database_url, on_wait):
+            yield
+        return
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "ingest.lock", "a+") as fh:
         try:
@@ -122,14 +130,32 @@ def ingest_lock(data_dir: Path, on_wait: Callable[[], object] | None = None) -> 
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# The ingest lock's key: one per schema, so several sitrep deployments can share a database.
+_LOCK_KEY = "hashtext('sitrep-ingest'), hashtext(current_schema())"
+
+
+@contextmanager
+def _database_lock(url: str, on_wait: Callable[[], object] | None) -> Iterator[None]:
+    """A session-level advisory lock held on a connection of its own (released if this process dies)."""
+    with connection(url) as conn:
+        if not conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").fetchone()[0]:
+            if on_wait is not None:
+                on_wait()
+            conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})")
+        try:
+            yield
+        finally:
+            conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+
+
 def recover(state: StateDB, store: VectorStore) -> int:
     """Remove Chroma ids left by an interrupted run (written but never made live, or retired)."""
     removed = 0
-    for rowid, ids, state_name in state.stale_journal():
+    for journal_id, ids, state_name in state.stale_journal():
         live = state.live_subset(ids) if state_name == "writing" else set()
         dead = [i for i in ids if i not in live]
         store.delete(dead)
-        state.drop_journal([rowid])
+        state.drop_journal([journal_id])
         removed += len(dead)
     if removed:
         log.info("ingest.recovered orphan_vectors=%d", removed)
@@ -325,7 +351,7 @@ class Ingestor:
         self.embedder = embedder
         self.wordpieces = wordpieces
         self.chunking = chunking or ChunkingConfig()
-        self.open_state = open_state or (lambda: StateDB(state.path))
+        self.open_state = open_state or (lambda: StateDB(state.location))
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
 import numpy as np
 
+from retrieval.statedb import Connection, engine
 from retrieval.terms import term_ids, term_name
 
 K1 = 1.2
@@ -110,7 +110,7 @@ class LexChunk:
     body: str
 
 
-def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
+def add_chunks(conn: Connection, chunks: Sequence[LexChunk]) -> None:
     """Index chunks as one new segment. Call inside the transaction that inserts them into ``chunks``."""
     if not chunks:
         return
@@ -134,8 +134,7 @@ def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
     weight = np.concatenate((np.ones(int(in_body.sum())), np.full(len(gathered), TITLE_WEIGHT)))
     lengths = np.bincount(chunk, minlength=n).astype(np.float64)
 
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lex_docs'").fetchone()
-    first = (row[0] if row else 0) + 1
+    first = _allocate_ids(conn, n)
     conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)",
                      [(first + i, c.chunk_id, c.date_ts, float(lengths[i])) for i, c in enumerate(chunks)])
     n_docs, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
@@ -158,26 +157,42 @@ def add_chunks(conn: sqlite3.Connection, chunks: Sequence[LexChunk]) -> None:
                    weights[bounds[i] : bounds[i + 1]].tobytes()) for i in order))
 
 
-def _new_segment(conn: sqlite3.Connection, level: int, docs: int, first_id: int, last_id: int) -> int:
-    cur = conn.execute("INSERT INTO lex_segments(level, docs, first_id, last_id) VALUES (?, ?, ?, ?)",
-                       (level, docs, first_id, last_id))
-    return int(cur.lastrowid or 0)
+def _allocate_ids(conn: Connection, n: int) -> int:
+    """The first of ``n`` new contiguous lex ids, past every id ever used (a segment covers an id range).
+
+    Called inside the write transaction, so no other writer allocates at the same time: on SQLite the ids
+    follow ``sqlite_sequence`` (the explicit inserts then advance it); on PostgreSQL the block is taken from
+    the identity sequence in one step, as ``nextval`` … ``setval``. A rolled-back block is never reused.
+    """
+    if engine(conn) == "postgresql":
+        last = conn.execute("SELECT setval(seq, nextval(seq) + ? - 1) FROM"
+                            " (SELECT pg_get_serial_sequence('lex_docs', 'lex_id')::regclass AS seq) s",
+                            (n,)).fetchone()[0]
+        return int(last) - n + 1
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lex_docs'").fetchone()
+    return (row[0] if row else 0) + 1
 
 
-def _write(conn: sqlite3.Connection, rows: Iterator[tuple[int, str, bytes, bytes]]) -> None:
+def _new_segment(conn: Connection, level: int, docs: int, first_id: int, last_id: int) -> int:
+    row = conn.execute("INSERT INTO lex_segments(level, docs, first_id, last_id) VALUES (?, ?, ?, ?) RETURNING seg",
+                       (level, docs, first_id, last_id)).fetchone()
+    return int(row[0])
+
+
+def _write(conn: Connection, rows: Iterator[tuple[int, str, bytes, bytes]]) -> None:
     insert = "INSERT INTO lex_postings(seg, term, ids, weights) VALUES (?, ?, ?, ?)"
     while part := list(itertools.islice(rows, _WRITE_ROWS)):
         conn.executemany(insert, part)
 
 
-def drop_chunks(conn: sqlite3.Connection, chunk_ids: Sequence[str]) -> None:
+def drop_chunks(conn: Connection, chunk_ids: Sequence[str]) -> None:
     """Take chunks out of the index (inside the transaction that deletes them from ``chunks``)."""
     for start in range(0, len(chunk_ids), 500):
         part = list(chunk_ids[start : start + 500])
         conn.execute(f"DELETE FROM lex_docs WHERE chunk_id IN ({','.join('?' * len(part))})", part)
 
 
-def redate(conn: sqlite3.Connection, chunk_dates: Sequence[tuple[str, float]]) -> None:
+def redate(conn: Connection, chunk_dates: Sequence[tuple[str, float]]) -> None:
     """Give indexed chunks new dates, ``(chunk_id, date_ts)`` each (inside the caller's transaction)."""
     if not chunk_dates:
         return
@@ -196,7 +211,7 @@ class DateIndex:
         self.known = 0  # ids up to this one are loaded
         self.epoch = 0
 
-    def window(self, conn: sqlite3.Connection, size: int, since_ts: float | None,
+    def window(self, conn: Connection, size: int, since_ts: float | None,
                until_ts: float | None) -> np.ndarray:
         """A mask over lex ids ``0..size-1``: true where the chunk's date is in the window."""
         epoch = conn.execute("SELECT epoch FROM lex_redated WHERE id = 0").fetchone()[0]
@@ -220,7 +235,7 @@ class DateIndex:
         return mask
 
 
-def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, since_ts: float | None = None,
+def search(conn: Connection, query_terms: Sequence[str], limit: int, since_ts: float | None = None,
            until_ts: float | None = None, dates: DateIndex | None = None,
            max_postings: int = MAX_POSTINGS) -> list[tuple[str, float]]:
     """BM25-ranked ``(chunk_id, score)`` of live chunks holding any of ``query_terms``, best first.
@@ -264,7 +279,7 @@ def search(conn: sqlite3.Connection, query_terms: Sequence[str], limit: int, sin
     return _best_live(conn, scores, limit)
 
 
-def document_scores(conn: sqlite3.Connection, doc_ids: Sequence[str], query: str) -> dict[str, float]:
+def document_scores(conn: Connection, doc_ids: Sequence[str], query: str) -> dict[str, float]:
     """Whole-document BM25 of ``doc_ids`` (full text plus title) for the query's terms; 0 for no match.
 
     Chunk BM25 sees one passage; a story about the question usually repeats its words across the whole
@@ -313,7 +328,7 @@ def document_scores(conn: sqlite3.Connection, doc_ids: Sequence[str], query: str
 _mean_lengths: dict[tuple[int, int, float], float] = {}
 
 
-def _mean_document_length(conn: sqlite3.Connection, n_chunks: int, total: float) -> float:
+def _mean_document_length(conn: Connection, n_chunks: int, total: float) -> float:
     """The store's indexed length per document; counting documents scans an index, so the figure is
     kept until the chunk statistics change (any ingest or removal changes them)."""
     key = (id(conn), n_chunks, total)
@@ -325,7 +340,7 @@ def _mean_document_length(conn: sqlite3.Connection, n_chunks: int, total: float)
     return _mean_lengths[key]
 
 
-def _best_live(conn: sqlite3.Connection, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+def _best_live(conn: Connection, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
     """The ``limit`` best-scoring ids that are still live, as chunk ids (ties: older chunk first)."""
     scored = int(np.count_nonzero(scores))
     want = min(scored, limit * 2 + 10)
@@ -348,7 +363,7 @@ def _best_live(conn: sqlite3.Connection, scores: np.ndarray, limit: int) -> list
 
 
 # -- merging ------------------------------------------------------------------------------------------
-def merge_segments(conn: sqlite3.Connection) -> int:
+def merge_segments(conn: Connection) -> int:
     """Merge full levels of segments, each merge in its own transaction; returns how many were made."""
     merged = 0
     while plan := _merge_plan(conn):
@@ -363,7 +378,7 @@ def merge_segments(conn: sqlite3.Connection) -> int:
     return merged
 
 
-def _merge_plan(conn: sqlite3.Connection) -> list[tuple[int, int, int, int]] | None:
+def _merge_plan(conn: Connection) -> list[tuple[int, int, int, int]] | None:
     """The oldest ``FANOUT`` segments of the lowest level that has that many, unless too big to merge."""
     levels: dict[int, list[tuple[int, int, int, int]]] = {}
     for seg, level, docs, first_id, last_id in conn.execute(
@@ -377,7 +392,7 @@ def _merge_plan(conn: sqlite3.Connection) -> list[tuple[int, int, int, int]] | N
     return None
 
 
-def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) -> None:
+def _merge(conn: Connection, plan: Sequence[tuple[int, int, int, int]]) -> None:
     first_id, last_id = min(p[2] for p in plan), max(p[3] for p in plan)
     live = np.zeros(last_id - first_id + 1, dtype=bool)
     live_ids = np.asarray(
@@ -416,7 +431,7 @@ def _merge(conn: sqlite3.Connection, plan: Sequence[tuple[int, int, int, int]]) 
     conn.execute(f"DELETE FROM lex_segments WHERE seg IN ({marks})", segs)
 
 
-def rebuild(conn: sqlite3.Connection, batches: Iterator[Sequence[LexChunk]]) -> None:
+def rebuild(conn: Connection, batches: Iterator[Sequence[LexChunk]]) -> None:
     """Drop the index and build it again from ``batches`` of live chunks (inside the caller's transaction)."""
     conn.execute("DELETE FROM lex_postings")
     conn.execute("DELETE FROM lex_segments")

@@ -1,6 +1,7 @@
-"""The SQLite state database: documents, their sources, live chunks, the lexical index and ingestion runs.
+"""The corpus's tables in the state database: documents, their sources, live chunks, the lexical index and
+ingestion runs (in the SQLite file, or in PostgreSQL when ``SITREP_DATABASE_URL`` is set).
 
-SQLite is the source of truth for what is live. Chroma holds vectors for live chunks and, briefly,
+The state database is the source of truth for what is live. Chroma holds vectors for live chunks and, briefly,
 for chunks being written or retired; search keeps only ids this database lists as live, so the
 single transaction that swaps a document's chunks here is the moment the new version appears.
 """
@@ -10,22 +11,24 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from retrieval import lexical
 from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
 from retrieval.state_removal import RemovalQueries, drop_document, journal_retired
 from retrieval.statedb import (
     Connection,
+    Location,
     Migration,
     connect,
     engine,
+    is_postgres,
     migrate,
     register,
     run_native,
@@ -117,9 +120,9 @@ CREATE TABLE IF NOT EXISTS tombstones (
 
 
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
-# A hit's date: the publication date, or the ingestion time (date_ts) standing in, and which of the two it is.
-_HIT_DATE = ("COALESCE(d.published, strftime('%Y-%m-%dT%H:%M:%S+00:00', d.date_ts, 'unixepoch')),"
-             " CASE WHEN d.published IS NULL THEN 'ingested' ELSE 'published' END")
+# A hit's date: the publication date, or the ingestion time (date_ts, formatted by _hit_date) standing in, and
+# which of the two it is.
+_HIT_DATE = "d.published, d.date_ts, CASE WHEN d.published IS NULL THEN 'ingested' ELSE 'published' END"
 
 
 def now_iso() -> str:
@@ -193,7 +196,7 @@ def _segments_from_fts5(conn: Connection) -> None:
         conn.execute("DROP TABLE chunks_fts")
 
 
-def _lex_batches(conn: sqlite3.Connection, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
+def _lex_batches(conn: Connection, size: int = 2000) -> Iterator[list[lexical.LexChunk]]:
     cur = conn.execute(
         "SELECT c.chunk_id, c.date_ts, d.title, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
         " ORDER BY c.rowid"
@@ -202,20 +205,51 @@ def _lex_batches(conn: sqlite3.Connection, size: int = 2000) -> Iterator[list[le
         yield [lexical.LexChunk(*r) for r in rows]
 
 
+def _keyed_journal(conn: Connection) -> None:
+    """The vector journal gets a key of its own (``journal_id``) instead of SQLite's implicit rowid, which
+    PostgreSQL has no equivalent of; SQLite's entries keep their ids."""
+    run_script(conn, """
+CREATE TABLE vector_journal_keyed (
+    journal_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_ids TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    created_ts REAL NOT NULL
+);
+""")
+    columns = "chunk_ids, state, pid, created_ts"
+    if engine(conn) == "sqlite":
+        conn.execute(f"INSERT INTO vector_journal_keyed(journal_id, {columns}) SELECT rowid, {columns}"
+                     " FROM vector_journal")
+    else:  # PostgreSQL's rows have no ids to keep
+        conn.execute(f"INSERT INTO vector_journal_keyed({columns}) SELECT {columns} FROM vector_journal")
+    conn.execute("DROP TABLE vector_journal")
+    conn.execute("ALTER TABLE vector_journal_keyed RENAME TO vector_journal")
+
+
+def _postings_by_term(conn: Connection) -> None:
+    """PostgreSQL reads a query's postings by term across segments: without an index led by ``term`` its planner
+    scans the whole table (SQLite seeks the (seg, term) key per segment, so it needs none)."""
+    if engine(conn) == "postgresql":
+        conn.execute("CREATE INDEX IF NOT EXISTS lex_postings_term ON lex_postings(term, seg)")
+
+
 _SEGMENTS = 3
 CORPUS = register("corpus", [
     Migration(1, _create, "articles, passages, sources, runs, tombstones, lexical index"),
     Migration(2, ensure_date_columns, "raw publication dates"),
     Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
+    Migration(4, _keyed_journal, "a key for the vector journal (journal_id)"),
+    Migration(5, _postings_by_term, "PostgreSQL: lexical postings indexed by term"),
 ])
 
 
 class StateDB(RemovalQueries):
     """Typed access to the state database. One instance per thread of use."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.conn = connect(path)
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self.conn = connect(location)
         self._dates = lexical.DateIndex()
         try:
             applied = migrate(self.conn, CORPUS)
@@ -225,8 +259,9 @@ class StateDB(RemovalQueries):
         if _SEGMENTS in applied:
             lexical.merge_segments(self.conn)
             log.info("state.migrated lexical_index=segments chunks=%d", self.counts()[1])
-        with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
-            os.chmod(path, 0o600)
+        if not is_postgres(location):
+            with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
+                os.chmod(location, 0o600)
 
     def close(self) -> None:
         self.conn.close()
@@ -273,28 +308,28 @@ class StateDB(RemovalQueries):
         """Record Chroma ids about to be written (``writing``) or to be removed (``retired``)."""
 
         def write() -> int:
-            cur = self.conn.execute(
-                "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, ?, ?, ?)",
+            row = self.conn.execute(
+                "INSERT INTO vector_journal(chunk_ids, state, pid, created_ts) VALUES (?, ?, ?, ?)"
+                " RETURNING journal_id",
                 (json.dumps(list(chunk_ids)), state, os.getpid(), time.time()),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
         return with_retry(write)
 
-    def drop_journal(self, rowids: Sequence[int]) -> None:
-        if rowids:
-            with_retry(
-                lambda: self.conn.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in rowids])
-            )
+    def drop_journal(self, journal_ids: Sequence[int]) -> None:
+        if journal_ids:
+            with_retry(lambda: self.conn.executemany("DELETE FROM vector_journal WHERE journal_id = ?",
+                                                     [(r,) for r in journal_ids]))
 
     def stale_journal(self, stale_after: float = 3600.0) -> list[tuple[int, list[str], str]]:
         """Journal entries left by processes that died (or that are over an hour old)."""
         out = []
-        for rowid, ids, state, pid, created in self.conn.execute(
-            "SELECT rowid, chunk_ids, state, pid, created_ts FROM vector_journal"
+        for journal_id, ids, state, pid, created in self.conn.execute(
+            "SELECT journal_id, chunk_ids, state, pid, created_ts FROM vector_journal"
         ):
             if state == "retired" or not _alive(pid) or time.time() - created > stale_after or pid == os.getpid():
-                out.append((rowid, json.loads(ids), state))
+                out.append((journal_id, json.loads(ids), state))
         return out
 
     def live_subset(self, chunk_ids: Sequence[str]) -> set[str]:
@@ -350,7 +385,8 @@ class StateDB(RemovalQueries):
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [(cid, v.doc_id, i, s, e, v.text[s:e], v.date_ts) for cid, i, s, e in v.chunks],
                     )
-                    c.execute("INSERT OR REPLACE INTO removed_text(doc_id, removed) VALUES (?, ?)",
+                    c.execute("INSERT INTO removed_text(doc_id, removed) VALUES (?, ?)"
+                              " ON CONFLICT(doc_id) DO UPDATE SET removed = excluded.removed",
                               (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
                 lexical.add_chunks(c, [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e])
                                        for v in versions for cid, _, s, e in v.chunks])
@@ -369,7 +405,7 @@ class StateDB(RemovalQueries):
                     retired.extend(drop_document(c, doc_id))
                 c.executemany("DELETE FROM tombstones WHERE key = ?", [(k,) for k in unblock])
                 journal_retired(c, retired)
-                c.executemany("DELETE FROM vector_journal WHERE rowid = ?", [(r,) for r in written_journal])
+                c.executemany("DELETE FROM vector_journal WHERE journal_id = ?", [(r,) for r in written_journal])
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
@@ -383,11 +419,11 @@ class StateDB(RemovalQueries):
     # -- runs -------------------------------------------------------------------------------------------
     def start_run(self, sources: Sequence[str]) -> int:
         def write() -> int:
-            cur = self.conn.execute(
-                "INSERT INTO runs(started, status, sources) VALUES (?, 'running', ?)",
+            row = self.conn.execute(
+                "INSERT INTO runs(started, status, sources) VALUES (?, 'running', ?) RETURNING run_id",
                 (now_iso(), json.dumps(list(sources)[:1000])),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
         return with_retry(write)
 
@@ -418,7 +454,7 @@ class StateDB(RemovalQueries):
                 f" {_HIT_DATE} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
                 part,
             ):
-                rows[r[0]] = ChunkRow(*r)
+                rows[r[0]] = ChunkRow(*r[:9], *_hit_date(*r[9:]))
         return rows
 
     def lexical(
@@ -451,7 +487,7 @@ class StateDB(RemovalQueries):
         newest = self.conn.execute("SELECT MAX(published) FROM documents").fetchone()[0]
         return docs, chunks, sources, newest
 
-    def documents(self, since_ts: float | None, until_ts: float | None, by: str) -> list[sqlite3.Row]:
+    def documents(self, since_ts: float | None, until_ts: float | None, by: str) -> list[Any]:
         column = "first_seen_ts" if by == "first_seen" else "date_ts"
         sql = (
             "SELECT doc_id, title, source, url, published, first_seen FROM documents WHERE 1=1"
@@ -510,6 +546,13 @@ class StateDB(RemovalQueries):
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
+
+
+def _hit_date(published: str | None, date_ts: float, source: str) -> tuple[str, str]:
+    """A hit's date and its source: the publication date, or the ingestion time in the same ISO form."""
+    if published is not None:
+        return published, source
+    return datetime.fromtimestamp(math.floor(date_ts), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"), source
 
 
 def _alive(pid: int) -> bool:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from retrieval import lexical
-from retrieval.statedb import transaction, with_retry
+from retrieval.statedb import Connection, transaction, with_retry
 from retrieval.tombstones import Tombstone
 
 _CHUNK_IDS = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
@@ -36,7 +35,7 @@ class StoredDocument:
 class RemovalQueries:
     """Removal's queries and its one write, on :class:`~retrieval.state.StateDB`'s connection."""
 
-    conn: sqlite3.Connection
+    conn: Connection
 
     def tombstone(self, keys: Sequence[str]) -> Tombstone | None:
         """The tombstone of the first of ``keys`` that was removed, or None."""
@@ -61,9 +60,10 @@ class RemovalQueries:
 
     def urls_on_host(self, host: str) -> list[tuple[str, str]]:
         """(doc_id, url) of documents and sources whose URL mentions ``host`` (for matching URLs loosely)."""
-        pattern = f"%{host}%"
+        pattern = f"%{host.lower()}%"  # lower() on both sides: PostgreSQL's LIKE heeds case, SQLite's does not
         return [(r[0], r[1]) for r in self.conn.execute(
-            "SELECT doc_id, url FROM documents WHERE url LIKE ? UNION SELECT doc_id, url FROM sources WHERE url LIKE ?",
+            "SELECT doc_id, url FROM documents WHERE lower(url) LIKE ?"
+            " UNION SELECT doc_id, url FROM sources WHERE lower(url) LIKE ?",
             (pattern, pattern),
         )]
 
@@ -139,7 +139,7 @@ def in_batches(values: Sequence[str], size: int) -> Iterable[tuple[list[str], st
         yield part, ",".join("?" * len(part))
 
 
-def journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
+def journal_retired(c: Connection, chunk_ids: list[str]) -> None:
     """Journal Chroma ids that are no longer live, inside the caller's transaction (``ingest.recover`` deletes
     them from the vector store)."""
     if chunk_ids:
@@ -147,7 +147,7 @@ def journal_retired(c: sqlite3.Connection, chunk_ids: list[str]) -> None:
                   (json.dumps(chunk_ids), os.getpid(), time.time()))
 
 
-def drop_document(c: sqlite3.Connection, doc_id: str) -> list[str]:
+def drop_document(c: Connection, doc_id: str) -> list[str]:
     """Delete a document and (by cascade) its chunks, their lexical rows and its sources, inside the caller's
     transaction; return its chunk ids."""
     chunk_ids = [r[0] for r in c.execute(_CHUNK_IDS, (doc_id,))]

@@ -99,6 +99,11 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def scratch() -> sqlite3.Connection:
+    """An empty in-memory SQLite database, in autocommit mode (to learn which tables migrations make)."""
+    return sqlite3.connect(":memory:", isolation_level=None)
+
+
 def read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection to a database file (a backup's snapshot): nothing can be written through it."""
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -267,16 +272,28 @@ def _apply(conn: Connection, component: Component, step: Migration) -> bool:
     with transaction(conn):
         if _stored(conn, component) >= step.version:  # another process got here first
             return False
-        if isinstance(step.change, str):
-            run_script(conn, step.change)
-        else:
-            step.change(conn)
-        conn.execute(
-            "INSERT INTO schema_versions(component, version, migrated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(component) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
-            (component.name, step.version, datetime.now(UTC).isoformat(timespec="seconds")),
-        )
+        _run_step(conn, component, step)
     return True
+
+
+def create_in(conn: Connection, component: Component) -> None:
+    """Create ``component``'s tables at its newest version inside the caller's transaction, in a database that
+    has none of them yet (``sitrep migrate`` builds its whole target in one transaction)."""
+    conn.execute(_VERSIONS)
+    for step in component.migrations:
+        _run_step(conn, component, step)
+
+
+def _run_step(conn: Connection, component: Component, step: Migration) -> None:
+    if isinstance(step.change, str):
+        run_script(conn, step.change)
+    else:
+        step.change(conn)
+    conn.execute(
+        "INSERT INTO schema_versions(component, version, migrated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(component) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
+        (component.name, step.version, datetime.now(UTC).isoformat(timespec="seconds")),
+    )
 
 
 def run_script(conn: Connection, script: str) -> None:

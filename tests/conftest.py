@@ -108,14 +108,43 @@ def embedder() -> MiniLMEmbedding:
     return MemoEmbedder()
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def use_database(monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> None:
+    """Point ``sitrep`` runs (and their child processes) at ``database_url``, or at the SQLite file when None."""
+    if database_url:
+        monkeypatch.setenv("SITREP_DATABASE_URL", database_url)
+    else:
+        monkeypatch.delenv("SITREP_DATABASE_URL", raising=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_engines`` run once per state database engine (their corpus's ``database_url``)."""
+    marked = metafunc.definition.get_closest_marker("both_engines")
+    if marked and not metafunc.definition.get_closest_marker("sqlite_only") and "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", ENGINES, indirect=True)
+
+
 @pytest.fixture
-def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytest.MonkeyPatch
-                   ) -> Iterator[Callable[..., Corpus]]:
-    """Build a Corpus in a temporary data dir (the session's model is reused), closed after the test."""
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """The corpus's PostgreSQL URL (a schema of the test's own), or None for the SQLite file: SQLite unless
+    the test is marked ``both_engines``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytest.MonkeyPatch,
+                   database_url: str | None) -> Iterator[Callable[..., Corpus]]:
+    """Build a Corpus in a temporary data dir (the session's model is reused), closed after the test; its
+    state in ``database_url`` (PostgreSQL) when the test runs on both engines."""
     monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
     opened: list[Corpus] = []
 
     def make(data_dir: Path | None = None, articles: list[Article] | None = None, **config: object) -> Corpus:
+        config.setdefault("database_url", database_url)
         corpus = Corpus.open(CorpusConfig(data_dir=data_dir or tmp_path / "data", **config))  # type: ignore[arg-type]
         opened.append(corpus)
         if articles:
@@ -128,10 +157,12 @@ def corpus_factory(tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytes
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory for ``bot.cli.main.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``."""
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
+    """A data directory for ``bot.cli.main.main`` runs (``SITREP_DATA_DIR``), with no stray settings or ``.env``;
+    ``SITREP_DATABASE_URL`` is the test's PostgreSQL schema when it runs on both engines."""
     data = tmp_path / "data"
     monkeypatch.setenv("SITREP_DATA_DIR", str(data))
+    use_database(monkeypatch, database_url)
     monkeypatch.chdir(tmp_path)
     for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST"):
         monkeypatch.delenv(name, raising=False)

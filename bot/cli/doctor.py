@@ -73,21 +73,40 @@ def _tokenizers() -> str:
     return "tiktoken cl100k_base and o200k_base available offline"
 
 
+def _database(settings: Settings) -> Callable[[], str]:
+    def check() -> str:
+        from bot.cli.migrate import state_components
+        from retrieval import postgres
+        from retrieval.statedb import connection, describe, migrate, stored_versions
+
+        location = settings.state_location
+        with connection(location) as conn:
+            for component in state_components():  # as any command opening it would (refuses a newer store)
+                migrate(conn, component)
+            versions = stored_versions(conn)
+            if isinstance(conn, postgres.PgConnection):
+                kind = f"PostgreSQL {postgres.server_version(conn)}"
+            else:
+                import sqlite3
+
+                kind = f"SQLite {sqlite3.sqlite_version}"
+        schema = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
+        return f"{kind} at {describe(location)}; schema {schema}"
+
+    return check
+
+
 def _store(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from bot.runtime import open_corpus
-        from retrieval.statedb import connection, stored_versions
 
         corpus = open_corpus(settings)
         try:
             stats = corpus.stats()
         finally:
             corpus.close()
-        with connection(settings.state_location) as conn:
-            versions = stored_versions(conn)
-        schema = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
         return (f"{stats.documents} documents, {stats.chunks} chunks in {stats.store} "
-                f"({settings.data_dir}), model {stats.embedding_model}; state schema {schema or 'unversioned'}")
+                f"({settings.data_dir}), model {stats.embedding_model}")
 
     return check
 
@@ -194,7 +213,11 @@ def run_checks(settings: Settings, problems: Collection[Problem] = (), unknown: 
     yield _gated("data dir", {"core"}, problems, _data_dir(settings))
     yield _run("embedding model", _model_files)
     yield _run("tokenizers", _tokenizers)
-    yield _gated("store", {"core", "store"}, problems, _store(settings))
+    database = _gated("database", {"core"}, problems, _database(settings))
+    yield database
+    # Without the database the store and feed checks would only wait for it again.
+    unreachable = Check("store", SKIP, "fix the database first") if database.status == FAIL else None
+    yield unreachable or _gated("store", {"core", "store"}, problems, _store(settings))
     if settings.slack_bot_token or settings.slack_app_token or _blocked({"slack"}, problems):
         yield _gated("slack", {"slack"}, problems, _slack(settings))
         yield _gated("slack mode", {"slack", "server"}, problems, lambda: _slack_mode(settings))
@@ -205,4 +228,7 @@ def run_checks(settings: Settings, problems: Collection[Problem] = (), unknown: 
     else:
         yield Check("llm", OK, "not configured (OPENAI_API_KEY unset): extractive answers")
     yield _gated("digest", {"digest", "slack"}, problems, lambda: _digest(settings))
-    yield _gated("feeds", {"core", "feeds"}, problems, lambda: _feeds(settings))
+    if unreachable:
+        yield Check("feeds", SKIP, "fix the database first")
+    else:
+        yield _gated("feeds", {"core", "feeds"}, problems, lambda: _feeds(settings))

@@ -18,6 +18,7 @@ from bot.cli import data as cli_data
 from bot.cli import dates as cli_dates
 from bot.cli import digest as cli_digest
 from bot.cli import evaluate as cli_eval
+from bot.cli import migrate as cli_migrate
 from bot.cli import serve as cli_slack
 from bot.logs import setup_logging
 from bot.runtime import ensure_sample, open_corpus
@@ -43,6 +44,7 @@ COMMAND_SECTIONS: dict[str, frozenset[str]] = {
     "chat": _ANSWERS,
     "digest": _ANSWERS | {"digest"},
     "feeds": frozenset({"core", "feeds"}),
+    "migrate": frozenset({"core"}),
 }
 WHEN_HELP = "an ISO date or datetime (2022-10-31, 2022-10-31T08:00) or a span back from now (24h, 7d)"
 
@@ -210,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_digest.add_commands(sub)
     cli_slack.add_commands(sub)
     cli_data.add_commands(sub)
+    cli_migrate.add_commands(sub)
 
     p = sub.add_parser("start", help="the Slack bot if Slack tokens are set, else a local chat over the sample corpus")
     p.set_defaults(handler=cmd_start)

@@ -112,5 +112,28 @@ def test_doctor_reports_the_state_schema_versions(env: Path, capsys: pytest.Capt
                                                   monkeypatch: pytest.MonkeyPatch, embedder: object) -> None:
     monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
     _, checks, _ = doctor(capsys)
-    status, detail = checks["store"]
-    assert status == "ok" and re.search(r"state schema corpus v\d+", detail)
+    assert checks["store"][0] == "ok"
+    status, detail = checks["database"]
+    pattern = r"^SQLite [\d.]+ at .*state\.db; schema corpus v\d+, digest v1, feeds v1, slack v1$"
+    assert status == "ok" and re.search(pattern, detail), detail
+
+
+def test_doctor_reports_postgresql_and_says_when_it_is_unreachable(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, embedder: object,
+        pg_url: str) -> None:
+    monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
+    monkeypatch.setenv("SITREP_DATABASE_URL", pg_url.replace("postgres@", "postgres:s3cret@"))
+    code, checks, _ = doctor(capsys)
+    status, detail = checks["database"]
+    assert code == 0 and status == "ok", detail
+    assert re.search(r"^PostgreSQL 1\d\.\d+ at postgresql://postgres:\*\*\*@.*; schema corpus v\d+", detail), detail
+    assert checks["store"][0] == "ok" and checks["feeds"][0] == "ok"
+
+    monkeypatch.setattr("retrieval.postgres.CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setenv("SITREP_DATABASE_URL", f"postgresql://sitrep:s3cret@127.0.0.1:{free_port()}/sitrep")
+    code, checks, _ = doctor(capsys)
+    status, detail = checks["database"]
+    assert code == 1 and status == "FAIL" and "\n" not in detail
+    assert detail.startswith("Cannot connect to the PostgreSQL database at postgresql://sitrep:***@127.0.0.1:"), detail
+    assert "s3cret" not in str(checks)
+    assert checks["store"] == ("skip", "fix the database first") == checks["feeds"]

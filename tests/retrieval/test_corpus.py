@@ -15,6 +15,8 @@ from retrieval.errors import EmbeddingMismatchError, QueryError
 
 from conftest import fixture_articles
 
+pytestmark = pytest.mark.both_engines  # every store test here runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture(params=["embedded", "server"])
 def make_corpus(request: pytest.FixtureRequest, corpus_factory: Callable[..., Corpus]) -> Callable[..., Corpus]:

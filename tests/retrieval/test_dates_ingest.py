@@ -19,8 +19,12 @@ from bot.digest.scheduler import FeedPoller
 from bot.feeds.registry import FeedRegistry
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, SearchHit
-from retrieval.statedb import STATE_DB_NAME
+from retrieval.statedb import STATE_DB_NAME, state_location
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
+
+from conftest import use_database
+
+pytestmark = pytest.mark.both_engines  # every store test here runs on SQLite and on PostgreSQL
 
 # (record id, the date as the source printed it, the UTC date sitrep must store or None, a word only its text has)
 RECORDS = [
@@ -55,8 +59,9 @@ def hit_for(corpus: Corpus, word: str, mode: str, **window: datetime) -> SearchH
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: object) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: object, database_url: str | None) -> Path:
     monkeypatch.setenv("SITREP_DATA_DIR", str(tmp_path / "data"))
+    use_database(monkeypatch, database_url)
     monkeypatch.chdir(tmp_path)
     for name in ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "CHROMA_HOST", "SITREP_FEEDS"):
         monkeypatch.delenv(name, raising=False)
@@ -190,6 +195,7 @@ def old_store(tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> Iterator
     yield data_dir, old
 
 
+@pytest.mark.sqlite_only  # an old store is a SQLite file
 def test_an_old_store_gets_its_dates_read_again_on_the_next_ingest(
         old_store: tuple[Path, dict[str, str | None]], tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
     data_dir, old = old_store
@@ -214,6 +220,7 @@ def test_an_old_store_gets_its_dates_read_again_on_the_next_ingest(
     assert corpus.ingest([str(note)]).redated == []  # read once per parser version
 
 
+@pytest.mark.sqlite_only  # an old store is a SQLite file
 def test_reindex_dates_repairs_an_old_store_from_the_command_line(
         old_store: tuple[Path, dict[str, str | None]], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch, embedder: object) -> None:
@@ -230,6 +237,7 @@ def test_reindex_dates_repairs_an_old_store_from_the_command_line(
     assert code == 0 and out.startswith(f"checked {len(RECORDS)} document date(s), changed 0")
 
 
+@pytest.mark.sqlite_only  # an old store is a SQLite file
 def test_an_invented_date_whose_source_is_gone_becomes_unknown(
         old_store: tuple[Path, dict[str, str | None]], tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
     data_dir, old = old_store
@@ -269,7 +277,7 @@ def test_a_feed_declares_its_date_order(tmp_path: Path, env: Path, capsys: pytes
         assert [(f["url"], f["date_order"]) for f in json.loads(out)["feeds"]] == [(feed, "dmy"), (other, None)]
 
         corpus = corpus_factory(data_dir=env)
-        registry = FeedRegistry(env / STATE_DB_NAME, poll_interval=timedelta(minutes=15))
+        registry = FeedRegistry(state_location(env, corpus.config.database_url), poll_interval=timedelta(minutes=15))
         FeedPoller(registry, corpus, LOCAL_FETCH).tick(datetime.now(UTC))
     dates = {d.title.split()[0].lower(): d.published for d in corpus.documents(by="first_seen")}
     # Declared day-first; the year-first date needs no declaration (and is not feedparser's "1st of this month").

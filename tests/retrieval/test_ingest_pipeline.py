@@ -16,7 +16,9 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import StoreError
 from retrieval.loaders import FetchOptions, iter_sources
-from retrieval.statedb import connection, state_path
+from retrieval.statedb import connection, state_location
+
+pytestmark = pytest.mark.both_engines  # every store test here runs on SQLite and on PostgreSQL
 
 
 class CountingEmbedder:
@@ -168,7 +170,7 @@ def test_progress_counts_an_article_once_it_is_saved(corpus_factory: Callable[..
 
     def done(n: int) -> None:
         counted = (seen[-1][0] if seen else 0) + n
-        with connection(state_path(corpus.config.data_dir)) as conn:
+        with connection(state_location(corpus.config.data_dir, corpus.config.database_url)) as conn:
             seen.append((counted, conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]))
 
     new = [Article(text=f"Bulletin {i}: the road to Nad Ali reopened after {i + 2} days.", source_key=f"new{i}",

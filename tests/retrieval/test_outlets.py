@@ -16,6 +16,8 @@ from retrieval.documents import Article
 from retrieval.embeddings import MiniLMEmbedding
 from retrieval.outlets import outlet_for_url, readable_outlet
 
+pytestmark = pytest.mark.both_engines  # every store test here runs on SQLite and on PostgreSQL
+
 
 @pytest.mark.parametrize(("url", "outlet"), [
     ("https://www.cnn.com/2022/10/30/asia/itaewon/index.html", "CNN"),
@@ -65,7 +67,7 @@ def records(tmp_path: Path) -> Path:
 
 def test_records_without_source_get_their_outlet_and_the_digest_counts_them(
         tmp_path: Path, corpus_factory: Callable[..., Corpus], embedder: MiniLMEmbedding,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str | None) -> None:
     corpus = corpus_factory(tmp_path / "data")
     assert corpus.ingest([str(records(tmp_path))]).added == 4
     assert sorted(d.source for d in corpus.documents()) == ["BBC", "CNN", "Kabul Ledger", "local-paper.co.uk"]
@@ -77,7 +79,8 @@ def test_records_without_source_get_their_outlet_and_the_digest_counts_them(
     parser = argparse.ArgumentParser(prog="sitrep")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["digest", "--since", "1h", "--json"])
-    settings = load_settings({"SITREP_DATA_DIR": str(tmp_path / "data"), "SITREP_ANSWER_MODE": "extractive"})
+    settings = load_settings({"SITREP_DATA_DIR": str(tmp_path / "data"), "SITREP_ANSWER_MODE": "extractive",
+                              **({"SITREP_DATABASE_URL": database_url} if database_url else {})})
     assert args.handler(args, settings) == 0
     digest = json.loads(capsys.readouterr().out)
     assert (digest["articles"], digest["outlets"]) == (4, 4)
@@ -95,11 +98,11 @@ def test_a_store_ingested_before_gets_its_outlets_when_opened(tmp_path: Path,
         Article(text="A local report without any address at all.", source_key="c", kind="file"),
     ])
     # As an older sitrep left them: no outlet, or only a host name.
-    with corpus.state.conn as conn:
-        conn.execute("UPDATE documents SET source = CASE WHEN url LIKE '%cnn%' THEN '' ELSE 'www.theweek.co.uk' END"
-                     " WHERE url != ''")
-        conn.execute("UPDATE sources SET source = ''")
-        conn.execute("DELETE FROM meta WHERE key = 'outlets_filled'")
+    conn = corpus.state.conn  # autocommit: each statement is written at once
+    conn.execute("UPDATE documents SET source = CASE WHEN url LIKE '%cnn%' THEN '' ELSE 'www.theweek.co.uk' END"
+                 " WHERE url != ''")
+    conn.execute("UPDATE sources SET source = ''")
+    conn.execute("DELETE FROM meta WHERE key = 'outlets_filled'")
     corpus.close()
     reopened = corpus_factory(data)
     assert sorted(d.source for d in reopened.documents()) == ["", "CNN", "The Week"]

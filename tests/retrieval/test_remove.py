@@ -29,6 +29,8 @@ from retrieval.removal import RemovalRequest
 from conftest import fixture_articles
 from httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
+pytestmark = pytest.mark.both_engines  # every store test here runs on SQLite and on PostgreSQL
+
 CRASH_URL = "https://example-news.test/helmand-helicopters"
 CRASH_QUERY = "MI-17 helicopters crashed in Nawa district, Ministry of Defense"
 

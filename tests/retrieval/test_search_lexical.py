@@ -1,4 +1,6 @@
-"""Lexical side of search: BM25 over posting segments, live exactly when the chunks are, and old FTS5 stores."""
+"""Lexical side of search: BM25 over posting segments, live exactly when the chunks are, and old FTS5 stores.
+
+Tests taking ``state_location`` run on both engines (the SQLite file and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from retrieval import lexical
 from retrieval.date_store import DateWrite, write_dates
 from retrieval.search import query_terms, query_words
 from retrieval.state import NewVersion, StateDB
+from retrieval.statedb import Location
 
 
 def _version(doc_id: str, texts: list[str], title: str = "", date_ts: float = 0.0) -> NewVersion:
@@ -23,8 +26,8 @@ def _version(doc_id: str, texts: list[str], title: str = "", date_ts: float = 0.
                       url=f"https://x.test/{doc_id}", published=None, date_ts=date_ts, text=text, chunks=spans)
 
 
-def _store(tmp_path: Path, n_common: int, batch: int = 50) -> StateDB:
-    state = StateDB(tmp_path / "state.db")
+def _store(location: Location, n_common: int, batch: int = 50) -> StateDB:
+    state = StateDB(location)
     docs = [_version(f"d{i}", [f"Police officials said fighting continued near checkpoint {i}."], date_ts=float(i))
             for i in range(n_common)]
     docs.append(_version("needle", ["Police officials said the Babaji bridge was destroyed."], date_ts=5.0))
@@ -33,8 +36,8 @@ def _store(tmp_path: Path, n_common: int, batch: int = 50) -> StateDB:
     return state
 
 
-def test_stems_match_and_rare_words_outrank_common_ones(tmp_path: Path) -> None:
-    state = _store(tmp_path, 300)
+def test_stems_match_and_rare_words_outrank_common_ones(state_location: Location) -> None:
+    state = _store(state_location, 300)
     terms = query_terms("What did policing officials say about the Babaji bridges?")
     assert terms == ["polic", "offici", "babaji", "bridg"]  # "policing" stems like "police", "bridges" like "bridge"
     hits = state.lexical(terms, 5, None, None)
@@ -43,8 +46,8 @@ def test_stems_match_and_rare_words_outrank_common_ones(tmp_path: Path) -> None:
     assert state.lexical(query_terms("police"), 1000, None, None).__len__() == 301
 
 
-def test_merging_keeps_the_ranking_and_drops_removed_chunks(tmp_path: Path) -> None:
-    state = StateDB(tmp_path / "state.db")
+def test_merging_keeps_the_ranking_and_drops_removed_chunks(state_location: Location) -> None:
+    state = StateDB(state_location)
     docs = [_version(f"d{i}", [f"Fighting continued near checkpoint {i}."]) for i in range(10 * lexical.FANOUT)]
     for n in range(lexical.FANOUT - 1):
         state.commit_batch(docs[n * 10 : n * 10 + 10], [], [], [])
@@ -84,8 +87,8 @@ def test_a_merge_of_live_segments_gives_the_same_scores(tmp_path: Path, monkeypa
     assert terms["convoi"] == 64 and terms["checkpoint"] == 64 and terms["12"] == 1
 
 
-def test_date_window_and_replaced_versions(tmp_path: Path) -> None:
-    state = _store(tmp_path, 30)
+def test_date_window_and_replaced_versions(state_location: Location) -> None:
+    state = _store(state_location, 30)
     found = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]
     assert sorted(found) == ["d10:v:0", "d11:v:0", "d12:v:0"]
     newer = _version("needle", ["The Babaji bridge reopened to traffic."], date_ts=6.0)
@@ -94,11 +97,11 @@ def test_date_window_and_replaced_versions(tmp_path: Path) -> None:
     assert state.lexical(query_terms("reopened"), 5, None, None)[0][0] == "needle:v:0"
 
 
-def test_a_date_repair_moves_chunks_in_and_out_of_date_windows_in_every_process(tmp_path: Path) -> None:
-    state = _store(tmp_path, 30)
+def test_a_date_repair_moves_chunks_in_and_out_of_date_windows_in_every_process(state_location: Location) -> None:
+    state = _store(state_location, 30)
     window = [c for c, _ in state.lexical(query_terms("checkpoint"), 100, 10.0, 12.0)]  # caches the dates
     assert sorted(window) == ["d10:v:0", "d11:v:0", "d12:v:0"]
-    other = StateDB(tmp_path / "state.db")  # e.g. `sitrep reindex --dates` while the bot keeps serving
+    other = StateDB(state_location)  # e.g. `sitrep reindex --dates` while the bot keeps serving
     write_dates(other.conn, [DateWrite("d20", "1970-01-01T00:00:11+00:00", 11.0, "11", None, "p"),
                              DateWrite("d11", None, 99.0, "", None, "p")])
     other.close()
@@ -106,8 +109,8 @@ def test_a_date_repair_moves_chunks_in_and_out_of_date_windows_in_every_process(
     assert sorted(window) == ["d10:v:0", "d12:v:0", "d20:v:0"]
 
 
-def test_removed_documents_leave_the_lexical_index(tmp_path: Path) -> None:
-    state = _store(tmp_path, 30)
+def test_removed_documents_leave_the_lexical_index(state_location: Location) -> None:
+    state = _store(state_location, 30)
     (doc,) = state.stored_documents(["needle"])
     retired = state.remove_documents([(doc, ["text:h-needle"])])
     assert retired == ["needle:v:0"]
@@ -148,8 +151,8 @@ def test_query_words_and_terms_ignore_search_syntax() -> None:
     assert query_terms("Kabul's 2022 élection") == ["kabul", "2022", "elect"]
 
 
-def test_a_common_word_is_scored_on_its_best_weighted_postings_only(tmp_path: Path) -> None:
-    state = _store(tmp_path, 300)  # "police" in all 301 chunks, spread over seven segments
+def test_a_common_word_is_scored_on_its_best_weighted_postings_only(state_location: Location) -> None:
+    state = _store(state_location, 300)  # "police" in all 301 chunks, spread over seven segments
     state.commit_batch([_version("loud", ["Police police police: the police said so."])], [], [], [])
     hits = lexical.search(state.conn, query_terms("police"), 1000, max_postings=20)
     assert 20 <= len(hits) < 30  # about 20 of 302, shared out over the segments
@@ -158,3 +161,20 @@ def test_a_common_word_is_scored_on_its_best_weighted_postings_only(tmp_path: Pa
     assert both[0][0] == "needle:v:0"  # a rare word still finds its chunk
     exact = lexical.search(state.conn, query_terms("police"), 1000, max_postings=10_000)
     assert len(exact) == 302
+
+
+def test_both_engines_give_identical_scores(tmp_path: Path, pg_url: str) -> None:
+    """The same segment BM25 code over the same tables: PostgreSQL ranks and scores exactly as SQLite does."""
+    stores = [_store(tmp_path / "state.db", 120, batch=9), _store(pg_url, 120, batch=9)]  # merges happen
+    stores[1].commit_batch([_version("d7", ["Checkpoint seven was rebuilt after the police left."], date_ts=7.0)],
+                           [], [], [])
+    stores[0].commit_batch([_version("d7", ["Checkpoint seven was rebuilt after the police left."], date_ts=7.0)],
+                           [], [], [])
+    for q in ["police checkpoint 7", "Babaji bridge destroyed", "fighting continued", "rebuilt"]:
+        for window in ((None, None), (5.0, 50.0)):
+            sqlite_hits, pg_hits = (s.lexical(query_terms(q), 30, *window) for s in stores)
+            assert sqlite_hits and pg_hits == sqlite_hits
+    ids = [lexical.document_scores(s.conn, ["d7", "needle", "d3"], "police checkpoint bridge") for s in stores]
+    assert ids[0] == ids[1] and ids[0]["d7"] > 0
+    for s in stores:
+        s.close()

@@ -17,10 +17,12 @@ from retrieval.corpus import Corpus
 from retrieval.errors import StoreError
 from retrieval.state import CORPUS, StateDB
 from retrieval.statedb import (
+    Location,
     Migration,
     components,
     connect,
     connection,
+    is_postgres,
     migrate,
     register,
     state_path,
@@ -71,8 +73,22 @@ def test_a_store_from_before_schema_versions_opens_and_works(
     assert versions["digest"] == DELIVERIES.version
 
 
-def test_a_store_from_a_newer_release_is_refused_with_one_line(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_the_vector_journal_gets_a_key_and_old_entries_keep_their_ids(old_data_dir: Path) -> None:
+    conn = sqlite3.connect(state_path(old_data_dir))
+    conn.execute("INSERT INTO vector_journal(rowid, chunk_ids, state, pid, created_ts) VALUES (7, '[\"a:v:0\"]',"
+                 " 'retired', 1, 0)")
+    conn.commit()
+    conn.close()
+    state = StateDB(state_path(old_data_dir))
+    assert state.stale_journal() == [(7, ["a:v:0"], "retired")]
+    assert state.journal(["b:v:0"], "writing") == 8  # new entries go on from the old ids
+    state.drop_journal([7, 8])
+    assert state.stale_journal() == []
+    state.close()
+
+
+def test_a_store_from_a_newer_release_is_refused_with_one_line(state_location: Location) -> None:
+    path = state_location
     StateDB(path).close()
     with connection(path) as conn:
         conn.execute("UPDATE schema_versions SET version = version + 1 WHERE component = 'corpus'")
@@ -82,25 +98,25 @@ def test_a_store_from_a_newer_release_is_refused_with_one_line(tmp_path: Path) -
     assert "newer sitrep" in message and "upgrade sitrep" in message and "\n" not in message
 
 
-def test_migrations_run_in_order_once_and_a_failed_step_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+def test_migrations_run_in_order_once_and_a_failed_step_leaves_the_store_as_it_was(state_location: Location) -> None:
     calls: list[int] = []
 
     def fail(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO notes VALUES ('half-done')")
         raise sqlite3.OperationalError("disk I/O error")
 
-    path = tmp_path / "state.db"
-    first = register("test-notes", [Migration(1, "CREATE TABLE notes (text TEXT);")])
+    path, engine = state_location, "pg" if is_postgres(state_location) else "sqlite"
+    first = register(f"test-notes-{engine}", [Migration(1, "CREATE TABLE notes (text TEXT);")])
     conn = connect(path)
     assert migrate(conn, first) == [1]
     assert migrate(conn, first) == []
 
-    second = register("test-notes-2", [Migration(1, "CREATE TABLE notes2 (text TEXT);"),
+    second = register(f"test-notes-2-{engine}", [Migration(1, "CREATE TABLE notes2 (text TEXT);"),
                                        Migration(2, lambda c: calls.append(2) or None), Migration(3, fail)])
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, second)
     assert calls == [2]
-    assert stored_versions(conn)["test-notes-2"] == 2
+    assert stored_versions(conn)[f"test-notes-2-{engine}"] == 2
     assert conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0  # step 3 rolled back
     conn.close()
 
