@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
+from retrieval import statedb
 
 from conftest import free_port
 from slack_api_server import SlackApiServer
@@ -114,7 +115,8 @@ def test_doctor_reports_the_state_schema_versions(env: Path, capsys: pytest.Capt
     _, checks, _ = doctor(capsys)
     assert checks["store"][0] == "ok"
     status, detail = checks["database"]
-    pattern = r"^SQLite [\d.]+ at .*state\.db; schema corpus v\d+, digest v1, feeds v1, slack v1$"
+    versions = ", ".join(f"{c.name} v{c.version}" for c in statedb.components())
+    pattern = rf"^SQLite [\d.]+ at .*state\.db; schema {versions}$"
     assert status == "ok" and re.search(pattern, detail), detail
 
 
