@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -237,8 +237,11 @@ class DateIndex:
 
 def search(conn: Connection, query_terms: Sequence[str], limit: int, since_ts: float | None = None,
            until_ts: float | None = None, dates: DateIndex | None = None,
-           max_postings: int = MAX_POSTINGS) -> list[tuple[str, float]]:
+           max_postings: int = MAX_POSTINGS, frequencies: dict[str, int] | None = None) -> list[tuple[str, float]]:
     """BM25-ranked ``(chunk_id, score)`` of live chunks holding any of ``query_terms``, best first.
+
+    ``frequencies``: filled with each term's posting count, which :func:`document_scores` needs too (on
+    PostgreSQL, counting them again would read every posting blob a second time).
 
     A term found in more than ``max_postings`` chunks adds its weight only to the ``max_postings`` chunks
     where it weighs most, so the cost of a query stops growing with how common its words are. Those
@@ -250,28 +253,24 @@ def search(conn: Connection, query_terms: Sequence[str], limit: int, since_ts: f
     n_docs = conn.execute("SELECT docs FROM lex_stats WHERE id = 0").fetchone()[0]
     if n_docs <= 0:
         return []
-    marks = ",".join("?" * len(wanted))
     parts: dict[str, list[tuple[bytes, bytes]]] = {}
-    for term, ids, weights in conn.execute(
-        f"SELECT term, ids, weights FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
-        f" AND term IN ({marks})",
-        wanted,
-    ):
+    totals: dict[str, int] = {}
+    for term, total, ids, weights in conn.execute(_POSTINGS.format(marks=",".join("?" * len(wanted))),
+                                                  [max_postings] * 4 + wanted):
         parts.setdefault(term, []).append((ids, weights))
+        totals[term] = int(total)
+    if frequencies is not None:
+        frequencies.update(dict.fromkeys(wanted, 0))
+        frequencies.update(totals)
     if not parts:
         return []
     all_ids, all_weights = [], []
-    for blobs in parts.values():
-        total = sum(len(w) for _, w in blobs) // 2
-        df = min(total, n_docs)  # postings of removed chunks linger until a merge: never exceed N
+    for term, blobs in parts.items():
+        df = min(totals[term], n_docs)  # postings of removed chunks linger until a merge: never exceed N
         idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-        # Each segment lists a term's best-weighted chunks first: a common term is scored on its
-        # ``max_postings`` best postings, shared out in proportion to the segments' sizes.
-        share = 1.0 if total <= max_postings else max_postings / total
         for ids_blob, weights_blob in blobs:
-            take = math.ceil(len(weights_blob) // 2 * share)
-            all_ids.append(np.frombuffer(ids_blob, dtype=np.uint32, count=take))
-            weights = np.frombuffer(weights_blob, dtype=np.uint16, count=take)
+            all_ids.append(np.frombuffer(ids_blob, dtype=np.uint32))
+            weights = np.frombuffer(weights_blob, dtype=np.uint16)
             all_weights.append(weights.astype(np.float32) * np.float32(idf / IMPACT_SCALE))
     scores = np.bincount(np.concatenate(all_ids), weights=np.concatenate(all_weights))
     if since_ts is not None or until_ts is not None:
@@ -279,8 +278,27 @@ def search(conn: Connection, query_terms: Sequence[str], limit: int, since_ts: f
     return _best_live(conn, scores, limit)
 
 
-def document_scores(conn: Connection, doc_ids: Sequence[str], query: str) -> dict[str, float]:
+# A query's postings, cut in the database: each segment lists a term's best-weighted chunks first, and a
+# common term is scored on its ``max_postings`` best postings, shared out in proportion to the segments' sizes
+# (ceil(n * max / total) of a segment's n). Only those bytes leave the database: on PostgreSQL they cross a
+# socket, and a common word's postings at 100k chunks are hundreds of kilobytes. ``total``: the term's posting
+# count in every segment (its document frequency).
+_POSTINGS = """
+SELECT term, total,
+       substr(ids, 1, CAST(4 * CASE WHEN total <= ? THEN n ELSE (n * ? + total - 1) / total END AS INTEGER)),
+       substr(weights, 1, CAST(2 * CASE WHEN total <= ? THEN n ELSE (n * ? + total - 1) / total END AS INTEGER))
+FROM (SELECT term, ids, weights, length(weights) / 2 AS n,
+             sum(length(weights) / 2) OVER (PARTITION BY term) AS total
+      FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments) AND term IN ({marks})) AS found
+"""
+
+
+def document_scores(conn: Connection, doc_ids: Sequence[str], query: str,
+                    frequencies: Mapping[str, int] | None = None) -> dict[str, float]:
     """Whole-document BM25 of ``doc_ids`` (full text plus title) for the query's terms; 0 for no match.
+
+    ``frequencies``: terms' posting counts already known (from :func:`search`, for the same query); only the
+    others are counted here.
 
     Chunk BM25 sees one passage; a story about the question usually repeats its words across the whole
     article, while a roundup or a passing mention matches in one chunk only. Only the few candidate
@@ -311,9 +329,13 @@ def document_scores(conn: Connection, doc_ids: Sequence[str], query: str) -> dic
     scores = np.zeros(len(docs))
     if len(wanted):
         names = [term_name(int(t)) for t in wanted]
-        df = dict(conn.execute(
-            "SELECT term, sum(length(weights)) / 2 FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
-            f" AND term IN ({','.join('?' * len(names))}) GROUP BY term", names).fetchall())  # seg first: key seeks
+        known = frequencies or {}
+        df = {n: known[n] for n in names if n in known}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            df.update(conn.execute(
+                "SELECT term, sum(length(weights)) / 2 FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
+                f" AND term IN ({','.join('?' * len(unknown))}) GROUP BY term", unknown).fetchall())
         hit = np.isin(doc_terms, wanted)
         for tid, name in zip(wanted.tolist(), names, strict=True):
             tf = np.bincount(owner_doc[hit & (doc_terms == tid)], minlength=len(docs)).astype(np.float64)

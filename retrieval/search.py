@@ -205,22 +205,27 @@ def hybrid_search(
         raise QueryError("--since is later than --until; nothing can match.")
 
     qvec = embedder.embed([query])[0] if query_vector is None else query_vector
-    dense: list[tuple[str, float]] = []
+    raw: list[tuple[str, float]] = []
     if mode in ("hybrid", "rrf", "dense"):
         raw = store.query(qvec, options.candidates, _date_where(since_ts, until_ts))
-        live = state.live_subset([i for i, _ in raw])
-        dense = [(i, s) for i, s in raw if i in live]
     lexical: list[tuple[str, float]] = []
+    frequencies: dict[str, int] = {}
     if mode in ("hybrid", "rrf", "lexical"):
-        lexical = state.lexical(query_terms(query), options.candidates, since_ts, until_ts)
+        lexical = state.lexical(query_terms(query), options.candidates, since_ts, until_ts, frequencies)
 
-    dense_ids, lexical_ids = [i for i, _ in dense], [i for i, _ in lexical]
-    rows = state.chunk_rows(list(dict.fromkeys(dense_ids + lexical_ids)))
+    # Chroma may still hold vectors of chunks no longer live (see retrieval.state): a chunk is live when the
+    # state has its row, so one read gives both the live dense hits and the passages (each query counts on
+    # PostgreSQL, where it is a round trip).
+    lexical_ids = [i for i, _ in lexical]
+    rows = state.chunk_rows(list(dict.fromkeys([i for i, _ in raw] + lexical_ids)))
+    dense = [(i, s) for i, s in raw if i in rows]
+    dense_ids = [i for i, _ in dense]
     weights = SHIPPED_WEIGHTS if mode == "hybrid" else PLAIN_RRF
     fused = fused_scores(query, dense_ids, lexical_ids, rows, weights)
     if weights.documents and fused:
         pool = document_pool(fused, rows, weights.doc_pool)
-        fused = add_document_ranks(fused, rows, lexical_index.document_scores(state.conn, pool, query), weights)
+        doc_scores = lexical_index.document_scores(state.conn, pool, query, frequencies)
+        fused = add_document_ranks(fused, rows, doc_scores, weights)
 
     similarity = dict(dense)
     missing = [i for i in fused if i not in similarity]

@@ -234,6 +234,14 @@ def _postings_by_term(conn: Connection) -> None:
         conn.execute("CREATE INDEX IF NOT EXISTS lex_postings_term ON lex_postings(term, seg)")
 
 
+def _postings_uncompressed(conn: Connection) -> None:
+    """On PostgreSQL, posting blobs are stored uncompressed (random chunk ids barely compress), so a query can
+    read just the prefix it scores (``substr`` in :mod:`retrieval.lexical`) instead of inflating each blob."""
+    if engine(conn) == "postgresql":
+        conn.execute("ALTER TABLE lex_postings ALTER COLUMN ids SET STORAGE EXTERNAL,"
+                     " ALTER COLUMN weights SET STORAGE EXTERNAL")
+
+
 _SEGMENTS = 3
 CORPUS = register("corpus", [
     Migration(1, _create, "articles, passages, sources, runs, tombstones, lexical index"),
@@ -241,6 +249,7 @@ CORPUS = register("corpus", [
     Migration(_SEGMENTS, _segments_from_fts5, "lexical index in segments instead of FTS5"),
     Migration(4, _keyed_journal, "a key for the vector journal (journal_id)"),
     Migration(5, _postings_by_term, "PostgreSQL: lexical postings indexed by term"),
+    Migration(6, _postings_uncompressed, "PostgreSQL: posting blobs stored uncompressed, read by prefix"),
 ])
 
 
@@ -458,10 +467,13 @@ class StateDB(RemovalQueries):
         return rows
 
     def lexical(
-        self, query_terms: Sequence[str], limit: int, since_ts: float | None, until_ts: float | None
+        self, query_terms: Sequence[str], limit: int, since_ts: float | None, until_ts: float | None,
+        frequencies: dict[str, int] | None = None,
     ) -> list[tuple[str, float]]:
-        """BM25-ranked (chunk_id, score) of live chunks holding any of ``query_terms``, best first."""
-        return lexical.search(self.conn, query_terms, limit, since_ts, until_ts, self._dates)
+        """BM25-ranked (chunk_id, score) of live chunks holding any of ``query_terms``, best first
+        (``frequencies``: see :func:`retrieval.lexical.search`)."""
+        return lexical.search(self.conn, query_terms, limit, since_ts, until_ts, self._dates,
+                              frequencies=frequencies)
 
     def doc_chunk_ids(self, doc_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]

@@ -81,7 +81,7 @@ def test_removed_article_is_never_retrieved_cited_summarised_or_counted(corpus: 
 def test_a_removed_articles_figures_are_not_compared_in_the_next_digest(
     corpus_factory: Callable[..., Corpus],
 ) -> None:
-    from test_digest import DAY1, DAY2, SINCE1, UNTIL1, UNTIL2, articles
+    from tests.digest.test_digest import DAY1, DAY2, SINCE1, UNTIL1, UNTIL2, articles
 
     corpus = corpus_factory(articles=articles(DAY1 + DAY2))
     engine = _engine(corpus)
