@@ -56,6 +56,7 @@ ITEMS_PER_EVENT = 2
 _DUPLICATE = 0.9  # cosine above which two sentences say the same (wire copy, overlapping chunks)
 SAME_EVENT = 0.55  # cosine between two sentences (or passage centroids) reporting the same event
 _MIN_WORDS = 4
+DIFFERENT_FIGURE = "gives a different figure:"  # "<outlet> gives a different figure: <its sentence> [2]"
 # A capitalized run ("Jens Stoltenberg", "Nad Ali") or an acronym; the first word of the text is skipped.
 _ENTITY = re.compile(r"(?<![.?!]\s)(?<!^)\b(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 _CALENDAR = frozenset(
@@ -442,7 +443,7 @@ class Composer:
         text = self.cite(item.sentence)
         if item.counterpart is not None:
             outlet = item.counterpart.hit.source or "Another report"
-            text += f" {outlet} gives a different figure: {self.cite(item.counterpart)}"
+            text += f" {outlet} {DIFFERENT_FIGURE} {self.cite(item.counterpart)}"
         return text
 
 
