@@ -87,7 +87,8 @@ def left_out(model_text: str, extractive_text: str, question: str) -> list[str]:
 def says(model_text: str, model_keys: set[str], sentence: str, question: str) -> bool:
     """Whether ``model_text`` says what the extractive ``sentence`` gives the question: the sentence itself;
     for a question asking for a figure or a name, every figure or name of that kind the sentence adds to
-    the question; for any other question, every name and figure it adds and most of its other content words."""
+    the question (when it adds any); otherwise every name and figure it adds and most of its other content
+    words."""
     claim = strip_markers(sentence).split(DIFFERENT_FIGURE, 1)[-1]  # the outlet's name is framing, not a fact
     if repeat_key(claim) in model_keys:
         return True
@@ -97,7 +98,7 @@ def says(model_text: str, model_keys: set[str], sentence: str, question: str) ->
         facts = {f for f in facts if (figure and _is_figure(f)) or (name and not _is_figure(f))}
     if not all(mentions(model_text, fact) for fact in facts):
         return False
-    if figure or name:
+    if (figure or name) and facts:
         return True
     own = terms(claim) - terms(question)
     return not own or len(own & terms(strip_markers(model_text))) >= SAID_SHARE * len(own)

@@ -67,3 +67,12 @@ def test_no_extractive_answer_leaves_the_model_answer_as_it_is() -> None:
     abstained = Answer(question="q", answer="Nothing in the sources.", abstained=True)
     assert with_supplement(model, abstained, PARK_QUESTION) is model
     assert with_supplement(model, None, PARK_QUESTION) is model
+
+
+def test_a_sentence_without_the_asked_kind_of_fact_is_judged_by_its_words() -> None:
+    """"When" asks for a date, but "next week" is no figure: the sentence saying it is added unless the
+    model's answer says most of its words."""
+    sentence = "Officials said the ferry to Port Elda could resume service as soon as next week. [1]"
+    question = "When could the ferry to Port Elda resume service?"
+    assert not says("The ferry will resume service. [1]", set(), sentence, question)
+    assert says("Officials said service could resume as soon as next week. [1]", set(), sentence, question)
