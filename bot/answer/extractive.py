@@ -56,6 +56,7 @@ ITEMS_PER_EVENT = 2
 _DUPLICATE = 0.9  # cosine above which two sentences say the same (wire copy, overlapping chunks)
 SAME_EVENT = 0.55  # cosine between two sentences (or passage centroids) reporting the same event
 _MIN_WORDS = 4
+DIFFERENT_FIGURE = "gives a different figure:"  # "<outlet> gives a different figure: <its sentence> [2]"
 # A capitalized run ("Jens Stoltenberg", "Nad Ali") or an acronym; the first word of the text is skipped.
 _ENTITY = re.compile(r"(?<![.?!]\s)(?<!^)\b(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 _CALENDAR = frozenset(
@@ -63,6 +64,8 @@ _CALENDAR = frozenset(
     "wednesday thursday friday saturday sunday".split(" ")
 )
 _HEADING = re.compile(r"#{1,6}[ \t]+")
+_LABEL_END = re.compile(r"[.!?:;,\"”'’)\]]\s*$")
+_LINE_BREAKS = re.compile(r"\s*\n\s*")
 _MAX_QUOTE_SPANS = 4  # sentences one quotation may span before we stop looking for its end
 
 _SAY_QUESTION = re.compile(
@@ -74,7 +77,9 @@ _REPORTED = re.compile(r"\b(?:he|she|they|it|we)\s+(?:said|says|added|told|state
 _COUNT_QUESTION = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\btoll\b|\bcasualt|\bfigures?\b", re.IGNORECASE)
 # Words that say what kind of answer is wanted, not what it is about: no sentence has to contain them.
 _GENERIC = frozenset(terms(
-    "happened happening latest news new tell know number figure figures situation update updates overview summary"
+    "happened happening latest news new tell know number figure figures situation update updates overview summary "
+    # Reporting verbs: "The IRS announced it will do what?" is answered by what it will do, in any words.
+    "announce announced announces announcement report reported reports reveal revealed reveals told"
 ))
 _LONGEST_FIRST = "|".join(sorted(list(NUMBER_WORDS)[1:], key=len, reverse=True))  # "nineteen" before "nine"
 _NUMBER = (
@@ -102,6 +107,11 @@ class Sentence:
     @property
     def text(self) -> str:
         return self.hit.text[self.start : self.end]
+
+    @property
+    def shown(self) -> str:
+        """The text as an answer line shows it: a heading it carries (see :func:`candidates`) before a colon."""
+        return _LINE_BREAKS.sub(": ", self.text.strip())
 
     @property
     def position(self) -> int:
@@ -251,13 +261,15 @@ def _open_quotes(text: str) -> bool:
 
 def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Sentence]:
     """Usable sentences of ``hits`` (the first ``per_hit`` of each): not too short, not instructions,
-    each text once per document, without a Markdown heading's leading ``#``."""
+    each text once per document, without a Markdown heading's leading ``#``. A sentence opening a line
+    under a heading line carries that heading (:func:`_under_label`): in a roundup, "Tony Awards" above
+    "Broadway's best were recognized Sunday night" is what the sentence is about."""
     seen: set[tuple[str, str]] = set()
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
         for start, end in quoted_spans(hit.text)[:per_hit]:
             heading = _HEADING.match(hit.text, start, end)
-            start = heading.end() if heading else start
+            start = heading.end() if heading else _under_label(hit.text, start)
             text = hit.text[start:end]
             key = (hit.doc_id, text)
             if key in seen or len(text.split()) < _MIN_WORDS or looks_like_injection(text):
@@ -265,6 +277,22 @@ def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Se
             seen.add(key)
             out.append(Sentence(hit=hit, hit_index=i, start=start, end=end))
     return out
+
+
+def _under_label(text: str, start: int) -> int:
+    """Where the heading line above the sentence at ``start`` begins, when the sentence opens its line
+    (after at most a short kicker such as "Green light!") and the line above is a label of a few words
+    without punctuation at its end; ``start`` otherwise."""
+    line = text.rfind("\n", 0, start) + 1
+    if line == 0 or len(text[line:start].split()) >= _MIN_WORDS:
+        return start
+    above = text.rfind("\n", 0, line - 1) + 1
+    label = text[above : line - 1]
+    words = len(label.split())
+    # Shorter than a candidate sentence, so never shown twice; a Markdown heading is a candidate itself.
+    if not 0 < words < _MIN_WORDS or _LABEL_END.search(label) or label.lstrip().startswith("#"):
+        return start
+    return above + len(label) - len(label.lstrip())
 
 
 def coverage(question: str, sentences: Sequence[Sentence]) -> np.ndarray:
@@ -435,14 +463,14 @@ class Composer:
             self.citations.append(cited)
         else:
             self.citations[cited.n - 1] = self.citations[cited.n - 1].merged(cited)
-        return f"{sentence.text} [{cited.n}]"
+        return f"{sentence.shown} [{cited.n}]"
 
     def item(self, item: Item) -> str:
         """One item; a disagreeing counterpart follows in the same line, named by its outlet."""
         text = self.cite(item.sentence)
         if item.counterpart is not None:
             outlet = item.counterpart.hit.source or "Another report"
-            text += f" {outlet} gives a different figure: {self.cite(item.counterpart)}"
+            text += f" {outlet} {DIFFERENT_FIGURE} {self.cite(item.counterpart)}"
         return text
 
 

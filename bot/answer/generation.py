@@ -5,7 +5,6 @@ trusted — otherwise the extractive answer under one plain line, or an abstenti
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 
@@ -17,7 +16,7 @@ from bot.answer.extractive import VectorCache
 from bot.answer.llm import LLMClient
 from bot.answer.prompts import render
 from bot.answer.results import Answer
-from bot.answer.support import answer_facts, number_values
+from bot.answer.supplement import with_supplement
 from bot.errors import LLMError
 from bot.settings import LLMSettings
 from retrieval.documents import SearchHit
@@ -73,9 +72,10 @@ class ModelWriter:
         """Stream the model's reply through the citation checker.
 
         Verified sentences are held back until the answer can be trusted (:func:`_trusted`: more
-        sentences kept than dropped as unsupported and, for a question, not saying less than the
-        extractive answer ``floor``); from then on each verified sentence is shown as it is settled, so
-        nothing shown is ever taken back. An answer never trusted is replaced by ``fallback`` (the
+        sentences kept than dropped as unsupported); from then on each verified sentence is shown as it
+        is settled, so nothing shown is ever taken back. So that it never says less than the extractive
+        answer ``floor``, the sentences of that answer it leaves out follow it, under one line
+        (:func:`~bot.answer.supplement.with_supplement`). An answer never trusted is replaced by ``fallback`` (the
         extractive answer) with one line saying so, or by ``abstain`` when that is empty too. A failing
         model gives ``fallback`` with a note, or the error (``SITREP_LLM_FALLBACK``).
         """
@@ -87,7 +87,7 @@ class ModelWriter:
         try:
             for delta in self._llm.stream(messages, max_tokens=ANSWER_TOKENS):
                 held.append(checker.feed(delta))
-                shown = shown or _trusted(checker, "".join(held), baseline, question)
+                shown = shown or _trusted(checker)
                 if shown and any(held):
                     yield "".join(held)
                     held.clear()
@@ -99,7 +99,7 @@ class ModelWriter:
             if shown:  # part of a verified answer is already out: keep it, say it was cut short
                 answer = self._from_verified(subject, checker.result(self._quote), topic)
                 answer.notes.append(f"The answer was cut short: {exc}")
-                return answer
+                return (yield from _supplemented(answer, baseline, question))
             if self._settings.fallback != "extractive":
                 raise
             answer = fallback()
@@ -111,10 +111,10 @@ class ModelWriter:
         log.info("llm.verified citations=%d kept=%d dropped=%d reasons=%s removed_markers=%d model_abstained=%s",
                  len(verified.citations), verified.kept, verified.dropped, dict(verified.reasons),
                  verified.removed_markers, verified.model_abstained)
-        if shown or (not verified.abstained and _trusted(checker, verified.text, baseline, question)):
+        if shown or (not verified.abstained and _trusted(checker)):
             if any(held):
                 yield "".join(held)
-            return self._from_verified(subject, verified, topic)
+            return (yield from _supplemented(self._from_verified(subject, verified, topic), baseline, question))
         answer = baseline or fallback()
         if answer.abstained:
             answer = abstain()
@@ -150,25 +150,17 @@ class ModelWriter:
         return sentences[best]
 
 
-def _trusted(checker: CitationChecker, text: str, floor: Answer | None, question: str) -> bool:
-    """Whether verified answer text can be shown: some of it survived, the model had more sentences kept
-    than dropped for what they claimed (a model inventing half its answer is not trusted with the
-    rest), and it names the figure or name that the extractive answer ``floor`` gives the question."""
+def _supplemented(answer: Answer, floor: Answer | None, question: str) -> Generator[str, None, Answer]:
+    """``answer`` (already shown) with what the extractive answer ``floor`` says and it doesn't, yielded after it."""
+    full = with_supplement(answer, floor, question)
+    if full is not answer:
+        yield full.answer[len(answer.answer):]
+    return full
+
+
+def _trusted(checker: CitationChecker) -> bool:
+    """Whether verified answer text can be shown: some of it survived, and the model had more sentences
+    kept than dropped for what they claimed (a model inventing half its answer is not trusted with the
+    rest). Whether it says less than the extractive answer is settled at its end (:mod:`supplement`)."""
     invented = sum(n for reason, n in checker.reasons.items() if reason not in _HARMLESS_DROPS)
-    if not checker.kept or invented >= checker.kept + 1:
-        return False
-    if floor is None or floor.abstained:
-        return True
-    # "Less than the extractive answer": none of the names and figures of its first (most relevant) sentence.
-    first = floor.answer.split("\n", 1)[0]
-    wanted = answer_facts(first, question) or answer_facts(floor.answer, question)
-    return not wanted or any(_mentions(text, fact) for fact in wanted)
-
-
-def _mentions(text: str, fact: str) -> bool:
-    """Whether ``text`` gives ``fact`` (a figure, or a name whose words it all uses)."""
-    try:
-        return float(fact) in number_values(text)
-    except ValueError:
-        words = set(re.findall(r"\w+", text.lower()))
-        return all(w in words for w in re.findall(r"\w+", fact.lower()))
+    return bool(checker.kept) and invented < checker.kept + 1

@@ -14,6 +14,7 @@ from bot.answer.citations import MARKER, marker_ids
 from bot.answer.engine import Engine
 from bot.answer.generation import MODEL_FOUND_NOTHING, UNVERIFIED
 from bot.answer.shape import problems
+from bot.answer.supplement import ALSO
 from bot.cli.main import main as cli_main
 from bot.settings import Settings
 from retrieval.corpus import Corpus
@@ -90,7 +91,7 @@ def test_a_stray_leading_marker_moves_behind_its_sentence(corpus: Corpus, server
                                         "people."))
     shown, answer = streamed(llm_engine(corpus, server, tmp_path), CRASH_QUESTION)
     assert answer.mode == "llm" and shown == answer.answer
-    assert answer.answer == "Two helicopters crashed in Nawa, killing at least nine people. [1]"
+    assert answer.answer.startswith("Two helicopters crashed in Nawa, killing at least nine people. [1]\n")
     assert problems(answer) == []
 
 
@@ -101,7 +102,8 @@ def test_a_ramble_is_cut_and_its_repetitions_dropped(corpus: Corpus, server: Ope
 
     server.push(Reply(respond=ramble, chunk_size=400))
     shown, answer = streamed(llm_engine(corpus, server, tmp_path), CRASH_QUESTION)
-    assert shown == answer.answer == "Two helicopters crashed in Nawa, killing at least nine people [1]."
+    model = "Two helicopters crashed in Nawa, killing at least nine people [1]."
+    assert shown == answer.answer and answer.answer.split(f"\n{ALSO}\n")[0] == model
     assert problems(answer) == []
 
 
@@ -284,12 +286,16 @@ def test_a_digest_cites_each_article_once(corpus: Corpus, tmp_path: Path) -> Non
     assert [c.n for c in digest.citations] == list(range(1, len(keys) + 1))
 
 
-def test_a_supported_answer_missing_the_extractive_facts_falls_back(corpus: Corpus, server: OpenAIServer,
-                                                                    tmp_path: Path) -> None:
+def test_a_supported_answer_missing_the_extractive_facts_is_followed_by_them(corpus: Corpus, server: OpenAIServer,
+                                                                           tmp_path: Path) -> None:
     """True and cited, but it names none of the figures and places the most relevant sentence gives (how many
-    died, and where): it says less than the extractive answer, which is shown instead."""
-    server.push(Reply(respond=lambda r: "UNAMA said civilians including women and children had been killed "
-                                        f"and injured [{source_id(r, 'Relief Monitor', 'UNAMA')}]."))
+    died, and where): it would say less than the extractive answer, so the extractive sentences it leaves
+    out follow it, under one line, cited, and streamed after it (nothing shown is taken back)."""
+    reply = "UNAMA said civilians including women and children had been killed and injured"
+    server.push(Reply(respond=lambda r: f"{reply} [{source_id(r, 'Relief Monitor', 'UNAMA')}].", chunk_size=7))
     shown, answer = streamed(llm_engine(corpus, server, tmp_path), CRASH_QUESTION)
-    assert shown == answer.answer and answer.answer.startswith(UNVERIFIED + "\n")
-    assert "nine" in answer.answer and "Nawa" in answer.answer
+    model, also = answer.answer.split(f"\n{ALSO}\n")
+    assert shown == answer.answer and answer.mode == "llm" and model == f"{reply} [1]."
+    assert "nine" in also and "Nawa" in also
+    assert problems(answer) == []
+    assert_grounded(answer, corpus)

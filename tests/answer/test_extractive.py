@@ -373,3 +373,28 @@ def test_cli_rejects_a_future_since(cli_settings: Settings) -> None:
         run_cli(["ask", "What happened in Nawa?", "--since", "2999-01-01"], cli_settings)
     with pytest.raises(QueryError, match="not a date"):
         run_cli(["summarize", "--since", "last tuesday-ish"], cli_settings)
+
+
+ROUNDUP = ("3 things to know for May 4\nStage Awards\nMarlow's best were honoured Sunday night at the Glass Hall.\n"
+           "The ferry to Port Elda resumed service on Monday after two weeks.\n"
+           "# Harbour reopens\nThe harbour in Port Elda reopened on Tuesday after repairs.")
+
+
+def test_a_sentence_under_a_short_label_carries_it() -> None:
+    """In a roundup, the label above a sentence is what it is about ("Stage Awards" / "Marlow's best were
+    honoured"): the sentence is shown with it, and quoted verbatim. A line that is a sentence itself, or a
+    Markdown heading, is not a label."""
+    sentences = {s.text: s for s in extractive.candidates([sample_hit(ROUNDUP)])}
+    honoured = "Stage Awards\nMarlow's best were honoured Sunday night at the Glass Hall."
+    assert honoured in sentences and sentences[honoured].shown == honoured.replace("\n", ": ")
+    assert "The ferry to Port Elda resumed service on Monday after two weeks." in sentences
+    assert "The harbour in Port Elda reopened on Tuesday after repairs." in sentences
+    text, citations = extractive.compose_answer([extractive.Item(sentences[honoured])])
+    assert text == f"{honoured.replace(chr(10), ': ')} [1]" and citations[0].quote == honoured
+
+
+def test_a_reporting_verb_is_not_needed_in_the_answer() -> None:
+    """"The Marlow council announced it will do what?" is answered by what it will do, whatever the verb."""
+    pool = extractive.candidates([sample_hit("The Marlow council will rebuild the harbour wall this summer. "
+                                "Residents in Port Elda welcomed the ferry.")])
+    assert list(extractive.coverage("The Marlow council announced it will do what?", pool)) == [1.0, 0.0]

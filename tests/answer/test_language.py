@@ -74,7 +74,10 @@ def test_with_a_model_the_question_is_answered_from_english_sources_in_its_langu
             Reply(text="How many people died when the helicopters crashed in Nawa?"),
             Reply(respond=lambda request: "Two helicopters crashed in Nawa, killing at least nine people [{}].".format(
                 re.search(r'<source id="(\d+)"[^>]*>\n[^<]*killing at least nine', request.content("user")).group(1))),
-            Reply(text="Dos helicópteros se estrellaron en Nawa y murieron al menos nueve personas [1]."),
+            # The English answer is the model's sentence and the extractive sentences it leaves out (the other
+            # outlets' figures): the translation keeps every marker of it.
+            Reply(respond=lambda request: "Dos helicópteros se estrellaron en Nawa y murieron al menos nueve personas "
+                  + "".join(re.findall(r"\[\d+\]", request.content("user").split("Text:", 1)[1])) + "."),
         )
         answer = Engine(settings.llm, corpus, llm=LLMClient(settings.llm)).ask(
             "¿Cuántas personas murieron en el accidente de helicópteros en Nawa?")
@@ -84,9 +87,9 @@ def test_with_a_model_the_question_is_answered_from_english_sources_in_its_langu
     assert "Question: How many people died when the helicopters crashed in Nawa?" in requests[1].content("user")
     translate = requests[2].content("user")
     assert "into Spanish" in translate and "killing at least nine people [1]" in translate
-    assert answer.answer == "Dos helicópteros se estrellaron en Nawa y murieron al menos nueve personas [1]."
+    assert answer.answer.startswith("Dos helicópteros se estrellaron en Nawa y murieron al menos nueve personas [1]")
     assert answer.question.startswith("¿Cuántas") and not answer.abstained
-    assert [c.source for c in answer.citations] == ["Kabul Ledger"] and "nine" in answer.citations[0].quote
+    assert answer.citations[0].source == "Kabul Ledger" and "nine" in answer.citations[0].quote
     assert "Translated into Spanish from English sources." in answer.notes
 
 
@@ -101,5 +104,5 @@ def test_a_translation_that_loses_the_citations_keeps_the_english_answer(corpus:
             Reply(text="Murieron nueve personas."),  # the marker is gone: not shown
         )
         answer = Engine(settings.llm, corpus, llm=LLMClient(settings.llm)).ask("¿Cuántas personas murieron en Nawa?")
-    assert answer.answer == "Two helicopters crashed in Nawa, killing at least nine people [1]."
+    assert answer.answer.startswith("Two helicopters crashed in Nawa, killing at least nine people [1].\n")
     assert any("could not be translated into Spanish" in note for note in answer.notes)
