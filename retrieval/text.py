@@ -82,11 +82,11 @@ _LABELLED_VALUE = re.compile(r":\s*\S")
 
 
 def is_heading(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is a whole line that does not end like prose: a headline, a link to another
-    story, a subheading, or a passage cut off at a chunk's edge — not a sentence to quote on its own."""
-    whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
-    if not whole_line and end != len(text):
-        return False
+    """Whether ``text[start:end]`` ends a line that does not end like prose: a headline, a link to another story
+    ("Pause on tax? Biden officials say …"), a subheading, or a passage cut off at a chunk's edge — not a
+    sentence to quote on its own."""
+    if end != len(text) and text[end] != "\n":
+        return False  # a sentence inside a paragraph: its line goes on
     line = text[start:end].rstrip()
     if _PROSE_END.search(line) or _LABELLED_VALUE.search(line):
         return False
