@@ -75,6 +75,26 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
         spans.append((start, end))
 
 
+# How a sentence of prose ends: . ! ? … (or Arabic-script stops), a list-introducing colon, closing quotes after.
+_PROSE_END = re.compile(r"[.!?…:؟۔][\"'”’»)\]]*$")
+# "Patients in ICU: 113" — a labelled figure is data, whatever its punctuation.
+_LABELLED_VALUE = re.compile(r":\s*\S")
+
+
+def is_heading(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` ends a line that does not end like prose: a headline, a link to another story
+    ("Pause on tax? Biden officials say …"), a subheading, or a passage cut off at a chunk's edge — not a
+    sentence to quote on its own."""
+    if end != len(text) and text[end] != "\n":
+        return False  # a sentence inside a paragraph: its line goes on
+    line = text[start:end].rstrip()
+    if _PROSE_END.search(line) or _LABELLED_VALUE.search(line):
+        return False
+    # A line broken inside a sentence ("…after overnight fighting," / "police told travellers…") goes on.
+    following = text[end:].lstrip()[:1]
+    return not (line.endswith((",", ";", "-", "–", "—")) or following.islower())
+
+
 def sentences(text: str) -> list[str]:
     """The sentences of ``text``."""
     return [text[s:e] for s, e in sentence_spans(text)]

@@ -27,7 +27,7 @@ from bot.answer.results import Citation, article_key
 from bot.answer.support import Span, name_supported
 from bot.answer.words import NUMBER_WORDS, concepts, digits, one_edit, terms
 from retrieval.documents import SearchHit
-from retrieval.text import sentence_spans
+from retrieval.text import is_heading, sentence_spans
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
@@ -260,10 +260,11 @@ def _open_quotes(text: str) -> bool:
 
 
 def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Sentence]:
-    """Usable sentences of ``hits`` (the first ``per_hit`` of each): not too short, not instructions,
-    each text once per document, without a Markdown heading's leading ``#``. A sentence opening a line
-    under a heading line carries that heading (:func:`_under_label`): in a roundup, "Tony Awards" above
-    "Broadway's best were recognized Sunday night" is what the sentence is about."""
+    """Usable sentences of ``hits`` (the first ``per_hit`` of each): not too short, not instructions, not a
+    headline or subheading standing on its own line (:func:`retrieval.text.is_heading`), each text once per
+    document, without a Markdown heading's leading ``#``. A sentence opening a line under a short label
+    carries that label (:func:`_under_label`): in a roundup, "Tony Awards" above "Broadway's best were
+    recognized Sunday night" is what the sentence is about."""
     seen: set[tuple[str, str]] = set()
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
@@ -272,7 +273,8 @@ def candidates(hits: Sequence[SearchHit], per_hit: int | None = None) -> list[Se
             start = heading.end() if heading else _under_label(hit.text, start)
             text = hit.text[start:end]
             key = (hit.doc_id, text)
-            if key in seen or len(text.split()) < _MIN_WORDS or looks_like_injection(text):
+            if (key in seen or len(text.split()) < _MIN_WORDS or is_heading(hit.text, start, end)
+                    or looks_like_injection(text)):
                 continue
             seen.add(key)
             out.append(Sentence(hit=hit, hit_index=i, start=start, end=end))

@@ -39,7 +39,7 @@ from bot.answer.stories import (
 from bot.answer.words import NUMBER_WORDS, digits
 from bot.render.slack import SlackMessage, format_date, markdown_to_mrkdwn, render_answer
 from retrieval.documents import SearchHit
-from retrieval.text import sentence_spans
+from retrieval.text import is_heading, sentence_spans
 
 if TYPE_CHECKING:
     pass
@@ -297,7 +297,7 @@ def _lead_sentence(topic: str, lead: SearchHit) -> Answer:
     found nothing to select (too short). Abstains when there is none; the story then shows its headline only."""
     for start, end in sentence_spans(lead.text):
         sentence = lead.text[start:end]
-        if not looks_like_injection(sentence):
+        if not is_heading(lead.text, start, end) and not looks_like_injection(sentence):
             citation = Citation.from_hit(1, lead, sentence)
             return Answer(question=topic, answer=f"{sentence} [1]", citations=[citation])
     return Answer(question=topic, answer="", abstained=True)

@@ -26,6 +26,7 @@ from retrieval.corpus import Corpus, CorpusConfig
 from retrieval.documents import Article, SearchHit
 from retrieval.embeddings import MiniLMEmbedding
 from retrieval.errors import QueryError
+from retrieval.text import is_heading
 from tests.conftest import fixture_articles
 
 SAMPLE = json.loads(sample_corpus_path().read_text(encoding="utf-8"))[0]
@@ -165,6 +166,42 @@ def test_figures_are_normalised_for_comparison() -> None:
     assert figures("More than 5,600 families have fled.") == {"5,600"}
     assert figures("Two MI-17 helicopters crashed on the 601 highway.") == frozenset()
     assert figures("nineteen civilians were wounded") == {"19"}
+
+
+LINKS_PAGE = (
+    "It's Amy with today's top stories out of Helmand.\n"
+    "Governor announces curfew in Lashkargah after a week of fighting\n"
+    "The governor of Helmand on Tuesday announced a night curfew in Lashkargah after Taliban attacks.\n"
+    "The best photos from the 2020 Helmand offensive\n"
+    "Curfew? Officials say the night curfew may be lifted next week\n"
+    "Displaced families in Lashkargah: 5,600, up from 4,100\n"
+    "Police said the bridge was closed after overnight fighting,\n"
+    "and travellers were turned back at the checkpoint."
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("Governor announces curfew in Lashkargah after a week of fighting", True),  # a link to another story
+        ("The best photos from the 2020 Helmand offensive", True),
+        ("Officials say the night curfew may be lifted next week", True),  # a link's headline after its label
+        ("The governor of Helmand on Tuesday announced a night curfew in Lashkargah after Taliban attacks.", False),
+        ("Displaced families in Lashkargah: 5,600, up from 4,100", False),  # a labelled figure is data
+        ("Police said the bridge was closed after overnight fighting,", False),  # a sentence broken over lines
+    ],
+)
+def test_headlines_standing_alone_are_not_sentences(line: str, heading: bool) -> None:
+    start = LINKS_PAGE.index(line)
+    assert is_heading(LINKS_PAGE, start, start + len(line)) is heading
+
+
+def test_extractive_answers_never_quote_a_headline_line(vectors: VectorCache) -> None:
+    hit = sample_hit(LINKS_PAGE, chunk_id="roundup-0", doc_id="roundup", source="Helmand Brief")
+    text, citations, _ = answer_for("What did the governor announce about a curfew in Lashkargah?", [hit], vectors)
+    assert "night curfew" in text
+    assert "Governor announces" not in text and "best photos" not in text and "lifted" not in text
+    assert all("Governor announces" not in c.quote for c in citations)
 
 
 def test_multi_sentence_quotes_stay_whole() -> None:
