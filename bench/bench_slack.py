@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the test helpers import `tests.…` modules
 sys.path.insert(0, str(ROOT / "tests"))
 
 from slack_signing import (  # noqa: E402
