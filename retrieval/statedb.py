@@ -240,14 +240,25 @@ def stored_versions(conn: Connection) -> dict[str, int]:
 def migrate(conn: Connection, component: Component) -> list[int]:
     """Bring ``component``'s tables to its newest version; refuse a database from a newer release.
 
-    Returns the versions this call applied (another process may have applied some first).
+    Returns the versions this call applied (another process may have applied some first). A database that
+    refuses the tables (no schema to create them in, no permission) is a :class:`StoreError` saying so.
     """
-    with_retry(lambda: _create_versions(conn))
-    _check_not_newer(conn, component)
-    applied = []
-    for step in component.migrations:
-        if _stored(conn, component) < step.version and with_retry(lambda step=step: _apply(conn, component, step)):
-            applied.append(step.version)
+    try:
+        with_retry(lambda: _create_versions(conn))
+        _check_not_newer(conn, component)
+        applied = []
+        for step in component.migrations:
+            if _stored(conn, component) < step.version and with_retry(lambda s=step: _apply(conn, component, s)):
+                applied.append(step.version)
+    except DatabaseError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(conn, PgConnection):
+            where, advice = describe(conn.url), ("the database (and the schema its search_path names) exists and "
+                                                 "that this user may create tables in it")
+        else:
+            where, advice = "the SQLite file", "the disk and SITREP_DATA_DIR"
+        raise StoreError(f"Cannot set up sitrep's {component.name} tables in the state database ({where}): "
+                         f"{reason}. Check {advice}.") from exc
     return applied
 
 

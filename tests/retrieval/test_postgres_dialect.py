@@ -91,3 +91,16 @@ def test_a_failed_transaction_rolls_back_on_both_engines(state_location: statedb
         assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
         assert conn.execute("INSERT OR IGNORE INTO t (k) VALUES (?)", ("b",)).rowcount == 1
         assert conn.execute("INSERT OR IGNORE INTO t (k) VALUES (?)", ("b",)).rowcount == 0
+
+
+def test_a_database_that_refuses_the_tables_is_one_clear_error(pg_url: str) -> None:
+    from retrieval.state import CORPUS
+    from tests.pgfixtures import server_url, with_schema
+
+    missing = with_schema(server_url(), "no_such_schema_here")
+    conn = statedb.connect(missing)
+    try:
+        with pytest.raises(StoreError, match=r"corpus tables .* no schema has been selected .* may create tables"):
+            statedb.migrate(conn, CORPUS)
+    finally:
+        conn.close()

@@ -113,8 +113,9 @@ def test_migrations_run_in_order_once_and_a_failed_step_leaves_the_store_as_it_w
 
     second = register(f"test-notes-2-{engine}", [Migration(1, "CREATE TABLE notes2 (text TEXT);"),
                                        Migration(2, lambda c: calls.append(2) or None), Migration(3, fail)])
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="disk I/O error") as failed:
         migrate(conn, second)
+    assert isinstance(failed.value.__cause__, sqlite3.OperationalError)  # the step's own error, kept as the cause
     assert calls == [2]
     assert stored_versions(conn)[f"test-notes-2-{engine}"] == 2
     assert conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0  # step 3 rolled back
