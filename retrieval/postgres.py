@@ -56,9 +56,14 @@ class PgRow(tuple[Any, ...]):
         return list(self._names)
 
 
+@functools.lru_cache(maxsize=512)
+def _row_type(columns: tuple[str, ...]) -> type[PgRow]:
+    # One class per result shape, made once: psycopg asks for a row maker on every statement.
+    return type("Row", (PgRow,), {"_names": {name: i for i, name in enumerate(columns)}})
+
+
 def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[PgRow]:
-    names = {col.name: i for i, col in enumerate(cursor.description or ())}
-    row_type = type("Row", (PgRow,), {"_names": names})
+    row_type = _row_type(tuple(col.name for col in cursor.description or ()))
 
     def make(values: Sequence[Any]) -> PgRow:
         return row_type(values)  # type: ignore[no-any-return]

@@ -66,6 +66,13 @@ def engine(conn: Connection) -> str:
     return "postgresql" if isinstance(conn, PgConnection) else "sqlite"
 
 
+def engine_version(conn: Connection) -> str:
+    """The engine and its version, e.g. ``PostgreSQL 15.20`` or ``SQLite 3.40.1`` (for doctor and health)."""
+    if isinstance(conn, PgConnection):
+        return f"PostgreSQL {postgres.server_version(conn)}"
+    return f"SQLite {sqlite3.sqlite_version}"
+
+
 def describe(location: Location) -> str:
     """``location`` for messages and logs (a URL without its password)."""
     return postgres.redact(location) if is_postgres(location) else str(location)

@@ -76,20 +76,14 @@ def _tokenizers() -> str:
 def _database(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from bot.cli.migrate import state_components
-        from retrieval import postgres
-        from retrieval.statedb import connection, describe, migrate, stored_versions
+        from retrieval.statedb import connection, describe, engine_version, migrate, stored_versions
 
         location = settings.state_location
         with connection(location) as conn:
             for component in state_components():  # as any command opening it would (refuses a newer store)
                 migrate(conn, component)
             versions = stored_versions(conn)
-            if isinstance(conn, postgres.PgConnection):
-                kind = f"PostgreSQL {postgres.server_version(conn)}"
-            else:
-                import sqlite3
-
-                kind = f"SQLite {sqlite3.sqlite_version}"
+            kind = engine_version(conn)
         schema = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
         return f"{kind} at {describe(location)}; schema {schema}"
 
