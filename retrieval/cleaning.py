@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from retrieval.text import sentence_spans
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k4"
+CLEANER_VERSION = "k5"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -43,6 +43,13 @@ _DATELINE_PREFIX = re.compile(
     rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
     r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
 )
+
+# A time of day as pages stamp it: "4:16 PM", "12:45 p.m. ET"
+_CLOCK = (r"\d{1,2}:\d{2}\s?(?:[ap]\.m\.|[AP]\.M\.|[ap]m|[AP]M)"
+          r"(?: (?:ET|EST|EDT|CT|CST|CDT|MT|MST|MDT|PT|PST|PDT|GMT|BST|UTC|IST|CET|CEST))?")
+# A live blog's label glued to its entry: "The Latest from Wimbledon (all times local): Serena…", "2:48 PM: The…"
+_LIVE_PREFIX = re.compile(rf"^(?:The Latest\b[^:.!?]{{0,100}}|[^:.!?]{{1,100}}\(all times local\)|{_CLOCK})"
+                          r"\s*[:—–|-]\s*(?=\S)")
 
 # A quiz's choice: 'D. Petco', 'A. "Friends"' (a Q&A's long "A. Some two years after…" answer is content)
 _QUIZ_CHOICE = re.compile(r"^[A-D][.)] (?=(?:\S+\s+){0,7}\S+$)[^.!?]*[\"”’]?$")
@@ -87,10 +94,16 @@ _LINE_RULES: tuple[_Rule, ...] = (
         r"(?: center)?,|\((?:left|right|center|L|R|C|from left|from right)\))"),
         needs=(", second from ", ", third from ", ", from ", ", left", ", right", ", center", ", centre", "(l)", "(r)",
                "(c)", "(left)", "(right)", "(center)", "(from ")),
-    _Rule("caption", re.compile(  # a gallery: "Photos: Russia invades Ukraine Young people… Hide Caption 2 of 226"
-        r"(?:^|[.!?]\s+)(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos):\s|\bHide Caption \d+ of \d+$|"
+    _Rule("caption", re.compile(  # a gallery: "Photos: Russia invades Ukraine Young people… Hide Caption 2 of 226",
+        # a caption's label or its credit after it: "Pictured: …", "… on Monday. Photograph: Jane Doe/The Guardian"
+        r"(?:^|[.!?]\s+)(?:Photos?|PHOTOS?|Gallery|GALLERY|In pictures|In photos|Photograph|Image|Picture|Pictured|"
+        r"Caption|Illustration|Photo illustration|(?:Photo|Image) credit|Top image|Main image):\s|"
+        r"\bHide Caption \d+ of \d+$|"
         rf"^(?=(?:\S+\s+){{0,7}}\S+$).*\bCourtesy {_CREDIT_NAME}$"),  # "Nicole Hemmer Courtesy Nicole Hemmer"
-        needs=("photo:", "photos:", "gallery:", "in pictures:", "hide caption ", "courtesy ")),
+        needs=("photo:", "photos:", "gallery:", "in pictures:", "photograph:", "image:", "picture:", "pictured:",
+               "caption:", "illustration:", "credit:", "hide caption ", "courtesy ")),
+    # an agency's file picture and its caption: "FILE - In this photo provided by …, Kim Jong Un visits …"
+    _Rule("caption", re.compile(r"^(?:FILE|File)(?: PHOTO| photo)?\s*[-–—:]\s")),
     _Rule("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Reuters"
         rf"(?:[.!?]\s+|^)(?:{_CREDIT}|{_PHOTO_AGENCY})$"), ends=_PHOTO_AGENCIES),
     _Rule("caption", re.compile(  # "… Courtesy Zachary Beard"
@@ -144,6 +157,14 @@ _LINE_RULES: tuple[_Rule, ...] = (
     _Rule("sponsor", re.compile(
         r"^The Motley Fool(?: (?:owns|has|recommends)\b|$)|^SPONSOR(?:ED)? CONTENT\b|"
         r"^Check back with\b.{0,80}\b(?:for|often)\b", re.I)),
+    # a live blog's label, its entries' timestamped headlines, a page's time stamps: "The Latest on the war:",
+    # "…(all times local):", "4:16 PM: County records first death", "Updated 3:45 PM ET, Thu June 23, 2022"
+    _Rule("live", re.compile(r"\(all times local\):?$"), needs=("all times local",)),
+    _Rule("live", re.compile(rf"^The Latest\b[^.!?]{{0,100}}:$|"
+                             rf"^{_CLOCK}\s*[:—–|-]\s*.*[^.!?…\"”’)]$|^{_CLOCK}$|"
+                             r"^(?:Updated|Published|Posted|Last updated|First published)(?: on| at)?:? [^.!?]{0,40}"
+                             rf"(?:{_CLOCK}|\d{{4}})[^.!?]{{0,30}}$|"
+                             r"^\d{1,2} (?:min(?:ute)?s?|hours?|hrs?) (?:ago|read)$|^\d{1,2}[- ]min(?:ute)? read$")),
     _Rule("editors-note", re.compile(r"^(?:Editor[’']?s[’']? [Nn]ote|EDITOR[’']?S NOTE|Corrections? (?:&|and) "
                                      r"[Cc]larifications?|Correction|CORRECTION|"
                                      r"Clarification)\s*[:—–-]|^This (?:story|article) has been updated\b")),
@@ -162,7 +183,10 @@ _LINE_RULES: tuple[_Rule, ...] = (
         r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:can be (?:reached|contacted) (?:at|by)\b.{0,60}@|"
         r"[Ff]ollow (?:him|her|them|us|me)\b.{0,20}\bon Twitter)"), needs=("@", "on twitter")),
     _Rule("byline", re.compile(r"^[A-Z][\w.' -]{2,40}: [\d() -]{7,};")),
-    _Rule("byline", re.compile(r"^[—–-]*\s*\(?.{0,200}\bcontributed (?:to )?this report\.?\)?$"),
+    _Rule("byline", re.compile(r"^[—–-]*\s*\(?.{0,200}\bcontributed (?:to )?this report\.?\)?$|"  # and a wire's:
+                               # "Associated Press writer Amina Otieno in Nairobi contributed."
+                               r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:[Ww]riters?|[Rr]eporters?|[Cc]orrespondents?|"
+                               r"[Jj]ournalists?|Press|Reuters|[Ss]taff)\b.*\bcontributed(?: reporting)?\.?\)?$"),
           needs=("contributed",)),
     _Rule("byline", re.compile(  # bylines, contributors, author contact lines
         rf"^By [A-Z][\w'’.-]+(?: [A-Z]?[\w'’.-]+){{0,5}}(?:(?:,| and| &) [A-Z][\w'’.-]+(?: [A-Z]?[\w'’.-]+){{0,4}})*"
@@ -327,24 +351,116 @@ def _roundup_headlines(lines: list[str], rules: list[str | None]) -> list[int]:
     return found
 
 
-_HERE = re.compile(r"\b[Hh]ere\b")
-# A newsletter's sign-off glued to a story paragraph
-_NEWSLETTER_SENTENCE = re.compile(r"^Here[’']s what you need to know to Get Up to Speed and On [Ww]ith Your Day\.?$")
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+# Present-tense verbs of a photo's description ("Francia Marquez is seen at…", "Fans look on as…")
+_PICTURED_VERB = (r"(?:is|are) seen(?! as\b| by\b| to\b)|looks? on|poses?|gestures?|reacts?|waves?|stands?|"
+                  r"walks?|sits?|holds?|attends?|arrives?|celebrates?|embraces?|hugs?|prays?|mourns?|cries|smiles?|listens?|"
+                  r"carries|rides?|gathers?|marches|march|protests?|takes? part|pays? (?:their |his |her )?respects|"
+                  r"lays? flowers|lines? up|greets?|shakes? hands|speaks?|visits?|inspects?|watches|watch")
+# A sentence that ends with a figure: "… on February 4, 2021." (a line's last sentence, or one before a space)
+_DIGIT_DOT = tuple(f"{digit}." for digit in "0123456789")
+
+_NICE = (r"(?:great|good|nice|wonderful|happy|safe|lovely|restful|relaxing|fantastic|terrific|fabulous|peaceful|"
+         r"productive|awesome|fun)")
+
+# Sentences that are page furniture wherever they stand in a paragraph (a line made only of them goes whole).
+_SENTENCE_RULES: tuple[_Rule, ...] = (
+    _Rule("related", _LINK_SENTENCE, needs=("here",)),
+    _Rule("related", re.compile(r"^(?=(?:\S+\s+){0,29}\S+$).*\b(?:[Cc]lick|[Tt]ap) here\b"), needs=("here",)),
+    # "Follow us on Twitter", "Follow AP's coverage of the war at https://…", "Read more of our coverage"
+    _Rule("related", re.compile(
+        r"^(?:Follow (?:us|me)|(?:Like|Find|Join) us)\b.{0,40}\b(?:on|at)\b|"
+        r"^(?:Follow|Read|See|Find|Get|Catch up on|Keep up with)\b.{0,60}\bcoverage\b.{0,60}(?:\bat\b|https?://|\.?$)|"
+        r"^(?=(?:\S+\s+){0,29}\S+$)(?:Follow|Read|See|Find|Get|Watch|Learn|Visit|Check|More|Listen|Download)\b"
+        r".*(?:https?://|www\.)\S+$"),
+        needs=("follow", "like us", "find us", "join us", "coverage", "http", "www.")),
+    _Rule("newsletter", re.compile(  # a newsletter's greeting: "Happy Wednesday, OnPolitics readers!"
+        # (addressed to the readers, or a short exclamation: "Hello, quiet, suburban Windsor." is the story's)
+        r"^(?=(?:\S+\s+){0,29}\S+$)(?:Hi|Hello|Hey|Howdy|Greetings|Good (?:morning|afternoon|evening)|Morning|"
+        r"Evening|Happy [A-Z][\w’']*(?: [A-Z][\w’']*)?|Welcome(?: back)?(?: to [^,!?.]{1,60})?)"
+        r"(?:[,!]\s[^.!?]*\b(?:readers|subscribers|listeners|everyone|everybody|folks|friends|y[’']all|I[’']m|I am|"
+        r"this is|it[’']s|we[’']re|and welcome)\b|[,!]?(?:\s[^.!?]{0,50})?!$|[!.]?$)"),
+        needs=("hi,", "hi!", "hello", "hey,", "hey!", "howdy", "greetings", "morning", "afternoon", "evening", "happy ",
+               "welcome")),
+    _Rule("newsletter", re.compile(  # a newsletter's or a show's sign-off: "Thanks for reading!", "See you Monday."
+        r"^(?=(?:\S+\s+){0,24}\S+$)(?:(?:Thanks|Thank you)(?: so much| again| as always)? for (?:reading|joining|"
+        r"following|subscribing|tuning in|listening|watching|being a subscriber)\b|"
+        r"(?:See|Talk to|Catch) you (?:all )?(?:tomorrow|next|soon|then|later|again|on|in)\b|"
+        r"Until (?:next time|tomorrow)\b|That[’']s (?:it|all) (?:for|from)\b|"
+        r"(?:Hey, )?(?:[Hh]ave an?|[Ee]njoy (?:an?|your|the rest of your)) "
+        rf"{_NICE} (?:[\w-]+ ){{0,3}}(?:day|weekend|week|evening|night|one|holiday|holidays)[.!]|"
+        r"Stay (?:safe|well|cool|warm|dry|healthy)(?: out there)?[,.!])|\bwherever you get (?:your )?podcasts\b|"
+        r"^Thanks(?: as always)? to\b.{1,100}\bfor (?:their|his|her) work on (?:the|this) (?:show|episode|podcast)"),
+        needs=("thank", "see you", "talk to you", "catch you", "until next", "until tomorrow", "that's ", "that’s ",
+               "have a", "enjoy ", "stay ", "podcasts")),
+    _Rule("newsletter", re.compile(  # a pitch: "Don't miss an update with the … newsletter", "Get … in your inbox"
+        r"^(?:►\s*)?Don[’']t miss\b.{0,80}\bnewsletter\b|"
+        r"^(?:►\s*)?(?:Sign up|Subscribe|Register)\b.{0,120}\b(?:newsletter|inbox|alerts|for free|free access)\b|"
+        r"\b(?:Get|Receive|Have)\b.{0,100}\b(?:in|to|into) your inbox\b|^Here[’']s what you need to know to Get Up "
+        r"to Speed and On [Ww]ith Your Day\.?$"),
+        needs=("newsletter", "inbox", "sign up", "subscribe", "register", "get up to speed")),
+    _Rule("video", re.compile(  # audio players and ad slots: "Listen to this article", "Story continues below"
+        r"^Listen to (?:this|the) (?:article|story)\b|^\(?(?:Story|Article|Text) continues (?:below|after)\b|"
+        r"^Continue reading (?:below|the main story|after)\b|^Advertisement\b.{0,40}$|^Scroll (?:down )?to continue\b",
+        re.I),
+        needs=("listen to th", "continues below", "continues after", "continue reading", "advertisement",
+               "to continue")),
+    _Rule("editors-note", re.compile(  # "This story has been updated with…", "This is a developing story."
+        r"^This (?:story|article|post|report) (?:has been|was|is being) (?:updated|corrected|revised)\b|"
+        r"^(?:An earlier|A previous) version of this (?:story|article|report)\b|"
+        r"^This is a developing (?:news )?story\b|^Check back (?:for|later|soon)\b"),
+        needs=("this story", "this article", "this post", "this report", "version of this", "developing",
+               "check back")),
+    _Rule("copyright", re.compile(  # "Copyright 2022 The Associated Press. All rights reserved.", Reuters' standards
+        r"^(?:Copyright|COPYRIGHT|©|\(c\)|Copr\.)\s*(?:©\s*)?(?:\d{4}|[A-Z])|\bAll [Rr]ights [Rr]eserved\b|"
+        r"^This material may not be (?:published|reproduced)\b|^Our Standards: The Thomson Reuters Trust Principles"),
+        needs=("copyright", "©", "(c)", "copr.", "rights reserved", "this material", "trust principles")),
+    _Rule("roundup", re.compile(  # a roundup's or a gallery's intro: "Here are the week's top stories:"
+        r"^(?=(?:\S+\s+){0,39}\S+$)(?:Here are|Here[’']s|Here is|Below (?:are|is)|These are|Take a look|Check out|"
+        r"Scroll (?:down|through)|Browse|Catch up on|Flip through|Click through|Look through|Swipe through|"
+        r"In case you missed)\b[^.!?]*\b(?:top|biggest|latest|best|most[- ]read|most popular|notable|other|more|"
+        r"day[’']s|week[’']s|today[’']s|month[’']s|year[’']s)\b[^.!?]*\b(?:stories|headlines|news|photos|pictures|images|"
+        r"photographs|galler(?:y|ies)|snapshots|slideshow)\b|^(?=(?:\S+\s+){0,39}\S+$).*\b(?:stories|headlines|photos|"
+        r"pictures|images)\b[^.!?]*\b(?:made headlines|made news|you (?:may |might )?have missed|"
+        r"of the (?:day|week))\b|"
+        r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:rounds?|rounded) up\b[^.!?]*\b(?:stories|news|"
+        r"headlines)\b|\b(?:photos|pictures|images) (?:that|which) caught (?:our|your) eye\b"),
+        needs=("here", "these are", "below ", "take a look", "check out", "scroll", "browse", "catch up on",
+               "flip through", "click through", "look through", "swipe through", "in case you missed", "rounds up",
+               "round up", "rounded up", "caught our", "caught your")),
+    _Rule("caption", re.compile(  # a picture's description: "An aerial photo shows…", "In this photo of 2016, a…"
+        r"^(?:FILE\s*[-–—]\s*)?In this (?:[\w-]+ ){0,3}(?:photo|image|picture|photograph|frame grab|screen ?grab|"
+        r"video grab|handout)\b|^(?:An?|This) (?:(?:aerial|handout|file|undated|satellite|drone|still|overhead|AP|AFP|"
+        r"Reuters) )?(?:photo|photograph|image|picture|screengrab|screenshot)(?: (?:taken|released|provided|made "
+        r"available|distributed|obtained) by [^.!?]{1,80}?| taken [^.!?]{1,60}?)? shows\b"),
+        needs=("in this ", " shows")),
+    _Rule("caption", re.compile(  # "The logo … is seen on their headquarters in Frankfurt, on February 4, 2021."
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:{_PICTURED_VERB})\b[^!?]*(?:(?:,| on| in) (?:{_WEEKDAY},? )?"
+        rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d|\b(?:is|are) seen\b[^!?]* on (?:{_WEEKDAY},? )?{_MONTH} \d{{1,2}})\.$"),
+        needs=tuple(f"{ending} " for ending in _DIGIT_DOT), ends=_DIGIT_DOT),
+)
+# Every sentence rule needs one of these or ends with one of those: a line with neither is not split into sentences
+_SENTENCE_NEEDS = tuple(dict.fromkeys(n for rule in _SENTENCE_RULES for n in rule.needs))
+_SENTENCE_ENDS = tuple(dict.fromkeys(e for rule in _SENTENCE_RULES for e in rule.ends))
 
 
-def _link_sentences(line: str) -> tuple[str, list[Removal]]:
-    """``line`` without its sentences that only point at a link ("You can read more about … here.") or sign off a
-    newsletter, and those."""
-    if not ("here" in line or "Here" in line) or not _HERE.search(line):
-        return line, []  # both patterns need the word "here"; the substring tests first, as they are cheaper
+def _furniture_sentences(line: str) -> tuple[str, list[Removal]]:
+    """``line`` without its sentences that are page furniture (:data:`_SENTENCE_RULES`), and those."""
+    folded = _folded(line)
+    # a rule the line lacks the needs of cannot match any of its sentences: most lines are not even split
+    if not line.endswith(_SENTENCE_ENDS) and not any(map(folded.__contains__, _SENTENCE_NEEDS)):
+        return line, []
+    rules = [rule for rule in _SENTENCE_RULES if not rule.skips(line, folded)]
     spans = sentence_spans(line)
     dropped = {}
     for a, b in spans:
         sentence = line[a:b].strip()
-        if _LINK_SENTENCE.match(sentence):
-            dropped[(a, b)] = Removal("related", sentence)
-        elif _NEWSLETTER_SENTENCE.match(sentence):
-            dropped[(a, b)] = Removal("newsletter", sentence)
+        rule = next((rule for rule in rules if (not rule.ends or sentence.endswith(rule.ends))
+                     and rule.pattern.search(sentence)), None)
+        if rule:
+            dropped[(a, b)] = Removal(rule.name, sentence)
     if not dropped:
         return line, []
     kept = " ".join(line[a:b].strip() for a, b in spans if (a, b) not in dropped)
@@ -356,7 +472,13 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
     kept: list[str] = []
     removed: list[Removal] = []
     lines = [line.strip() for line in text.split("\n")]
-    rules = [_line_rule(line) if line else None for line in lines]
+    rules: list[str | None] = []
+    furniture: list[tuple[str, list[Removal]]] = []  # each line without its furniture sentences, and those
+    for line in lines:
+        rule = _line_rule(line) if line else None
+        furniture.append((line, []) if rule or not line else _furniture_sentences(line))
+        kept_part, dropped = furniture[-1]
+        rules.append(rule or (dropped[0].rule if dropped and not kept_part else None))  # only furniture: all goes
     layout = _layout_rules(lines, rules)
     first = next((i for i, line in enumerate(lines) if line), None)
     last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i]), None)
@@ -369,6 +491,7 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
         if rule:
             removed.append(Removal(rule, line))
             continue
+        whole = line
         opening = _DATELINE_PREFIX.match(line)
         if opening:
             removed.append(Removal("dateline", opening.group(0).strip()))
@@ -377,9 +500,13 @@ def clean_text(text: str) -> tuple[str, list[Removal]]:
         if prompt:
             removed.append(Removal("related", prompt.group(0).strip()))
             line = line[: prompt.start()]
-        line, links = _link_sentences(line)
-        removed.extend(links)
-        if line or not links:  # a line that was only a link prompt goes; empty lines keep the paragraphs
+        live = _LIVE_PREFIX.match(line) if "Latest" in line or "all times local" in line or ":" in line[:8] else None
+        if live:
+            removed.append(Removal("live", live.group(0).strip()))
+            line = line[live.end():]
+        line, dropped = furniture[index] if line is whole else _furniture_sentences(line)
+        removed.extend(dropped)
+        if line or not dropped:  # a line that was only furniture goes; empty lines keep the paragraphs
             kept.append(line)
     return "\n".join(kept).strip(), removed
 
