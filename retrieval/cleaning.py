@@ -387,7 +387,7 @@ _SENTENCE_RULES: tuple[_Rule, ...] = (
     _Rule("newsletter", re.compile(  # a newsletter's or a show's sign-off: "Thanks for reading!", "See you Monday."
         r"^(?=(?:\S+\s+){0,24}\S+$)(?:(?:Thanks|Thank you)(?: so much| again| as always)? for (?:reading|joining|"
         r"following|subscribing|tuning in|listening|watching|being a subscriber)\b|"
-        r"(?:See|Talk to|Catch) you (?:all )?(?:tomorrow|next|soon|then|later|again|on|in)\b|"
+        rf"(?:See|Talk to|Catch) you (?:all )?(?:tomorrow|next|soon|then|later|again|on|in|{_WEEKDAY})\b|"
         r"Until (?:next time|tomorrow)\b|That[’']s (?:it|all) (?:for|from)\b|"
         r"(?:Hey, )?(?:[Hh]ave an?|[Ee]njoy (?:an?|your|the rest of your)) "
         rf"{_NICE} (?:[\w-]+ ){{0,3}}(?:day|weekend|week|evening|night|one|holiday|holidays)[.!]|"
@@ -437,8 +437,9 @@ _SENTENCE_RULES: tuple[_Rule, ...] = (
         r"available|distributed|obtained) by [^.!?]{1,80}?| taken [^.!?]{1,60}?)? shows\b"),
         needs=("in this ", " shows")),
     _Rule("caption", re.compile(  # "The logo … is seen on their headquarters in Frankfurt, on February 4, 2021."
-        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:{_PICTURED_VERB})\b[^!?]*(?:(?:,| on| in) (?:{_WEEKDAY},? )?"
-        rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d|\b(?:is|are) seen\b[^!?]* on (?:{_WEEKDAY},? )?{_MONTH} \d{{1,2}})\.$"),
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:(?:{_PICTURED_VERB})\b[^!?]*(?:,| on| in) (?:{_WEEKDAY},? )?"
+        rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d|(?:is|are) seen\b(?! as\b| by\b| to\b)[^!?]* on (?:{_WEEKDAY},? )?"
+        rf"{_MONTH} \d{{1,2}}(?:, (?:19|20)\d\d)?)\.$"),
         needs=tuple(f"{ending} " for ending in _DIGIT_DOT), ends=_DIGIT_DOT),
 )
 # Every sentence rule needs one of these or ends with one of those: a line with neither is not split into sentences
