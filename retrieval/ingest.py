@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +37,17 @@ from retrieval.dating import date_article
 from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
 from retrieval.loaders.dates import PARSER_VERSION
-from retrieval.preparing import NEVER_CHUNK, Prepped, prepare_article, worker_init, worker_prepare, worker_ready
-from retrieval.state import NewVersion, SourceLink, StateDB
+from retrieval.preparing import (
+    NEVER_CHUNK,
+    Prepped,
+    prepare_article,
+    raw_hash,
+    unchanged,
+    worker_init,
+    worker_prepare,
+    worker_ready,
+)
+from retrieval.state import DocRow, NewVersion, SourceLink, StateDB
 from retrieval.statedb import connection
 from retrieval.store import VectorStore
 from retrieval.tombstones import article_keys
@@ -166,6 +175,15 @@ def _version(digest: str) -> str:
     return digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
 
 
+def _made_from(current: DocRow | None, article: Article, raw: str) -> bool:
+    """Whether the source's stored version was made from this very input by the current cleaner and chunker.
+
+    A feed entry's summary is always prepared: whether it replaces nothing depends on its cleaned text.
+    """
+    return (current is not None and article.kind != "feed" and current.raw_hash == raw
+            and current.version == _version(current.content_hash))
+
+
 def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
     """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one).
 
@@ -192,7 +210,8 @@ def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
 
 class _Preparer:
     """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles,
-    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead."""
+    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead. An article whose source's stored
+    version was made from the same raw input is not prepared at all (:func:`retrieval.preparing.unchanged`)."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
@@ -201,10 +220,11 @@ class _Preparer:
         self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
         self.pool: ProcessPoolExecutor | None = None
         self.broken = False  # the worker process died: the rest of the run prepares inline
+        self.to_prepare = 0  # articles of this run that needed cleaning so far
 
-    def _skip_hash(self, art: Article) -> str | None:
+    @staticmethod
+    def _skip_hash(art: Article, current: DocRow | None) -> str | None:
         """The text hash for which chunking is wasted: the source's stored version is current for it."""
-        current = self.ingestor.state.doc_for_source(art.source_key)
         if current is None:
             return None
         if art.kind == "feed":
@@ -214,33 +234,33 @@ class _Preparer:
     def stream(self, items: Iterable[Article | LoadFailure]
                ) -> Iterator[tuple[Article | LoadFailure, Prepped | None]]:
         ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]] = deque()
-        seen = 0
         try:
             for item in items:
-                if isinstance(item, LoadFailure):
-                    if not ahead:
-                        yield item, None
-                    else:
-                        ahead.append((item, None))
-                    continue
-                seen += 1
-                if self.broken and self.pool is not None:
-                    self.pool.shutdown(wait=False, cancel_futures=True)
-                    self.pool, self.poolable = None, False
-                if self.pool is None and seen > PARALLEL_AFTER and self.poolable:
-                    self.pool = _start_workers(self.ingestor.wordpieces is not None)
-                if self.pool is None:
-                    yield item, None  # planned inline, chunked only when needed
-                    continue
-                ahead.append((item, self.pool.submit(worker_prepare, item, self.ingestor.chunking,
-                                                     self._skip_hash(item))))
-                while len(ahead) > PREPARE_AHEAD:
+                ahead.append((item, None if isinstance(item, LoadFailure) else self._submit(item)))
+                while len(ahead) > (PREPARE_AHEAD if self.pool is not None else 0):
                     yield self._next(ahead)
             while ahead:
                 yield self._next(ahead)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, item: Article) -> Future[Prepped] | None:
+        """Start preparing ``item``: None leaves it to the planning thread (inline)."""
+        if self.broken and self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool, self.poolable = None, False
+        current = self.ingestor.state.doc_for_source(item.source_key)
+        raw = raw_hash(item)
+        if _made_from(current, item, raw):
+            assert current is not None
+            return _done(unchanged(item, current.content_hash, raw))
+        self.to_prepare += 1  # counts only articles to prepare: unchanged input never starts a worker
+        if self.pool is None and self.to_prepare > PARALLEL_AFTER and self.poolable:
+            self.pool = _start_workers(self.ingestor.wordpieces is not None)
+        if self.pool is None:
+            return None  # planned inline, chunked only when needed
+        return self.pool.submit(worker_prepare, item, self.ingestor.chunking, self._skip_hash(item, current))
 
     def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
               ) -> tuple[Article | LoadFailure, Prepped | None]:
@@ -254,6 +274,12 @@ class _Preparer:
                 log.warning("ingest.worker_lost cleaning and chunking continue in this process")
             self.broken = True
             return item, None
+
+
+def _done(prepped: Prepped) -> Future[Prepped]:
+    future: Future[Prepped] = Future()
+    future.set_result(prepped)
+    return future
 
 
 class _InFlight:
@@ -354,6 +380,7 @@ class Ingestor:
         self.open_state = open_state or (lambda: StateDB(state.location))
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
+        self._touched: list[tuple[str, str | None]] = []  # sources seen but not written: (key, raw hash to keep)
 
     def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None
             ) -> IngestReport:
@@ -367,7 +394,6 @@ class Ingestor:
         done = on_done or (lambda n: None)
         writer = _Writer(self, report, done)
         batch: list[_Pending] = []
-        touched: list[str] = []
         chunks_in_batch = number = 0
         batch_limit = FIRST_BATCH_CHUNKS
         failed = True
@@ -382,10 +408,9 @@ class Ingestor:
                     pending = self._plan(item, inflight, report, prepped)
                     if pending is None:
                         done(1)
-                        touched.append(item.source_key)
-                        if len(touched) >= TOUCH_BATCH:
-                            self.state.touch_sources(touched)
-                            touched = []
+                        if len(self._touched) >= TOUCH_BATCH:
+                            self.state.touch_sources(self._touched)
+                            self._touched = []
                     else:
                         batch.append(pending)
                         inflight.add(pending)
@@ -403,7 +428,8 @@ class Ingestor:
         finally:
             prepared_items.close()  # stops the worker process, if one was started
             writer.close(abandon=failed)
-        self.state.touch_sources(touched)
+        self.state.touch_sources(self._touched)
+        self._touched = []
         redated, warnings = apply_changes(self.state, self.store, self._date_changes)
         report.redated += redated
         report.warnings += warnings
@@ -412,6 +438,9 @@ class Ingestor:
 
     def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport,
               prepped: Prepped | None = None) -> _Pending | None:
+        current = self.state.doc_for_source(loaded.source_key)
+        if prepped is not None and not prepped.cleaned and not _made_from(current, loaded, prepped.raw):
+            prepped = None  # an earlier article of this run changed the source since it was looked up
         if prepped is None:
             # Inline, chunking waits until the text is known to need it (below).
             prepped = prepare_article(loaded, self.chunking, self.wordpieces, NEVER_CHUNK)
@@ -422,10 +451,12 @@ class Ingestor:
             what = f" ({', '.join(f'{n} {rule}' for rule, n in clutter.most_common())} lines removed as page clutter)"
             report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
                                                              f"{what if clutter else ''}"))
+            self._touched.append((art.source_key, None))
             return None
         if art.source_key in inflight.keys:
             # The same source twice in one run: the later text wins in the next run; skip now.
             report.unchanged += 1
+            self._touched.append((art.source_key, None))
             return None
         digest = prepped.digest
         keys = article_keys(art.source_key, art.url, digest)
@@ -433,17 +464,19 @@ class Ingestor:
         if removed and not self.force:
             report.failed.append(LoadFailure(art.source_key, removed.refusal(art.source_key)))
             report.refused.append(art.source_key)
+            self._touched.append((art.source_key, None))
             return None
         unblock = keys if removed else []
         version = _version(digest)
         dated = date_article(art, self.date_order, datetime.now(UTC))
         published = dated.iso
-        link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
-        current = self.state.doc_for_source(art.source_key)
+        link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published, prepped.raw)
         if current and ((current.content_hash == digest and current.version == version) or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
             # time: it must never replace the full text ingested earlier. Its date may be read anew.
             report.unchanged += 1
+            # The stored version is this input's: the next run with the same input need not clean it.
+            self._touched.append((art.source_key, prepped.raw if art.kind != "feed" else None))
             if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
                 self._date_changes.append(change)
             return None
@@ -518,4 +551,4 @@ def chunk_metadata(doc_id: str, date_ts: float) -> dict[str, object]:
 
 
 def _relink(link: SourceLink, doc_id: str) -> SourceLink:
-    return SourceLink(link.source_key, doc_id, link.kind, link.url, link.title, link.source, link.published)
+    return replace(link, doc_id=doc_id)
