@@ -30,6 +30,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from retrieval import lexical
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
 from retrieval.cleaning import CLEANER_VERSION
 from retrieval.date_repair import DateChange, DateRepair, Redated, apply_changes, recheck_source
@@ -47,7 +50,7 @@ from retrieval.preparing import (
     worker_prepare,
     worker_ready,
 )
-from retrieval.state import DocRow, NewVersion, SourceLink, StateDB
+from retrieval.state import DocRow, NewVersion, SourceLink, StateDB, lexical_segment
 from retrieval.statedb import connection
 from retrieval.store import VectorStore
 from retrieval.tombstones import article_keys
@@ -110,6 +113,14 @@ class _Pending:
     outcome: str  # added | updated | duplicates
     embed_texts: list[str] = field(default_factory=list)
     unblock: list[str] = field(default_factory=list)  # tombstones a forced ingest lifts
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A batch's vectors and lexical segment, ready to be written."""
+
+    vectors: np.ndarray
+    segment: lexical.Segment | None
 
 
 @contextmanager
@@ -313,10 +324,11 @@ class _InFlight:
 
 
 class _Writer:
-    """Embeds, writes to Chroma and commits planned batches in order, on its own thread and connection.
+    """Embeds, writes to Chroma and commits planned batches in order, on two threads of its own.
 
-    The planning thread (loading, cleaning, chunking) runs ahead by at most ``QUEUE_BATCHES`` batches,
-    so embedding overlaps with preparing the next batch while memory stays bounded.
+    One thread embeds; the other journals, writes to Chroma and commits (on its own connection) the batch
+    embedded before, so the model never waits for the writes. The planning thread (loading, cleaning,
+    chunking) runs ahead by at most ``QUEUE_BATCHES`` batches, so memory stays bounded.
     """
 
     def __init__(self, ingestor: Ingestor, report: IngestReport, on_done: Callable[[int], None]) -> None:
@@ -326,39 +338,59 @@ class _Writer:
         self.committed = 0  # number of the last committed batch
         self.error: BaseException | None = None
         self.abandon = False
-        self._queue: queue.Queue[tuple[int, list[_Pending]] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._thread = threading.Thread(target=self._loop, name="sitrep-ingest-writer", daemon=True)
-        self._thread.start()
+        self._planned: queue.Queue[tuple[int, list[_Pending]] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._embedded: queue.Queue[tuple[int, list[_Pending], _Embedded] | None] = queue.Queue(maxsize=1)
+        self._threads = [threading.Thread(target=self._embed_loop, name="sitrep-ingest-embed", daemon=True),
+                         threading.Thread(target=self._store_loop, name="sitrep-ingest-store", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, number: int, batch: list[_Pending]) -> None:
         while True:
             if self.error is not None:
                 raise self.error
             try:
-                self._queue.put((number, batch), timeout=0.2)
+                self._planned.put((number, batch), timeout=0.2)
                 return
             except queue.Full:
                 continue
 
     def close(self, abandon: bool) -> None:
-        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writer's error."""
+        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writers' error."""
         self.abandon = abandon
-        self._queue.put(None)
-        self._thread.join()
+        self._planned.put(None)
+        for thread in self._threads:
+            thread.join()
         if self.error is not None and not abandon:
             raise self.error
 
-    def _loop(self) -> None:
+    def _skipping(self) -> bool:
+        return self.error is not None or self.abandon
+
+    def _embed_loop(self) -> None:
+        while (job := self._planned.get()) is not None:
+            if self._skipping():
+                continue
+            try:
+                vectors = self.ingestor.embed(job[1])
+            except BaseException as exc:  # handed to the planning thread, which raises it
+                self.error = exc
+                continue
+            self._embedded.put((*job, vectors))
+        self._embedded.put(None)
+
+    def _store_loop(self) -> None:
         state = self.ingestor.open_state()
         try:
-            while (job := self._queue.get()) is not None:
-                if self.error is None and not self.abandon:
-                    try:
-                        self.ingestor.flush(state, job[1], self.report)
-                        self.committed = job[0]
-                        self.on_done(len(job[1]))
-                    except BaseException as exc:  # handed to the planning thread, which raises it
-                        self.error = exc
+            while (job := self._embedded.get()) is not None:
+                if self._skipping():
+                    continue
+                try:
+                    self.ingestor.write(state, job[1], job[2], self.report)
+                    self.committed = job[0]
+                    self.on_done(len(job[1]))
+                except BaseException as exc:  # handed to the planning thread, which raises it
+                    self.error = exc
         finally:
             if state is not self.ingestor.state:
                 state.close()
@@ -517,8 +549,15 @@ class Ingestor:
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
-    def flush(self, state: StateDB, batch: list[_Pending], report: IngestReport) -> None:
-        """Embed, store and commit one batch (the steps in the module docstring), through ``state``."""
+    def embed(self, batch: list[_Pending]) -> _Embedded:
+        """The vectors of a planned batch's chunks, in order, and the chunks tokenized for the lexical index
+        (here, so that it overlaps with the previous batch's writes)."""
+        texts = [t for p in batch for t in p.embed_texts]
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        return _Embedded(vectors, lexical_segment([p.version for p in batch if p.version is not None]))
+
+    def write(self, state: StateDB, batch: list[_Pending], embedded: _Embedded, report: IngestReport) -> None:
+        """Write one embedded batch to Chroma and commit it (the steps in the module docstring), through ``state``."""
         if not batch:
             return
         versions = [p.version for p in batch if p.version is not None]
@@ -526,12 +565,11 @@ class Ingestor:
         journal_rows: list[int] = []
         if ids:
             journal_rows.append(state.journal(ids, "writing"))
-            vectors = self.embedder.embed([t for p in batch for t in p.embed_texts])
             metadatas = [chunk_metadata(v.doc_id, v.date_ts) for v in versions for _ in v.chunks]
-            self.store.upsert(ids, vectors, metadatas)
+            self.store.upsert(ids, embedded.vectors, metadatas)
         retired = state.commit_batch(
             versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
-            unblock=[k for p in batch for k in p.unblock],
+            unblock=[k for p in batch for k in p.unblock], segment=embedded.segment,
         )
         for p in batch:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)

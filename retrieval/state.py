@@ -369,12 +369,16 @@ class StateDB(RemovalQueries):
         retire_docs: Sequence[str],
         written_journal: Sequence[int],
         unblock: Sequence[str] = (),
+        segment: lexical.Segment | None = None,
     ) -> list[str]:
         """Make new versions live, link sources, drop orphaned documents — in one transaction.
 
         ``unblock``: tombstone keys of removed articles that a forced ingest brings back.
+        ``segment``: the versions' chunks already tokenized (:func:`lexical_segment`), else done here.
         Returns the Chroma ids that are no longer live (to delete from the vector store).
         """
+        if segment is None:
+            segment = lexical_segment(versions)
 
         def txn() -> list[str]:
             c = self.conn
@@ -408,8 +412,8 @@ class StateDB(RemovalQueries):
                     c.execute("INSERT INTO removed_text(doc_id, removed) VALUES (?, ?)"
                               " ON CONFLICT(doc_id) DO UPDATE SET removed = excluded.removed",
                               (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
-                lexical.add_chunks(c, [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e])
-                                       for v in versions for cid, _, s, e in v.chunks])
+                if segment is not None:
+                    lexical.add_segment(c, segment)
                 c.executemany(
                     "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
                     " last_seen, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_key) DO UPDATE"
@@ -569,6 +573,12 @@ class StateDB(RemovalQueries):
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
+
+
+def lexical_segment(versions: Sequence[NewVersion]) -> lexical.Segment | None:
+    """The versions' chunks tokenized for the lexical index, outside any transaction (None: no chunks)."""
+    chunks = [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e]) for v in versions for cid, _, s, e in v.chunks]
+    return lexical.segment(chunks) if chunks else None
 
 
 def _hit_date(published: str | None, date_ts: float, source: str) -> tuple[str, str]:
