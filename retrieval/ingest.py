@@ -67,8 +67,8 @@ TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
 # they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
-# overlap with embedding and writing; a feed poll of a few articles never pays for starting one.
-PARALLEL_AFTER = 200
+# overlap with embedding and writing; a feed poll of a few articles never pays for starting one (~1 s of CPU).
+PARALLEL_AFTER = 64
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
 PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
 
