@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval.text import sentence_spans
+from retrieval.text import sentence_spans, sentences
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k5"
+CLEANER_VERSION = "k6"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -41,7 +41,10 @@ _DATELINE_LINE = re.compile(rf"^(?:{_PLACES}\s+)?\(?{_AGENCY}\)?\s*[—–-]+$")
 # "WASHINGTON (AP) — The…", "(CNN) Pfizer…". Only agencies in brackets, so "Reuters said" is never cut.
 _DATELINE_PREFIX = re.compile(
     rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
-    r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
+    # "SAN FRANCISCO — It's…", "LONDON– Climate…", "TOKYO - Toyota said…", "BRUSSELS—The…" (glued to its
+    # sentence only after five or more capitals: "NATO–Russia talks" and "U.S.–China trade" open sentences)
+    r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?"
+    r"(?:\s+(?:[—–]|--)\s+(?=\S)|(?:[—–]\s+|\s+(?:[—–]|--)|\s*-\s+|(?<=[A-Z.]{5})[—–])(?=[A-Z0-9\"'“‘])))"
 )
 
 # A time of day as pages stamp it: "4:16 PM", "12:45 p.m. ET"
@@ -76,6 +79,24 @@ class _Rule:
             map(folded.__contains__, self.needs))
 
 
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+# Present-tense verbs of a photo's description ("Francia Marquez is seen at…", "Fans look on as…")
+_PICTURED_VERB = (r"(?:is|are) seen(?! as\b| by\b| to\b)|looks? on|poses?|gestures?|reacts?|waves?|stands?|"
+                  r"walks?|sits?|holds?|attends?|arrives?|celebrates?|embraces?|hugs?|prays?|mourns?|cries|smiles?|listens?|"
+                  r"carries|rides?|gathers?|marches|march|protests?|takes? part|pays? (?:their |his |her )?respects|"
+                  r"lays? flowers|lines? up|greets?|shakes? hands|speaks?|visits?|inspects?|watches|watch")
+# A sentence that ends with a figure: "… on February 4, 2021." (a line's last sentence, or one before a space)
+_DIGIT_DOT = tuple(f"{digit}." for digit in "0123456789")
+# What a picture of a scene shows happening: "A full moon rises behind the temple…", "Lanterns are displayed…"
+_SCENE_VERB = (r"rises|rise|sets|shines|glows|burns|blooms|floats|flies|(?:is|are) (?:pictured|displayed|illuminated|"
+               r"lit up)|lights? up")
+
+# How a newsletter's note to its readers opens: "👋 Hey pals!", "Good morning,", "Happy Friday" (a waving hand too)
+_NOTE_OPENING = (r"[^\w\s]{0,3}\s*(?:Hi|Hello|Hey|Howdy|Greetings|Good (?:morning|afternoon|evening)|Morning|"
+                 r"Happy [A-Z][a-z]+)(?: [a-z]+)?")
+
 _LINE_RULES: tuple[_Rule, ...] = (
     _Rule("dateline", _DATELINE_LINE),
     _Rule("dateline", re.compile(rf"^{_PLACE}, {_US_STATE}\.$")),  # "Albany, Ga." alone
@@ -104,6 +125,12 @@ _LINE_RULES: tuple[_Rule, ...] = (
                "caption:", "illustration:", "credit:", "hide caption ", "courtesy ")),
     # an agency's file picture and its caption: "FILE - In this photo provided by …, Kim Jong Un visits …"
     _Rule("caption", re.compile(r"^(?:FILE|File)(?: PHOTO| photo)?\s*[-–—:]\s")),
+    # a picture dated by its month alone, a paragraph of its own: "A full moon rises behind the Temple of Poseidon
+    # at Cape Sounion, Greece, in June 2021." (inside a paragraph such a sentence can be the story's present tense)
+    _Rule("caption", re.compile(
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z](?:[^.!?]|\.(?=\S))*\b(?:{_PICTURED_VERB}|{_SCENE_VERB})\b"
+        rf"(?:[^.!?]|\.(?=\S))*(?:,| in| on| during) (?:early |mid-|late )?{_MONTH},? (?:19|20)\d\d\.$"),
+        ends=_DIGIT_DOT),
     _Rule("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Reuters"
         rf"(?:[.!?]\s+|^)(?:{_CREDIT}|{_PHOTO_AGENCY})$"), ends=_PHOTO_AGENCIES),
     _Rule("caption", re.compile(  # "… Courtesy Zachary Beard"
@@ -140,10 +167,12 @@ _LINE_RULES: tuple[_Rule, ...] = (
     _Rule("related", re.compile(  # a link under a capitals label: "FALLOUT: College football's future appears to be …"
         r"^[A-Z][A-Z'’ -]{2,30}: (?=(?:\S+\s+){2,19}\S+$)[^.!?]*[^.!?\"'”’):;…,]$")),
     _Rule("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today.",
-        # "It's Thursday, and there's Beyoncé news, so let's get to it."
+        # "It's Thursday, and there's Beyoncé news, so let's get to it.", "👋 Hey! Ana Ruiz here, and it's …",
+        # a note opening with a waving hand
         r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b|"
+        rf"^{_NOTE_OPENING}[,!]? (?:[A-Z][a-z'’-]+ ){{1,2}}here[,!.—–-]|^👋|"
         r"^(?=(?:\S+\s+){0,24}\S+$).*\blet[’']s (?:get (?:to|into) it|dive in|get started|jump (?:in|right in))\b"),
-        needs=(" here,", " here!", " here—", " here–", " here-", "tagging in", "let's ", "let’s ")),
+        needs=(" here,", " here!", " here.", " here—", " here–", " here-", "tagging in", "let's ", "let’s ", "👋")),
     _Rule("related", re.compile(  # a teaser for a link or a picture: "Check out this casual photo of … So adorable."
         r"^Check out (?:this|these|our) (?=(?:\S+\s+){0,24}\S+$).*[^:]$")),
     _Rule("sponsor", re.compile(  # sponsorship, partner and affiliate disclosures
@@ -160,7 +189,10 @@ _LINE_RULES: tuple[_Rule, ...] = (
     # a live blog's label, its entries' timestamped headlines, a page's time stamps: "The Latest on the war:",
     # "…(all times local):", "4:16 PM: County records first death", "Updated 3:45 PM ET, Thu June 23, 2022"
     _Rule("live", re.compile(r"\(all times local\):?$"), needs=("all times local",)),
-    _Rule("live", re.compile(rf"^The Latest\b[^.!?]{{0,100}}:$|"
+    # (and a label alone above the newest entries: "The latest", "Latest updates" — not "Latest developments:",
+    # which introduces the story's own list)
+    _Rule("live", re.compile(rf"^The Latest\b[^.!?]{{0,100}}:$|^(?:The [Ll]atest|Latest)(?: (?:news|updates?|"
+                             r"developments|headlines))?$|"
                              rf"^{_CLOCK}\s*[:—–|-]\s*.*[^.!?…\"”’)]$|^{_CLOCK}$|"
                              r"^(?:Updated|Published|Posted|Last updated|First published)(?: on| at)?:? [^.!?]{0,40}"
                              rf"(?:{_CLOCK}|\d{{4}})[^.!?]{{0,30}}$|"
@@ -319,6 +351,9 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
                 found.update({i: rule for i in run if i not in found})
             run = []
     found.update({i: "related" for i in _roundup_headlines(lines, rules) if i not in found})
+    teaser = _newsletter_teaser(lines, rules)
+    if teaser is not None:
+        found.setdefault(teaser, "newsletter")
     for index in range(len(lines) - 1):  # a quiz's question, right above its choices
         if lines[index].endswith("?") and _QUIZ_CHOICE.match(lines[index + 1]):
             found.setdefault(index, "quiz")
@@ -328,6 +363,31 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
         if len(repeats) >= 2:
             found.setdefault(index - 1, "caption")
     return found
+
+
+# A newsletter writer's note opening a line: a greeting ("👋 Hey pals! Ana here.", "Good morning, readers!" — not
+# "Hello? Is anyone there?") or a waving hand
+_NOTE = re.compile(rf"^(?:{_NOTE_OPENING}[,!]|[^\w\s]{{0,3}}\s*👋)")
+_TEASER_WORDS_PER_SENTENCE = 25
+
+
+def _newsletter_teaser(lines: list[str], rules: list[str | None]) -> int | None:
+    """The line of a newsletter that previews its stories above the writer's note ("Historic flooding leaves
+    devastation at the park. The stories of families lost in the war. And why a singer changed a lyric."), if
+    any: the first line of prose left, two to five short sentences, the last opening with "And", right above a line
+    that opens with a greeting. A story's lead above a greeting does not happen; a newsletter's preview reads
+    like news, so the greeting below is what tells it apart."""
+    # the first line of prose left (a headline above it, which ends like none, is the page's title)
+    first = next((i for i, line in enumerate(lines) if not rules[i] and line.endswith(_CLOSERS)), None)
+    if first is None:
+        return None
+    below = next((line for line in lines[first + 1:] if line), "")
+    if not _NOTE.match(below):
+        return None
+    parts = sentences(lines[first])
+    if not 2 <= len(parts) <= 5 or not parts[-1].startswith("And "):
+        return None
+    return first if all(len(part.split()) <= _TEASER_WORDS_PER_SENTENCE for part in parts) else None
 
 
 def _roundup_headlines(lines: list[str], rules: list[str | None]) -> list[int]:
@@ -350,17 +410,6 @@ def _roundup_headlines(lines: list[str], rules: list[str | None]) -> list[int]:
         intro = line
     return found
 
-
-_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
-_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
-# Present-tense verbs of a photo's description ("Francia Marquez is seen at…", "Fans look on as…")
-_PICTURED_VERB = (r"(?:is|are) seen(?! as\b| by\b| to\b)|looks? on|poses?|gestures?|reacts?|waves?|stands?|"
-                  r"walks?|sits?|holds?|attends?|arrives?|celebrates?|embraces?|hugs?|prays?|mourns?|cries|smiles?|listens?|"
-                  r"carries|rides?|gathers?|marches|march|protests?|takes? part|pays? (?:their |his |her )?respects|"
-                  r"lays? flowers|lines? up|greets?|shakes? hands|speaks?|visits?|inspects?|watches|watch")
-# A sentence that ends with a figure: "… on February 4, 2021." (a line's last sentence, or one before a space)
-_DIGIT_DOT = tuple(f"{digit}." for digit in "0123456789")
 
 _NICE = (r"(?:great|good|nice|wonderful|happy|safe|lovely|restful|relaxing|fantastic|terrific|fabulous|peaceful|"
          r"productive|awesome|fun)")
