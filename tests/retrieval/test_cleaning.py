@@ -21,7 +21,7 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.loaders.common import Origin
 from retrieval.loaders.html import article_from_html
-from retrieval.text import sentences
+from retrieval.text import is_heading, sentences
 
 from conftest import FIXTURES
 
@@ -230,6 +230,15 @@ def test_a_newsletters_preview_of_its_stories_goes_above_its_note_and_a_story_le
                   "Hello? Is anyone there, the neighbours shouted from the roof."):
         kept, _ = clean_text("\n".join([lead, below]))
         assert kept.startswith(lead), below
+
+
+def test_a_headline_after_its_kicker_is_a_heading_and_a_labelled_figure_is_not() -> None:
+    # what answers and digests never quote on its own (retrieval.text.is_heading), next to what cleaning keeps
+    page = ["Hearings: Name-calling, death threats, intense pressure on Pence", "It's official: New music is coming",
+            "Patients in intensive care: 113, up from 111", "Gas: $5.01 a gallon, a record", STORY]
+    text = "\n".join(page)
+    headings = [is_heading(text, text.index(line), text.index(line) + len(line)) for line in page]
+    assert headings == [True, True, False, False, False]
 
 
 def test_furniture_sentences_go_from_a_story_paragraph_and_the_story_stays() -> None:
