@@ -13,12 +13,12 @@ ingest pipeline keeps it with the document.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from retrieval.text import sentence_spans
+from retrieval.text import sentence_spans, sentences
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k5"
+CLEANER_VERSION = "k6"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -41,7 +41,10 @@ _DATELINE_LINE = re.compile(rf"^(?:{_PLACES}\s+)?\(?{_AGENCY}\)?\s*[—–-]+$")
 # "WASHINGTON (AP) — The…", "(CNN) Pfizer…". Only agencies in brackets, so "Reuters said" is never cut.
 _DATELINE_PREFIX = re.compile(
     rf"^(?:(?:{_PLACES}\s+)?\({_AGENCY}\)\s*(?:[—–-]+\s*)?|"
-    r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?\s+(?:[—–]|--)\s+)(?=\S)"  # "SAN FRANCISCO — It's…"
+    # "SAN FRANCISCO — It's…", "LONDON– Climate…", "TOKYO - Toyota said…", "BRUSSELS—The…" (glued to its
+    # sentence only after five or more capitals: "NATO–Russia talks" and "U.S.–China trade" open sentences)
+    r"[A-Z][A-Z.'’ -]{2,30}[A-Z.](?:, [A-Z][\w.'’ -]{1,30})?"
+    r"(?:\s+(?:[—–]|--)\s+(?=\S)|(?:[—–]\s+|\s+(?:[—–]|--)|\s*-\s+|(?<=[A-Z.]{5})[—–])(?=[A-Z0-9\"'“‘])))"
 )
 
 # A time of day as pages stamp it: "4:16 PM", "12:45 p.m. ET"
@@ -59,22 +62,71 @@ class _Rule:
     """A line rule: a line is clutter of kind ``name`` when ``pattern`` is found in it.
 
     Most lines are story prose that no rule matches, and searching a line costs far more than a substring test,
-    so a rule with ``needs`` or ``ends`` is searched only in lines that contain one of ``needs`` (lower case,
-    looked for in the line's :func:`_folded` form) or end with one of ``ends``. Each is a test that every line
-    the pattern matches passes: it only saves time, it never changes what is removed.
+    so a rule with ``needs``, ``ends`` or ``gate`` is searched only in lines that contain one of ``needs``, end
+    with one of ``ends``, or where ``gate`` is found. ``needs`` are in lower case, looked for in the line's
+    :func:`_folded` form, or with ``cased`` as written: the words a case-sensitive pattern opens a sentence with
+    ("Thank", "Have a") are far rarer than their lower-case forms. ``gate`` is a pattern quick to search (it
+    opens with a literal) for what a substring cannot say, such as "here" as a word; it decides alone. Each is a
+    test that every line the pattern matches passes: it only saves time, it never changes what is removed.
     """
 
     name: str
     pattern: re.Pattern[str]
     needs: tuple[str, ...] = ()
     ends: tuple[str, ...] = ()
+    cased: bool = False
+    gate: re.Pattern[str] | None = None
+
+    tested: bool = field(init=False)  # whether the rule has a quick test (``needs``, ``ends`` or ``gate``)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tested", bool(self.needs or self.ends or self.gate))
 
     def skips(self, line: str, folded: str) -> bool:
         """Whether ``line`` (``folded``: its :func:`_folded` form) lacks what the pattern needs, so no search."""
+        if self.gate is not None:
+            return self.gate.search(line) is None
+        if not (self.needs or self.ends) or line.endswith(self.ends):
+            return False
         # map, not a generator: a generator costs more than the substring tests themselves
-        return bool(self.needs or self.ends) and not line.endswith(self.ends) and not any(
-            map(folded.__contains__, self.needs))
+        if not self.cased:
+            return not any(map(folded.__contains__, self.needs))
+        # a sentence opens in lower case ("have a great weekend") only at the start of its line
+        return not any(map(line.__contains__, self.needs)) and not (
+            line[:1].islower() and any(map((line[0].upper() + line[1:]).__contains__, self.needs)))
 
+
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+# Present-tense verbs of a photo's description ("Francia Marquez is seen at…", "Fans look on as…")
+_PICTURED_VERB = (r"(?:is|are) seen(?! as\b| by\b| to\b)|looks? on|poses?|gestures?|reacts?|waves?|stands?|"
+                  r"walks?|sits?|holds?|attends?|arrives?|celebrates?|embraces?|hugs?|prays?|mourns?|cries|smiles?|listens?|"
+                  r"carries|rides?|gathers?|marches|march|protests?|takes? part|pays? (?:their |his |her )?respects|"
+                  r"lays? flowers|lines? up|greets?|shakes? hands|speaks?|visits?|inspects?|watches|watch")
+# A sentence that ends with a figure: "… on February 4, 2021." (a line's last sentence, or one before a space)
+_DIGIT_DOT = tuple(f"{digit}." for digit in "0123456789")
+# What a picture of a scene shows happening: "A full moon rises behind the temple…", "Lanterns are displayed…"
+_SCENE_VERB = (r"rises|rise|sets|shines|glows|burns|blooms|floats|flies|(?:is|are) (?:pictured|displayed|illuminated|"
+               r"lit up)|lights? up")
+
+
+def _quick_tests(rules: tuple[_Rule, ...]) -> tuple[_Rule, ...]:
+    """The quick tests of ``rules`` at once: their ``needs`` and ``ends`` merged (one run of substring tests, not
+    one per rule), their gates, and every rule without a quick test. All of them skip a line exactly when each
+    of ``rules`` does."""
+    folded = _Rule("quick", re.compile(""), tuple(dict.fromkeys(n for r in rules if not r.gate and not r.cased
+                                                                 for n in r.needs)),
+                   tuple(dict.fromkeys(e for r in rules if not r.gate for e in r.ends)))
+    cased = _Rule("quick", re.compile(""), tuple(dict.fromkeys(n for r in rules if not r.gate and r.cased
+                                                                for n in r.needs)), cased=True)
+    return (*(merged for merged in (folded, cased) if merged.tested),
+            *(rule for rule in rules if rule.gate or not rule.tested))
+
+
+# How a newsletter's note to its readers opens: "👋 Hey pals!", "Good morning,", "Happy Friday" (a waving hand too)
+_NOTE_OPENING = (r"[^\w\s]{0,3}\s*(?:Hi|Hello|Hey|Howdy|Greetings|Good (?:morning|afternoon|evening)|Morning|"
+                 r"Happy [A-Z][a-z]+)(?: [a-z]+)?")
 
 _LINE_RULES: tuple[_Rule, ...] = (
     _Rule("dateline", _DATELINE_LINE),
@@ -104,6 +156,12 @@ _LINE_RULES: tuple[_Rule, ...] = (
                "caption:", "illustration:", "credit:", "hide caption ", "courtesy ")),
     # an agency's file picture and its caption: "FILE - In this photo provided by …, Kim Jong Un visits …"
     _Rule("caption", re.compile(r"^(?:FILE|File)(?: PHOTO| photo)?\s*[-–—:]\s")),
+    # a picture dated by its month alone, a paragraph of its own: "A full moon rises behind the Temple of Poseidon
+    # at Cape Sounion, Greece, in June 2021." (inside a paragraph such a sentence can be the story's present tense)
+    _Rule("caption", re.compile(
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z](?:[^.!?]|\.(?=\S))*\b(?:{_PICTURED_VERB}|{_SCENE_VERB})\b"
+        rf"(?:[^.!?]|\.(?=\S))*(?:,| in| on| during) (?:early |mid-|late )?{_MONTH},? (?:19|20)\d\d\.$"),
+        ends=_DIGIT_DOT),
     _Rule("caption", re.compile(  # credit last: "…on Saturday. John Rudoff/Reuters", "… Reuters"
         rf"(?:[.!?]\s+|^)(?:{_CREDIT}|{_PHOTO_AGENCY})$"), ends=_PHOTO_AGENCIES),
     _Rule("caption", re.compile(  # "… Courtesy Zachary Beard"
@@ -140,10 +198,12 @@ _LINE_RULES: tuple[_Rule, ...] = (
     _Rule("related", re.compile(  # a link under a capitals label: "FALLOUT: College football's future appears to be …"
         r"^[A-Z][A-Z'’ -]{2,30}: (?=(?:\S+\s+){2,19}\S+$)[^.!?]*[^.!?\"'”’):;…,]$")),
     _Rule("newsletter", re.compile(  # a newsletter writer's chatter: "Julius here, tagging in for Alex today.",
-        # "It's Thursday, and there's Beyoncé news, so let's get to it."
+        # "It's Thursday, and there's Beyoncé news, so let's get to it.", "👋 Hey! Ana Ruiz here, and it's …",
+        # a note opening with a waving hand
         r"^(?:(?:Hi|Hello|Hey|Morning|Good morning)[,!]? )?[A-Z][a-z]+ here[,!—–-]|\btagging in\b|"
+        rf"^{_NOTE_OPENING}[,!]? (?:[A-Z][a-z'’-]+ ){{1,2}}here[,!.—–-]|^👋|"
         r"^(?=(?:\S+\s+){0,24}\S+$).*\blet[’']s (?:get (?:to|into) it|dive in|get started|jump (?:in|right in))\b"),
-        needs=(" here,", " here!", " here—", " here–", " here-", "tagging in", "let's ", "let’s ")),
+        needs=(" here,", " here!", " here.", " here—", " here–", " here-", "tagging in", "let's ", "let’s ", "👋")),
     _Rule("related", re.compile(  # a teaser for a link or a picture: "Check out this casual photo of … So adorable."
         r"^Check out (?:this|these|our) (?=(?:\S+\s+){0,24}\S+$).*[^:]$")),
     _Rule("sponsor", re.compile(  # sponsorship, partner and affiliate disclosures
@@ -160,7 +220,10 @@ _LINE_RULES: tuple[_Rule, ...] = (
     # a live blog's label, its entries' timestamped headlines, a page's time stamps: "The Latest on the war:",
     # "…(all times local):", "4:16 PM: County records first death", "Updated 3:45 PM ET, Thu June 23, 2022"
     _Rule("live", re.compile(r"\(all times local\):?$"), needs=("all times local",)),
-    _Rule("live", re.compile(rf"^The Latest\b[^.!?]{{0,100}}:$|"
+    # (and a label alone above the newest entries: "The latest", "Latest updates" — not "Latest developments:",
+    # which introduces the story's own list)
+    _Rule("live", re.compile(rf"^The Latest\b[^.!?]{{0,100}}:$|^(?:The [Ll]atest|Latest)(?: (?:news|updates?|"
+                             r"developments|headlines))?$|"
                              rf"^{_CLOCK}\s*[:—–|-]\s*.*[^.!?…\"”’)]$|^{_CLOCK}$|"
                              r"^(?:Updated|Published|Posted|Last updated|First published)(?: on| at)?:? [^.!?]{0,40}"
                              rf"(?:{_CLOCK}|\d{{4}})[^.!?]{{0,30}}$|"
@@ -175,7 +238,7 @@ _LINE_RULES: tuple[_Rule, ...] = (
     # A link's label glued to its headline: "Looking back:Amended Kentucky bill…" (a news brief that opens
     # with a glued place name runs longer than a headline, and "Answer:"/"Q:" open content)
     _Rule("related", re.compile(r"^(?!(?:Answer|Question|Q|A):)['\"‘“]?[A-Z][\w'’\"” ,&-]{1,80}:(?=[A-Z'\"‘“])"
-                                r"(?=(?:\S+\s+){0,27}\S+$)"), needs=(":",)),
+                                r"(?=(?:\S+\s+){0,27}\S+$)"), gate=re.compile(r":[A-Z'\"‘“]")),
     _Rule("related", re.compile(r"^Read more\b.{0,80}$|^(?=(?:\S+\s+){0,15}\S+$).*\bclick here\b", re.I),
           needs=("read more", "click here")),
     _Rule("byline", re.compile(  # contact lines: a short one with an address or handle, or a reporter's details
@@ -202,6 +265,8 @@ _LINE_RULES: tuple[_Rule, ...] = (
         r"contributor|correspondent|commentator|reporter|editor|writer|anchor)\b|"
         r"^The (?:views|opinions) expressed in this (?:commentary|column|article|piece) are\b")),
 )
+# The quick tests of the rules that have one, at once (:func:`_line_rule`)
+_LINE_QUICK_TESTS = _quick_tests(tuple(rule for rule in _LINE_RULES if rule.tested))
 # Characters that IGNORECASE matching takes for an ASCII letter but str.lower() does not turn into that letter
 # alone (dotted and dotless I, the long s): folded to it, so a rule's ``needs`` never miss a line it matches.
 _CASE_TWINS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
@@ -269,8 +334,12 @@ class Cleaned:
 
 def _line_rule(line: str) -> str | None:
     folded = _folded(line)
+    # most lines have nothing any rule with a quick test needs: those rules are then passed over at once
+    tested = not all(test.skips(line, folded) for test in _LINE_QUICK_TESTS)
     for rule in _LINE_RULES:
-        if not rule.skips(line, folded) and rule.pattern.search(line):
+        if rule.tested and (not tested or rule.skips(line, folded)):
+            continue
+        if rule.pattern.search(line):
             return rule.name
     if "/" in line and len(_RUN_ON_CREDIT.findall(line)) >= 2:
         return "caption"
@@ -319,6 +388,9 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
                 found.update({i: rule for i in run if i not in found})
             run = []
     found.update({i: "related" for i in _roundup_headlines(lines, rules) if i not in found})
+    teaser = _newsletter_teaser(lines, rules)
+    if teaser is not None:
+        found.setdefault(teaser, "newsletter")
     for index in range(len(lines) - 1):  # a quiz's question, right above its choices
         if lines[index].endswith("?") and _QUIZ_CHOICE.match(lines[index + 1]):
             found.setdefault(index, "quiz")
@@ -328,6 +400,31 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
         if len(repeats) >= 2:
             found.setdefault(index - 1, "caption")
     return found
+
+
+# A newsletter writer's note opening a line: a greeting ("👋 Hey pals! Ana here.", "Good morning, readers!" — not
+# "Hello? Is anyone there?") or a waving hand
+_NOTE = re.compile(rf"^(?:{_NOTE_OPENING}[,!]|[^\w\s]{{0,3}}\s*👋)")
+_TEASER_WORDS_PER_SENTENCE = 25
+
+
+def _newsletter_teaser(lines: list[str], rules: list[str | None]) -> int | None:
+    """The line of a newsletter that previews its stories above the writer's note ("Historic flooding leaves
+    devastation at the park. The stories of families lost in the war. And why a singer changed a lyric."), if
+    any: the first line of prose left, two to five short sentences, the last opening with "And", right above a line
+    that opens with a greeting. A story's lead above a greeting does not happen; a newsletter's preview reads
+    like news, so the greeting below is what tells it apart."""
+    # the first line of prose left (a headline above it, which ends like none, is the page's title)
+    first = next((i for i, line in enumerate(lines) if not rules[i] and line.endswith(_CLOSERS)), None)
+    if first is None:
+        return None
+    below = next((line for line in lines[first + 1:] if line), "")
+    if not _NOTE.match(below):
+        return None
+    parts = sentences(lines[first])
+    if not 2 <= len(parts) <= 5 or not parts[-1].startswith("And "):
+        return None
+    return first if all(len(part.split()) <= _TEASER_WORDS_PER_SENTENCE for part in parts) else None
 
 
 def _roundup_headlines(lines: list[str], rules: list[str | None]) -> list[int]:
@@ -351,39 +448,30 @@ def _roundup_headlines(lines: list[str], rules: list[str | None]) -> list[int]:
     return found
 
 
-_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
-_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
-# Present-tense verbs of a photo's description ("Francia Marquez is seen at…", "Fans look on as…")
-_PICTURED_VERB = (r"(?:is|are) seen(?! as\b| by\b| to\b)|looks? on|poses?|gestures?|reacts?|waves?|stands?|"
-                  r"walks?|sits?|holds?|attends?|arrives?|celebrates?|embraces?|hugs?|prays?|mourns?|cries|smiles?|listens?|"
-                  r"carries|rides?|gathers?|marches|march|protests?|takes? part|pays? (?:their |his |her )?respects|"
-                  r"lays? flowers|lines? up|greets?|shakes? hands|speaks?|visits?|inspects?|watches|watch")
-# A sentence that ends with a figure: "… on February 4, 2021." (a line's last sentence, or one before a space)
-_DIGIT_DOT = tuple(f"{digit}." for digit in "0123456789")
-
 _NICE = (r"(?:great|good|nice|wonderful|happy|safe|lovely|restful|relaxing|fantastic|terrific|fabulous|peaceful|"
          r"productive|awesome|fun)")
 
 # Sentences that are page furniture wherever they stand in a paragraph (a line made only of them goes whole).
 _SENTENCE_RULES: tuple[_Rule, ...] = (
-    _Rule("related", _LINK_SENTENCE, needs=("here",)),
-    _Rule("related", re.compile(r"^(?=(?:\S+\s+){0,29}\S+$).*\b(?:[Cc]lick|[Tt]ap) here\b"), needs=("here",)),
+    # ("here" as a word closing its sentence, not "there." or "where")
+    _Rule("related", _LINK_SENTENCE, gate=re.compile(r"here(?<!\where)\s*(?:[.!\"”’)]|$)")),
+    _Rule("related", re.compile(r"^(?=(?:\S+\s+){0,29}\S+$).*\b(?:[Cc]lick|[Tt]ap) here\b"),
+          needs=("click here", "tap here")),
     # "Follow us on Twitter", "Follow AP's coverage of the war at https://…", "Read more of our coverage"
     _Rule("related", re.compile(
         r"^(?:Follow (?:us|me)|(?:Like|Find|Join) us)\b.{0,40}\b(?:on|at)\b|"
         r"^(?:Follow|Read|See|Find|Get|Catch up on|Keep up with)\b.{0,60}\bcoverage\b.{0,60}(?:\bat\b|https?://|\.?$)|"
         r"^(?=(?:\S+\s+){0,29}\S+$)(?:Follow|Read|See|Find|Get|Watch|Learn|Visit|Check|More|Listen|Download)\b"
         r".*(?:https?://|www\.)\S+$"),
-        needs=("follow", "like us", "find us", "join us", "coverage", "http", "www.")),
+        needs=("Follow", "Like us", "Find us", "Join us", "coverage", "http", "www."), cased=True),
     _Rule("newsletter", re.compile(  # a newsletter's greeting: "Happy Wednesday, OnPolitics readers!"
         # (addressed to the readers, or a short exclamation: "Hello, quiet, suburban Windsor." is the story's)
         r"^(?=(?:\S+\s+){0,29}\S+$)(?:Hi|Hello|Hey|Howdy|Greetings|Good (?:morning|afternoon|evening)|Morning|"
         r"Evening|Happy [A-Z][\w’']*(?: [A-Z][\w’']*)?|Welcome(?: back)?(?: to [^,!?.]{1,60})?)"
         r"(?:[,!]\s[^.!?]*\b(?:readers|subscribers|listeners|everyone|everybody|folks|friends|y[’']all|I[’']m|I am|"
         r"this is|it[’']s|we[’']re|and welcome)\b|[,!]?(?:\s[^.!?]{0,50})?!$|[!.]?$)"),
-        needs=("hi,", "hi!", "hello", "hey,", "hey!", "howdy", "greetings", "morning", "afternoon", "evening", "happy ",
-               "welcome")),
+        needs=("Hi ", "Hi,", "Hi!", "Hi.", "Hello", "Hey", "Howdy", "Greetings", "Good morning", "Good afternoon",
+               "Good evening", "Morning", "Evening", "Happy ", "Welcome"), ends=("Hi",), cased=True),
     _Rule("newsletter", re.compile(  # a newsletter's or a show's sign-off: "Thanks for reading!", "See you Monday."
         r"^(?=(?:\S+\s+){0,24}\S+$)(?:(?:Thanks|Thank you)(?: so much| again| as always)? for (?:reading|joining|"
         r"following|subscribing|tuning in|listening|watching|being a subscriber)\b|"
@@ -393,14 +481,14 @@ _SENTENCE_RULES: tuple[_Rule, ...] = (
         rf"{_NICE} (?:[\w-]+ ){{0,3}}(?:day|weekend|week|evening|night|one|holiday|holidays)[.!]|"
         r"Stay (?:safe|well|cool|warm|dry|healthy)(?: out there)?[,.!])|\bwherever you get (?:your )?podcasts\b|"
         r"^Thanks(?: as always)? to\b.{1,100}\bfor (?:their|his|her) work on (?:the|this) (?:show|episode|podcast)"),
-        needs=("thank", "see you", "talk to you", "catch you", "until next", "until tomorrow", "that's ", "that’s ",
-               "have a", "enjoy ", "stay ", "podcasts")),
+        needs=("Thank", "See you", "Talk to you", "Catch you", "Until next", "Until tomorrow", "That's it",
+               "That's all", "That’s it", "That’s all", "Have a", "Hey, ", "Enjoy ", "Stay ", "podcasts"), cased=True),
     _Rule("newsletter", re.compile(  # a pitch: "Don't miss an update with the … newsletter", "Get … in your inbox"
         r"^(?:►\s*)?Don[’']t miss\b.{0,80}\bnewsletter\b|"
         r"^(?:►\s*)?(?:Sign up|Subscribe|Register)\b.{0,120}\b(?:newsletter|inbox|alerts|for free|free access)\b|"
         r"\b(?:Get|Receive|Have)\b.{0,100}\b(?:in|to|into) your inbox\b|^Here[’']s what you need to know to Get Up "
         r"to Speed and On [Ww]ith Your Day\.?$"),
-        needs=("newsletter", "inbox", "sign up", "subscribe", "register", "get up to speed")),
+        needs=("newsletter", "inbox", "Sign up", "Subscribe", "Register", "Get Up to Speed"), cased=True),
     _Rule("video", re.compile(  # audio players and ad slots: "Listen to this article", "Story continues below"
         r"^Listen to (?:this|the) (?:article|story)\b|^\(?(?:Story|Article|Text) continues (?:below|after)\b|"
         r"^Continue reading (?:below|the main story|after)\b|^Advertisement\b.{0,40}$|^Scroll (?:down )?to continue\b",
@@ -411,55 +499,65 @@ _SENTENCE_RULES: tuple[_Rule, ...] = (
         r"^This (?:story|article|post|report) (?:has been|was|is being) (?:updated|corrected|revised)\b|"
         r"^(?:An earlier|A previous) version of this (?:story|article|report)\b|"
         r"^This is a developing (?:news )?story\b|^Check back (?:for|later|soon)\b"),
-        needs=("this story", "this article", "this post", "this report", "version of this", "developing",
-               "check back")),
+        needs=("This story", "This article", "This post", "This report", "version of this", "This is a developing",
+               "Check back"), cased=True),
     _Rule("copyright", re.compile(  # "Copyright 2022 The Associated Press. All rights reserved.", Reuters' standards
         r"^(?:Copyright|COPYRIGHT|©|\(c\)|Copr\.)\s*(?:©\s*)?(?:\d{4}|[A-Z])|\bAll [Rr]ights [Rr]eserved\b|"
         r"^This material may not be (?:published|reproduced)\b|^Our Standards: The Thomson Reuters Trust Principles"),
         needs=("copyright", "©", "(c)", "copr.", "rights reserved", "this material", "trust principles")),
-    _Rule("roundup", re.compile(  # a roundup's or a gallery's intro: "Here are the week's top stories:"
+    # a roundup's or a gallery's intro: "Here are the week's top stories:", "…the stories that made headlines…"
+    # (three rules, each searched only in sentences with its own words)
+    _Rule("roundup", re.compile(
         r"^(?=(?:\S+\s+){0,39}\S+$)(?:Here are|Here[’']s|Here is|Below (?:are|is)|These are|Take a look|Check out|"
         r"Scroll (?:down|through)|Browse|Catch up on|Flip through|Click through|Look through|Swipe through|"
         r"In case you missed)\b[^.!?]*\b(?:top|biggest|latest|best|most[- ]read|most popular|notable|other|more|"
         r"day[’']s|week[’']s|today[’']s|month[’']s|year[’']s)\b[^.!?]*\b(?:stories|headlines|news|photos|pictures|images|"
-        r"photographs|galler(?:y|ies)|snapshots|slideshow)\b|^(?=(?:\S+\s+){0,39}\S+$).*\b(?:stories|headlines|photos|"
-        r"pictures|images)\b[^.!?]*\b(?:made headlines|made news|you (?:may |might )?have missed|"
-        r"of the (?:day|week))\b|"
-        r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:rounds?|rounded) up\b[^.!?]*\b(?:stories|news|"
-        r"headlines)\b|\b(?:photos|pictures|images) (?:that|which) caught (?:our|your) eye\b"),
-        needs=("here", "these are", "below ", "take a look", "check out", "scroll", "browse", "catch up on",
-               "flip through", "click through", "look through", "swipe through", "in case you missed", "rounds up",
-               "round up", "rounded up", "caught our", "caught your")),
+        r"photographs|galler(?:y|ies)|snapshots|slideshow)\b"),
+        needs=("Here", "Below ", "These are", "Take a look", "Check out", "Scroll ", "Browse", "Catch up on",
+               "Flip through", "Click through", "Look through", "Swipe through", "In case you missed"), cased=True),
+    _Rule("roundup", re.compile(
+        r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:stories|headlines|photos|pictures|images)\b[^.!?]*\b(?:made headlines|"
+        r"made news|you (?:may |might )?have missed|of the (?:day|week))\b"),
+        needs=("made headlines", "made news", "have missed", "of the day", "of the week")),
+    _Rule("roundup", re.compile(
+        r"^(?=(?:\S+\s+){0,39}\S+$).*\b(?:rounds?|rounded) up\b[^.!?]*\b(?:stories|news|headlines)\b|"
+        r"\b(?:photos|pictures|images) (?:that|which) caught (?:our|your) eye\b"),
+        needs=("rounds up", "round up", "rounded up", "caught our", "caught your")),
     _Rule("caption", re.compile(  # a picture's description: "An aerial photo shows…", "In this photo of 2016, a…"
         r"^(?:FILE\s*[-–—]\s*)?In this (?:[\w-]+ ){0,3}(?:photo|image|picture|photograph|frame grab|screen ?grab|"
         r"video grab|handout)\b|^(?:An?|This) (?:(?:aerial|handout|file|undated|satellite|drone|still|overhead|AP|AFP|"
         r"Reuters) )?(?:photo|photograph|image|picture|screengrab|screenshot)(?: (?:taken|released|provided|made "
         r"available|distributed|obtained) by [^.!?]{1,80}?| taken [^.!?]{1,60}?)? shows\b"),
-        needs=("in this ", " shows")),
-    _Rule("caption", re.compile(  # "The logo … is seen on their headquarters in Frankfurt, on February 4, 2021."
-        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:(?:{_PICTURED_VERB})\b[^!?]*(?:,| on| in) (?:{_WEEKDAY},? )?"
-        rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d|(?:is|are) seen\b(?! as\b| by\b| to\b)[^!?]* on (?:{_WEEKDAY},? )?"
-        rf"{_MONTH} \d{{1,2}}(?:, (?:19|20)\d\d)?)\.$"),
-        needs=tuple(f"{ending} " for ending in _DIGIT_DOT), ends=_DIGIT_DOT),
+        needs=("In this ", " shows"), cased=True),
+    # a picture's description ending with its date: "Supporters wave flags outside the court on May 3, 2022.",
+    # "The logo … is seen on their headquarters in Frankfurt, on February 4." (the sentence ends with the date,
+    # before a space or at the end of its line)
+    _Rule("caption", re.compile(
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:{_PICTURED_VERB})\b[^!?]*(?:,| on| in) (?:{_WEEKDAY},? )?"
+        rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d\.$"),
+        gate=re.compile(rf"{_MONTH} \d{{1,2}}, (?:19|20)\d\d\.(?=\s|$)")),
+    _Rule("caption", re.compile(
+        rf"^(?=(?:\S+\s+){{3,59}}\S+$)[A-Z][^.!?]*\b(?:is|are) seen\b(?! as\b| by\b| to\b)[^!?]* on "
+        rf"(?:{_WEEKDAY},? )?{_MONTH} \d{{1,2}}(?:, (?:19|20)\d\d)?\.$"), gate=re.compile(r"seen\b")),
 )
-# Every sentence rule needs one of these or ends with one of those: a line with neither is not split into sentences
-_SENTENCE_NEEDS = tuple(dict.fromkeys(n for rule in _SENTENCE_RULES for n in rule.needs))
-_SENTENCE_ENDS = tuple(dict.fromkeys(e for rule in _SENTENCE_RULES for e in rule.ends))
+# A line that all of them skip (most lines) is not even split into sentences
+_SENTENCE_QUICK_TESTS = _quick_tests(_SENTENCE_RULES)
 
 
 def _furniture_sentences(line: str) -> tuple[str, list[Removal]]:
     """``line`` without its sentences that are page furniture (:data:`_SENTENCE_RULES`), and those."""
     folded = _folded(line)
     # a rule the line lacks the needs of cannot match any of its sentences: most lines are not even split
-    if not line.endswith(_SENTENCE_ENDS) and not any(map(folded.__contains__, _SENTENCE_NEEDS)):
+    if all(test.skips(line, folded) for test in _SENTENCE_QUICK_TESTS):
         return line, []
     rules = [rule for rule in _SENTENCE_RULES if not rule.skips(line, folded)]
     spans = sentence_spans(line)
     dropped = {}
     for a, b in spans:
         sentence = line[a:b].strip()
-        rule = next((rule for rule in rules if (not rule.ends or sentence.endswith(rule.ends))
-                     and rule.pattern.search(sentence)), None)
+        folded = _folded(sentence)  # each rule is searched only in sentences with what it needs
+        rule = next((rule for rule in rules if not rule.skips(sentence, folded) and rule.pattern.search(sentence)),
+                    None)
         if rule:
             dropped[(a, b)] = Removal(rule.name, sentence)
     if not dropped:
