@@ -77,21 +77,30 @@ class VectorStore:
 
     def _open_collection(self, embedder: Embedder) -> Any:
         if self.name in self._collection_names():
-            try:
-                collection = self.client.get_collection(self.name, embedding_function=embedder)  # type: ignore[arg-type]
-            except Exception as exc:
-                if "conflict" in str(exc).lower():
-                    raise self._mismatch(str(exc)) from exc
+            return self._existing(embedder)
+        try:
+            return self.client.create_collection(
+                self.name,
+                embedding_function=embedder,  # type: ignore[arg-type]
+                metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
+            )
+        except Exception as exc:
+            # Two hosts opening a new store at once both see no collection; the second create loses the race.
+            if "already exists" not in str(exc).lower():
                 raise
-            found = (collection.metadata or {}).get("embedding_model")
-            if found and found != self.model_label:
-                raise self._mismatch(found)
-            return collection
-        return self.client.create_collection(
-            self.name,
-            embedding_function=embedder,  # type: ignore[arg-type]
-            metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
-        )
+            return self._existing(embedder)
+
+    def _existing(self, embedder: Embedder) -> Any:
+        try:
+            collection = self.client.get_collection(self.name, embedding_function=embedder)  # type: ignore[arg-type]
+        except Exception as exc:
+            if "conflict" in str(exc).lower():
+                raise self._mismatch(str(exc)) from exc
+            raise
+        found = (collection.metadata or {}).get("embedding_model")
+        if found and found != self.model_label:
+            raise self._mismatch(found)
+        return collection
 
     def recreate(self, embedder: Embedder) -> None:
         """Drop the collection and create an empty one for the configured model (for re-indexing)."""

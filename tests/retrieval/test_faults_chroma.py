@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from retrieval.corpus import Corpus
+from retrieval.embeddings import MiniLMEmbedding, model_label
 from retrieval.errors import StoreError
+from retrieval.store import VectorStore
 
 from conftest import ChromaServer, fixture_articles
 
@@ -35,3 +37,13 @@ def test_chroma_server_down_then_back(tmp_path: Path, corpus_factory: Callable[.
         assert corpus.store.count() == corpus.stats().chunks
     finally:
         server.stop()
+
+
+def test_a_collection_created_by_another_host_in_between_is_opened(
+        tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts opening a new store at once both find no collection; the one whose create comes second
+    opens the collection the other made instead of failing."""
+    first = VectorStore(tmp_path, embedder, model_label("minilm"))
+    monkeypatch.setattr(VectorStore, "_collection_names", lambda self: set())  # it looked before the other created
+    second = VectorStore(tmp_path, embedder, model_label("minilm"))
+    assert second.collection.id == first.collection.id
