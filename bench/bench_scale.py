@@ -15,7 +15,8 @@ its tables' size is counted in the disk column) and the table is published under
 With ``--store`` the store is kept in that folder, and a store already there is grown further (article ``i`` is
 always the same, so the articles it holds are not added again); ``--search-only`` measures that store as it is
 (disk, memory, query latency) without building or re-ingesting: a 1M-chunk store is built once, and the query
-side measured again after a change to it.
+side measured again after a change to it. ``kill -USR1`` ends the current size's build early (after the batch in
+progress): the stage is then measured at the size reached, and the run stops after it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -213,6 +215,7 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             return
         fake = NoisyEmbedder(base_vectors(corpus, articles), noise=0.6, seed=7)
         news = SyntheticNews(articles, seed=7)
+        ended = _end_on_signal()
         held = corpus.stats()
         made, fake.n_texts = [held.documents], held.chunks  # a kept store holds articles 0..documents-1
         for size in sizes:
@@ -221,7 +224,7 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             corpus.embedder.embed = fake  # type: ignore[attr-defined]
             before = fake.n_texts
             start, cpu = time.perf_counter(), cpu_s()
-            corpus.ingest_articles(news.articles(made[0], stop=lambda s=size: fake.n_texts >= s, made=made))
+            corpus.ingest_articles(news.articles(made[0], stop=lambda s=size: fake.n_texts >= s or ended[0], made=made))
             build_s, build_cpu = time.perf_counter() - start, cpu_s() - cpu
             stats = corpus.stats()
             _progress(f"{stats.chunks:,} chunks built in {build_s:,.0f} s ({build_cpu:,.0f} CPU s)")
@@ -240,8 +243,22 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             yield Stage(stats.chunks, stats.documents, fake.n_texts - before, build_s, build_cpu,
                         disk_mb(data_dir) + database_mb(corpus),
                         now, peak, reingest_s, search, lexical, dense, os.getloadavg()[0])
+            if ended[0]:
+                return
     finally:
         corpus.close()
+
+
+def _end_on_signal() -> list[bool]:
+    """A flag that ``SIGUSR1`` sets: the build in progress ends at the size it has reached."""
+    ended = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        ended[0] = True
+        _progress("SIGUSR1: ending the build at the size reached")
+
+    signal.signal(signal.SIGUSR1, handler)
+    return ended
 
 
 def _progress(message: str) -> None:
