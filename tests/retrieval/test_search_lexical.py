@@ -178,3 +178,36 @@ def test_both_engines_give_identical_scores(tmp_path: Path, pg_url: str) -> None
     assert ids[0] == ids[1] and ids[0]["d7"] > 0
     for s in stores:
         s.close()
+
+
+def test_sparse_and_dense_scoring_give_the_same_hits(state_location: Location, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postings summed per id by sorting them or through a store-long array: the same ids, scores to the bit."""
+    state = _store(state_location, 300, batch=40)
+    queries = ["police checkpoint 7", "Babaji bridge destroyed", "fighting", "checkpoint 150 continued"]
+    runs = []
+    for factor in (10**9, 0):  # always sort the postings; never
+        monkeypatch.setattr(lexical, "_SORT_FACTOR", factor)
+        runs.append([state.lexical(query_terms(q), 25, *window) for q in queries
+                     for window in ((None, None), (100.0, 200.0))])
+    assert runs[0] == runs[1] and sum(bool(hits) for hits in runs[0]) == 7  # the needle (dated 5) is outside 100-200
+
+
+def test_a_tie_across_the_limit_is_cut_by_age_not_by_chance(state_location: Location) -> None:
+    state = StateDB(state_location)
+    same = [_version(f"t{i:03d}", ["Convoy halted at the border crossing."]) for i in range(120)]
+    for start in range(0, len(same), 30):
+        state.commit_batch(same[start : start + 30], [], [], [])
+    hits = state.lexical(query_terms("convoy border"), 7, None, None)
+    assert len({s for _, s in hits}) == 1  # every chunk scores alike
+    assert [c for c, _ in hits] == [f"t{i:03d}:v:0" for i in range(7)]  # the oldest seven, in order
+
+
+def test_whole_document_scores_follow_a_changed_text(state_location: Location) -> None:
+    """Documents' terms are cached between queries, keyed by their text: a new version is scored anew."""
+    state = _store(state_location, 5)
+    before = lexical.document_scores(state.conn, ["needle", "d1"], "Babaji bridge")
+    assert before["needle"] > 0 and before["d1"] == 0.0
+    assert lexical.document_scores(state.conn, ["needle", "d1"], "Babaji bridge") == before
+    state.commit_batch([_version("needle", ["The Kandahar road reopened."])], [], [], [])
+    assert lexical.document_scores(state.conn, ["needle"], "Babaji bridge") == {"needle": 0.0}
+    assert lexical.document_scores(state.conn, ["needle"], "Kandahar road")["needle"] > 0
