@@ -382,10 +382,10 @@ def _document_terms(texts: Sequence[tuple[str, str]]) -> list[tuple[float, dict[
             distinct, counts = np.unique(ids[owner == n], return_counts=True)
             _doc_terms[pair] = (float(counts.sum()), dict(zip(map(term_name, distinct.tolist()), counts.tolist(),
                                                               strict=True)))
-        while len(_doc_terms) > _DOCS_CACHED:
-            _doc_terms.popitem(last=False)
     for pair in texts:
         _doc_terms.move_to_end(pair)
+    while len(_doc_terms) > _DOCS_CACHED:  # the least recently scored go; this call's are the most recent
+        _doc_terms.popitem(last=False)
     return [_doc_terms[pair] for pair in texts]
 
 

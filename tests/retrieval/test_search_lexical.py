@@ -211,3 +211,16 @@ def test_whole_document_scores_follow_a_changed_text(state_location: Location) -
     state.commit_batch([_version("needle", ["The Kandahar road reopened."])], [], [], [])
     assert lexical.document_scores(state.conn, ["needle"], "Babaji bridge") == {"needle": 0.0}
     assert lexical.document_scores(state.conn, ["needle"], "Kandahar road")["needle"] > 0
+
+
+def test_the_document_cache_keeps_what_it_is_asked_for(state_location: Location,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its size the cache forgets the least recently scored documents, never the ones being scored."""
+    monkeypatch.setattr(lexical, "_DOCS_CACHED", 3)
+    monkeypatch.setattr(lexical, "_doc_terms", type(lexical._doc_terms)())
+    state = _store(state_location, 6)
+    first = lexical.document_scores(state.conn, ["d0", "d1", "d2"], "checkpoint 1")
+    assert first["d1"] > first["d0"] > 0
+    both = lexical.document_scores(state.conn, ["d0", "d3", "d4"], "checkpoint 1")  # d0 cached, two new ones
+    assert both == {"d0": first["d0"], "d3": first["d0"], "d4": first["d0"]}
+    assert len(lexical._doc_terms) == 3
