@@ -405,14 +405,15 @@ def _mean_document_length(conn: Connection, n_chunks: int, total: float) -> floa
 
 
 def _best_live(conn: Connection, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
-    """The ``limit`` best-scoring of lex ``ids`` (``scores`` theirs, all above 0) that are still live, as chunk
-    ids (ties: older chunk first)."""
+    """The ``limit`` best-scoring of lex ``ids`` (ascending; ``scores`` theirs, all above 0) that are still
+    live, as chunk ids (ties: older chunk first)."""
     want = min(len(ids), limit * 2 + 10)
     while want > 0:
-        # Every id scoring at least the ``want``-th best score: a tie across that line is kept whole, so the
-        # order (score, then id) decides what is returned, not where a partition happened to split the tie.
+        # The ``want`` first by (score, then id): a tie across the line is cut by id, not wherever a partition
+        # happened to split it (``ids`` ascend, so the tied positions are in id order already).
         cut = np.partition(scores, len(scores) - want)[len(scores) - want]
-        top = np.flatnonzero(scores >= cut)
+        above = np.flatnonzero(scores > cut)
+        top = np.concatenate((above, np.flatnonzero(scores == cut)[: want - len(above)]))
         top = top[np.lexsort((ids[top], -scores[top]))]
         picked = [int(i) for i in ids[top]]
         live: dict[int, str] = {}

@@ -200,6 +200,9 @@ def test_a_tie_across_the_limit_is_cut_by_age_not_by_chance(state_location: Loca
     hits = state.lexical(query_terms("convoy border"), 7, None, None)
     assert len({s for _, s in hits}) == 1  # every chunk scores alike
     assert [c for c, _ in hits] == [f"t{i:03d}:v:0" for i in range(7)]  # the oldest seven, in order
+    state.conn.execute("DELETE FROM documents WHERE doc_id < 't020'")  # most of the first look are gone
+    assert [c for c, _ in state.lexical(query_terms("convoy border"), 7, None, None)] == [
+        f"t{i:03d}:v:0" for i in range(20, 27)]
 
 
 def test_whole_document_scores_follow_a_changed_text(state_location: Location) -> None:
