@@ -26,10 +26,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from retrieval import lexical
 from retrieval.chunking import ChunkingConfig, chunk_text, embedding_text
 from retrieval.cleaning import CLEANER_VERSION
 from retrieval.date_repair import DateChange, DateRepair, Redated, apply_changes, recheck_source
@@ -37,8 +40,17 @@ from retrieval.dating import date_article
 from retrieval.documents import Article, LoadFailure, LoadWarning
 from retrieval.embeddings import Embedder
 from retrieval.loaders.dates import PARSER_VERSION
-from retrieval.preparing import NEVER_CHUNK, Prepped, prepare_article, worker_init, worker_prepare, worker_ready
-from retrieval.state import NewVersion, SourceLink, StateDB
+from retrieval.preparing import (
+    NEVER_CHUNK,
+    Prepped,
+    prepare_article,
+    raw_hash,
+    unchanged,
+    worker_init,
+    worker_prepare,
+    worker_ready,
+)
+from retrieval.state import DocRow, NewVersion, SourceLink, StateDB, lexical_segment
 from retrieval.statedb import connection
 from retrieval.store import VectorStore
 from retrieval.tombstones import article_keys
@@ -55,8 +67,8 @@ TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
 # they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
-# overlap with embedding and writing; a feed poll of a few articles never pays for starting one.
-PARALLEL_AFTER = 200
+# overlap with embedding and writing; a feed poll of a few articles never pays for starting one (~1 s of CPU).
+PARALLEL_AFTER = 64
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
 PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
 
@@ -101,6 +113,14 @@ class _Pending:
     outcome: str  # added | updated | duplicates
     embed_texts: list[str] = field(default_factory=list)
     unblock: list[str] = field(default_factory=list)  # tombstones a forced ingest lifts
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A batch's vectors and lexical segment, ready to be written."""
+
+    vectors: np.ndarray
+    segment: lexical.Segment | None
 
 
 @contextmanager
@@ -166,6 +186,15 @@ def _version(digest: str) -> str:
     return digest[:12] + CHUNKER_VERSION + CLEANER_VERSION
 
 
+def _made_from(current: DocRow | None, article: Article, raw: str) -> bool:
+    """Whether the source's stored version was made from this very input by the current cleaner and chunker.
+
+    A feed entry's summary is always prepared: whether it replaces nothing depends on its cleaned text.
+    """
+    return (current is not None and article.kind != "feed" and current.raw_hash == raw
+            and current.version == _version(current.content_hash))
+
+
 def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
     """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one).
 
@@ -192,7 +221,8 @@ def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
 
 class _Preparer:
     """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles,
-    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead."""
+    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead. An article whose source's stored
+    version was made from the same raw input is not prepared at all (:func:`retrieval.preparing.unchanged`)."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
@@ -201,10 +231,11 @@ class _Preparer:
         self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
         self.pool: ProcessPoolExecutor | None = None
         self.broken = False  # the worker process died: the rest of the run prepares inline
+        self.to_prepare = 0  # articles of this run that needed cleaning so far
 
-    def _skip_hash(self, art: Article) -> str | None:
+    @staticmethod
+    def _skip_hash(art: Article, current: DocRow | None) -> str | None:
         """The text hash for which chunking is wasted: the source's stored version is current for it."""
-        current = self.ingestor.state.doc_for_source(art.source_key)
         if current is None:
             return None
         if art.kind == "feed":
@@ -214,33 +245,33 @@ class _Preparer:
     def stream(self, items: Iterable[Article | LoadFailure]
                ) -> Iterator[tuple[Article | LoadFailure, Prepped | None]]:
         ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]] = deque()
-        seen = 0
         try:
             for item in items:
-                if isinstance(item, LoadFailure):
-                    if not ahead:
-                        yield item, None
-                    else:
-                        ahead.append((item, None))
-                    continue
-                seen += 1
-                if self.broken and self.pool is not None:
-                    self.pool.shutdown(wait=False, cancel_futures=True)
-                    self.pool, self.poolable = None, False
-                if self.pool is None and seen > PARALLEL_AFTER and self.poolable:
-                    self.pool = _start_workers(self.ingestor.wordpieces is not None)
-                if self.pool is None:
-                    yield item, None  # planned inline, chunked only when needed
-                    continue
-                ahead.append((item, self.pool.submit(worker_prepare, item, self.ingestor.chunking,
-                                                     self._skip_hash(item))))
-                while len(ahead) > PREPARE_AHEAD:
+                ahead.append((item, None if isinstance(item, LoadFailure) else self._submit(item)))
+                while len(ahead) > (PREPARE_AHEAD if self.pool is not None else 0):
                     yield self._next(ahead)
             while ahead:
                 yield self._next(ahead)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, item: Article) -> Future[Prepped] | None:
+        """Start preparing ``item``: None leaves it to the planning thread (inline)."""
+        if self.broken and self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool, self.poolable = None, False
+        current = self.ingestor.state.doc_for_source(item.source_key)
+        raw = raw_hash(item)
+        if _made_from(current, item, raw):
+            assert current is not None
+            return _done(unchanged(item, current.content_hash, raw))
+        self.to_prepare += 1  # counts only articles to prepare: unchanged input never starts a worker
+        if self.pool is None and self.to_prepare > PARALLEL_AFTER and self.poolable:
+            self.pool = _start_workers(self.ingestor.wordpieces is not None)
+        if self.pool is None:
+            return None  # planned inline, chunked only when needed
+        return self.pool.submit(worker_prepare, item, self.ingestor.chunking, self._skip_hash(item, current))
 
     def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
               ) -> tuple[Article | LoadFailure, Prepped | None]:
@@ -254,6 +285,12 @@ class _Preparer:
                 log.warning("ingest.worker_lost cleaning and chunking continue in this process")
             self.broken = True
             return item, None
+
+
+def _done(prepped: Prepped) -> Future[Prepped]:
+    future: Future[Prepped] = Future()
+    future.set_result(prepped)
+    return future
 
 
 class _InFlight:
@@ -287,10 +324,11 @@ class _InFlight:
 
 
 class _Writer:
-    """Embeds, writes to Chroma and commits planned batches in order, on its own thread and connection.
+    """Embeds, writes to Chroma and commits planned batches in order, on two threads of its own.
 
-    The planning thread (loading, cleaning, chunking) runs ahead by at most ``QUEUE_BATCHES`` batches,
-    so embedding overlaps with preparing the next batch while memory stays bounded.
+    One thread embeds; the other journals, writes to Chroma and commits (on its own connection) the batch
+    embedded before, so the model never waits for the writes. The planning thread (loading, cleaning,
+    chunking) runs ahead by at most ``QUEUE_BATCHES`` batches, so memory stays bounded.
     """
 
     def __init__(self, ingestor: Ingestor, report: IngestReport, on_done: Callable[[int], None]) -> None:
@@ -300,39 +338,59 @@ class _Writer:
         self.committed = 0  # number of the last committed batch
         self.error: BaseException | None = None
         self.abandon = False
-        self._queue: queue.Queue[tuple[int, list[_Pending]] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._thread = threading.Thread(target=self._loop, name="sitrep-ingest-writer", daemon=True)
-        self._thread.start()
+        self._planned: queue.Queue[tuple[int, list[_Pending]] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._embedded: queue.Queue[tuple[int, list[_Pending], _Embedded] | None] = queue.Queue(maxsize=1)
+        self._threads = [threading.Thread(target=self._embed_loop, name="sitrep-ingest-embed", daemon=True),
+                         threading.Thread(target=self._store_loop, name="sitrep-ingest-store", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, number: int, batch: list[_Pending]) -> None:
         while True:
             if self.error is not None:
                 raise self.error
             try:
-                self._queue.put((number, batch), timeout=0.2)
+                self._planned.put((number, batch), timeout=0.2)
                 return
             except queue.Full:
                 continue
 
     def close(self, abandon: bool) -> None:
-        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writer's error."""
+        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writers' error."""
         self.abandon = abandon
-        self._queue.put(None)
-        self._thread.join()
+        self._planned.put(None)
+        for thread in self._threads:
+            thread.join()
         if self.error is not None and not abandon:
             raise self.error
 
-    def _loop(self) -> None:
+    def _skipping(self) -> bool:
+        return self.error is not None or self.abandon
+
+    def _embed_loop(self) -> None:
+        while (job := self._planned.get()) is not None:
+            if self._skipping():
+                continue
+            try:
+                vectors = self.ingestor.embed(job[1])
+            except BaseException as exc:  # handed to the planning thread, which raises it
+                self.error = exc
+                continue
+            self._embedded.put((*job, vectors))
+        self._embedded.put(None)
+
+    def _store_loop(self) -> None:
         state = self.ingestor.open_state()
         try:
-            while (job := self._queue.get()) is not None:
-                if self.error is None and not self.abandon:
-                    try:
-                        self.ingestor.flush(state, job[1], self.report)
-                        self.committed = job[0]
-                        self.on_done(len(job[1]))
-                    except BaseException as exc:  # handed to the planning thread, which raises it
-                        self.error = exc
+            while (job := self._embedded.get()) is not None:
+                if self._skipping():
+                    continue
+                try:
+                    self.ingestor.write(state, job[1], job[2], self.report)
+                    self.committed = job[0]
+                    self.on_done(len(job[1]))
+                except BaseException as exc:  # handed to the planning thread, which raises it
+                    self.error = exc
         finally:
             if state is not self.ingestor.state:
                 state.close()
@@ -354,6 +412,7 @@ class Ingestor:
         self.open_state = open_state or (lambda: StateDB(state.location))
         self.date_order = date_order  # how these sources write numeric dates: "dmy", "mdy" or unknown
         self._date_changes: list[DateChange] = []
+        self._touched: list[tuple[str, str | None]] = []  # sources seen but not written: (key, raw hash to keep)
 
     def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None
             ) -> IngestReport:
@@ -367,7 +426,6 @@ class Ingestor:
         done = on_done or (lambda n: None)
         writer = _Writer(self, report, done)
         batch: list[_Pending] = []
-        touched: list[str] = []
         chunks_in_batch = number = 0
         batch_limit = FIRST_BATCH_CHUNKS
         failed = True
@@ -382,10 +440,9 @@ class Ingestor:
                     pending = self._plan(item, inflight, report, prepped)
                     if pending is None:
                         done(1)
-                        touched.append(item.source_key)
-                        if len(touched) >= TOUCH_BATCH:
-                            self.state.touch_sources(touched)
-                            touched = []
+                        if len(self._touched) >= TOUCH_BATCH:
+                            self.state.touch_sources(self._touched)
+                            self._touched = []
                     else:
                         batch.append(pending)
                         inflight.add(pending)
@@ -403,7 +460,8 @@ class Ingestor:
         finally:
             prepared_items.close()  # stops the worker process, if one was started
             writer.close(abandon=failed)
-        self.state.touch_sources(touched)
+        self.state.touch_sources(self._touched)
+        self._touched = []
         redated, warnings = apply_changes(self.state, self.store, self._date_changes)
         report.redated += redated
         report.warnings += warnings
@@ -412,6 +470,9 @@ class Ingestor:
 
     def _plan(self, loaded: Article, inflight: _InFlight, report: IngestReport,
               prepped: Prepped | None = None) -> _Pending | None:
+        current = self.state.doc_for_source(loaded.source_key)
+        if prepped is not None and not prepped.cleaned and not _made_from(current, loaded, prepped.raw):
+            prepped = None  # an earlier article of this run changed the source since it was looked up
         if prepped is None:
             # Inline, chunking waits until the text is known to need it (below).
             prepped = prepare_article(loaded, self.chunking, self.wordpieces, NEVER_CHUNK)
@@ -422,10 +483,12 @@ class Ingestor:
             what = f" ({', '.join(f'{n} {rule}' for rule, n in clutter.most_common())} lines removed as page clutter)"
             report.failed.append(LoadFailure(art.source_key, f"{art.source_key}: no article text"
                                                              f"{what if clutter else ''}"))
+            self._touched.append((art.source_key, None))
             return None
         if art.source_key in inflight.keys:
             # The same source twice in one run: the later text wins in the next run; skip now.
             report.unchanged += 1
+            self._touched.append((art.source_key, None))
             return None
         digest = prepped.digest
         keys = article_keys(art.source_key, art.url, digest)
@@ -433,17 +496,19 @@ class Ingestor:
         if removed and not self.force:
             report.failed.append(LoadFailure(art.source_key, removed.refusal(art.source_key)))
             report.refused.append(art.source_key)
+            self._touched.append((art.source_key, None))
             return None
         unblock = keys if removed else []
         version = _version(digest)
         dated = date_article(art, self.date_order, datetime.now(UTC))
         published = dated.iso
-        link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published)
-        current = self.state.doc_for_source(art.source_key)
+        link = SourceLink(art.source_key, "", art.kind, art.url, art.title, art.source, published, prepped.raw)
         if current and ((current.content_hash == digest and current.version == version) or art.kind == "feed"):
             # kind "feed" is an entry's summary kept because its article could not be fetched this
             # time: it must never replace the full text ingested earlier. Its date may be read anew.
             report.unchanged += 1
+            # The stored version is this input's: the next run with the same input need not clean it.
+            self._touched.append((art.source_key, prepped.raw if art.kind != "feed" else None))
             if change := recheck_source(self.state, current.doc_id, current.n_sources, art, dated):
                 self._date_changes.append(change)
             return None
@@ -484,8 +549,15 @@ class Ingestor:
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
-    def flush(self, state: StateDB, batch: list[_Pending], report: IngestReport) -> None:
-        """Embed, store and commit one batch (the steps in the module docstring), through ``state``."""
+    def embed(self, batch: list[_Pending]) -> _Embedded:
+        """The vectors of a planned batch's chunks, in order, and the chunks tokenized for the lexical index
+        (here, so that it overlaps with the previous batch's writes)."""
+        texts = [t for p in batch for t in p.embed_texts]
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        return _Embedded(vectors, lexical_segment([p.version for p in batch if p.version is not None]))
+
+    def write(self, state: StateDB, batch: list[_Pending], embedded: _Embedded, report: IngestReport) -> None:
+        """Write one embedded batch to Chroma and commit it (the steps in the module docstring), through ``state``."""
         if not batch:
             return
         versions = [p.version for p in batch if p.version is not None]
@@ -493,12 +565,11 @@ class Ingestor:
         journal_rows: list[int] = []
         if ids:
             journal_rows.append(state.journal(ids, "writing"))
-            vectors = self.embedder.embed([t for p in batch for t in p.embed_texts])
             metadatas = [chunk_metadata(v.doc_id, v.date_ts) for v in versions for _ in v.chunks]
-            self.store.upsert(ids, vectors, metadatas)
+            self.store.upsert(ids, embedded.vectors, metadatas)
         retired = state.commit_batch(
             versions, [p.link for p in batch], [p.retire_doc for p in batch if p.retire_doc], journal_rows,
-            unblock=[k for p in batch for k in p.unblock],
+            unblock=[k for p in batch for k in p.unblock], segment=embedded.segment,
         )
         for p in batch:
             setattr(report, p.outcome, getattr(report, p.outcome) + 1)
@@ -518,4 +589,4 @@ def chunk_metadata(doc_id: str, date_ts: float) -> dict[str, object]:
 
 
 def _relink(link: SourceLink, doc_id: str) -> SourceLink:
-    return SourceLink(link.source_key, doc_id, link.kind, link.url, link.title, link.source, link.published)
+    return replace(link, doc_id=doc_id)

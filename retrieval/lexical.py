@@ -26,7 +26,6 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 
@@ -43,6 +42,7 @@ FANOUT = 8  # segments of one level merged together
 MAX_MERGED_DOCS = 300_000  # no merge builds a larger segment: bounds one merge's time and memory
 MAX_POSTINGS = 20_000  # a query scores at most this many postings of one term (its best-weighted ones)
 _WRITE_ROWS = 2000
+_MERGE_ROWS = 4000  # posting rows read (and merged together) at a time: bounds a merge's memory
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lex_docs (
@@ -111,10 +111,25 @@ class LexChunk:
     body: str
 
 
-def add_chunks(conn: Connection, chunks: Sequence[LexChunk]) -> None:
-    """Index chunks as one new segment. Call inside the transaction that inserts them into ``chunks``."""
-    if not chunks:
-        return
+@dataclass(frozen=True)
+class Segment:
+    """A batch of chunks tokenized and counted, ready to be written as one segment (:func:`add_segment`).
+
+    Everything here is independent of the store, so it is computed before the write transaction (by the ingest
+    pipeline, while Chroma writes the batch's vectors); only the lex ids and the BM25 length normalisation,
+    which depend on the store at commit time, are left to :func:`add_segment`.
+    """
+
+    chunks: Sequence[LexChunk]
+    lengths: np.ndarray  # indexed length of each chunk (title words count TITLE_WEIGHT)
+    names: list[str]  # the segment's terms in key order
+    term: np.ndarray  # one entry per (term, chunk): the term's place in ``names``
+    chunk: np.ndarray  # … the chunk's place in ``chunks``
+    tf: np.ndarray  # … the term's (title-weighted) frequency in the chunk
+
+
+def segment(chunks: Sequence[LexChunk]) -> Segment:
+    """Tokenize and count ``chunks`` (at least one) for :func:`add_segment` (reads no database)."""
     n = len(chunks)
     titles = list(dict.fromkeys(c.title for c in chunks))
     ids, owner = term_ids([c.body for c in chunks] + titles)
@@ -134,28 +149,56 @@ def add_chunks(conn: Connection, chunks: Sequence[LexChunk]) -> None:
     chunk = np.concatenate((owner[in_body], chunk_of))
     weight = np.concatenate((np.ones(int(in_body.sum())), np.full(len(gathered), TITLE_WEIGHT)))
     lengths = np.bincount(chunk, minlength=n).astype(np.float64)
-
-    first = _allocate_ids(conn, n)
-    conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)",
-                     [(first + i, c.chunk_id, c.date_ts, float(lengths[i])) for i, c in enumerate(chunks)])
-    n_docs, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
-    avg = total / n_docs if n_docs > 0 and total > 0 else 1.0
-
-    # One entry per (term, chunk), ordered by term then chunk: each term's postings are one slice.
+    # One entry per (term, chunk); terms numbered in the order of their names, the order rows are written in.
     keys, which = np.unique(term * n + chunk, return_inverse=True)
     tf = np.bincount(which, weights=weight)
     term_of, chunk_of_key = keys // n, keys % n
-    norm = K1 * (1.0 - B + B * lengths[chunk_of_key] / avg)
+    distinct, term_of = np.unique(term_of, return_inverse=True)
+    names = [term_name(int(t)) for t in distinct]
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[by_name] = np.arange(len(names))
+    return Segment(chunks, lengths, [names[i] for i in by_name], rank[term_of], chunk_of_key, tf)
+
+
+def add_chunks(conn: Connection, chunks: Sequence[LexChunk]) -> None:
+    """Index chunks as one new segment. Call inside the transaction that inserts them into ``chunks``."""
+    if chunks:
+        add_segment(conn, segment(chunks))
+
+
+def add_segment(conn: Connection, prepared: Segment) -> None:
+    """Write a :func:`segment` as one new segment. Call inside the transaction that inserts its chunks."""
+    chunks, lengths = prepared.chunks, prepared.lengths
+    n = len(chunks)
+    if not n:
+        return
+    first = _allocate_ids(conn, n)
+    conn.executemany("INSERT INTO lex_docs(lex_id, chunk_id, date_ts, length) VALUES (?, ?, ?, ?)",
+                     [(first + i, c.chunk_id, c.date_ts, length)
+                      for i, (c, length) in enumerate(zip(chunks, lengths.tolist(), strict=True))])
+    n_docs, total = conn.execute("SELECT docs, length FROM lex_stats WHERE id = 0").fetchone()
+    avg = total / n_docs if n_docs > 0 and total > 0 else 1.0
+
+    tf = prepared.tf
+    norm = K1 * (1.0 - B + B * lengths[prepared.chunk] / avg)
     weights = np.clip(np.rint(tf * (K1 + 1) / (tf + norm) * IMPACT_SCALE), 1, 65535).astype(np.uint16)
-    lex_ids = (chunk_of_key + first).astype(np.uint32)
-    by_weight = np.lexsort((lex_ids, -weights.astype(np.int32), term_of))  # each term's best postings first
-    term_of, weights, lex_ids = term_of[by_weight], weights[by_weight], lex_ids[by_weight]
-    bounds = np.concatenate(([0], np.flatnonzero(np.diff(term_of)) + 1, [len(keys)])).tolist()
-    names = [term_name(int(t)) for t in term_of[bounds[:-1]]]
+    lex_ids = (prepared.chunk + first).astype(np.uint32)
+    by_weight = np.lexsort((lex_ids, -weights.astype(np.int32), prepared.term))  # each term's best postings first
+    term_of, weights, lex_ids = prepared.term[by_weight], weights[by_weight], lex_ids[by_weight]
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(term_of)) + 1, [len(term_of)])).tolist()
     seg = _new_segment(conn, 0, n, first, first + n - 1)
-    order = sorted(range(len(names)), key=names.__getitem__)  # rows go in in key order
-    _write(conn, ((seg, names[i], lex_ids[bounds[i] : bounds[i + 1]].tobytes(),
-                   weights[bounds[i] : bounds[i + 1]].tobytes()) for i in order))
+    _write(conn, _rows(seg, prepared.names, bounds, lex_ids, weights))
+
+
+def _rows(seg: int, names: Sequence[str], bounds: Sequence[int], ids: np.ndarray,
+          weights: np.ndarray) -> Iterator[tuple[int, str, bytes, bytes]]:
+    """Posting rows of consecutive terms ``names``, term ``i`` holding ``ids``/``weights[bounds[i]:bounds[i + 1]]``
+    (a term left without postings gets no row)."""
+    ids_bytes, weights_bytes = ids.tobytes(), weights.tobytes()  # slicing bytes beats a tobytes() per term
+    for name, lo, hi in zip(names, bounds, bounds[1:], strict=False):
+        if hi > lo:
+            yield seg, name, ids_bytes[4 * lo : 4 * hi], weights_bytes[2 * lo : 2 * hi]
 
 
 def _allocate_ids(conn: Connection, n: int) -> int:
@@ -470,32 +513,47 @@ def _merge(conn: Connection, plan: Sequence[tuple[int, int, int, int]]) -> None:
     seg = _new_segment(conn, plan[0][1] + 1, len(live_ids), first_id, last_id)
     segs = [p[0] for p in plan]
     marks = ",".join("?" * len(segs))
-    all_live = bool(live.all())  # a fresh ingest removes nothing: most terms are then copied as they are
-    # One query in term order (SQLite sorts the segments' rows) instead of merging a cursor per segment
-    # in Python: the merge cost is then a few numpy calls per term that more than one segment holds.
+    all_live = bool(live.all())  # a fresh ingest removes nothing
+    # One query in term order (SQLite sorts the segments' rows) instead of merging a cursor per segment in
+    # Python, and the rows merged a few thousand terms at a time with whole-array numpy calls.
     found = conn.execute(f"SELECT term, ids, weights FROM lex_postings WHERE seg IN ({marks}) ORDER BY term, seg",
                          segs)
 
     def rows() -> Iterator[tuple[int, str, bytes, bytes]]:
-        for term, group in itertools.groupby(found, key=itemgetter(0)):
-            blobs = list(group)
-            if len(blobs) == 1 and all_live:
-                yield seg, term, blobs[0][1], blobs[0][2]
-                continue
-            ids = np.concatenate([np.frombuffer(b[1], dtype=np.uint32) for b in blobs])
-            weights = np.concatenate([np.frombuffer(b[2], dtype=np.uint16) for b in blobs])
-            if not all_live:
-                keep = live[ids.astype(np.int64) - first_id]
-                ids, weights = ids[keep], weights[keep]
-            if len(blobs) > 1:
-                order = np.lexsort((ids, -weights.astype(np.int32)))
-                ids, weights = ids[order], weights[order]
-            if len(ids):
-                yield seg, term, ids.tobytes(), weights.tobytes()
+        carried: list[tuple[str, bytes, bytes]] = []
+        while part := found.fetchmany(_MERGE_ROWS):
+            rows = carried + part
+            last = len(rows)  # the last term may go on in the next part: merged with it
+            while last > 0 and rows[last - 1][0] == rows[-1][0]:
+                last -= 1
+            carried = rows[last:]
+            yield from _merged(seg, rows[:last], None if all_live else (live, first_id))
+        yield from _merged(seg, carried, None if all_live else (live, first_id))
 
     _write(conn, rows())
     conn.execute(f"DELETE FROM lex_postings WHERE seg IN ({marks})", segs)
     conn.execute(f"DELETE FROM lex_segments WHERE seg IN ({marks})", segs)
+
+
+def _merged(seg: int, rows: Sequence[tuple[str, bytes, bytes]], live: tuple[np.ndarray, int] | None
+            ) -> Iterator[tuple[int, str, bytes, bytes]]:
+    """``(term, ids, weights)`` rows in term order merged into one row per term for segment ``seg``: each term's
+    postings best-weighted first, without those not ``live`` (a mask over lex ids from ``live[1]``; None: all)."""
+    if not rows:
+        return
+    sizes = np.fromiter((len(r[2]) // 2 for r in rows), dtype=np.int64, count=len(rows))
+    ids = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+    weights = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint16)
+    starts = [0] + [i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0]]
+    names = [rows[i][0] for i in starts]
+    term = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(rows))))
+    term = np.repeat(term, sizes)
+    if live is not None:
+        keep = live[0][ids.astype(np.int64) - live[1]]
+        ids, weights, term = ids[keep], weights[keep], term[keep]
+    order = np.lexsort((ids, -weights.astype(np.int32), term))
+    bounds = np.searchsorted(term[order], np.arange(len(names) + 1)).tolist()
+    yield from _rows(seg, names, bounds, ids[order], weights[order])
 
 
 def rebuild(conn: Connection, batches: Iterator[Sequence[LexChunk]]) -> None:

@@ -7,6 +7,7 @@ Chroma, no onnxruntime), which keeps that worker small.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,16 @@ from retrieval.wordpieces import WordPieceCounter
 NEVER_CHUNK = "*"  # a ``skip_hash`` that matches every text
 
 
+def raw_hash(article: Article) -> str:
+    """A hash of everything cleaning reads (text, title, outlet, URL) and of the kind of source, before cleaning.
+
+    A source whose stored version was made from input with this hash, by the current cleaner and chunker,
+    is unchanged without cleaning it again (a re-ingest of unchanged input then costs a lookup per article).
+    """
+    parts = (article.text, article.title, article.source, article.url, article.kind)
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 @dataclass
 class Prepped:
     """An article cleaned, hashed and (unless its stored version was already current) chunked."""
@@ -26,6 +37,13 @@ class Prepped:
     prepared: Prepared
     digest: str  # of the cleaned text; empty when no text is left
     spans: list[ChunkSpan] | None = None  # None: not chunked
+    raw: str = ""  # :func:`raw_hash` of the article as loaded
+    cleaned: bool = True  # False: not cleaned, ``digest`` is the stored version's (see :func:`unchanged`)
+
+
+def unchanged(article: Article, stored_hash: str, raw: str) -> Prepped:
+    """An article whose raw input made the stored version ``stored_hash``: it is neither cleaned nor chunked."""
+    return Prepped(Prepared(article, ()), stored_hash, None, raw, cleaned=False)
 
 
 def prepare_article(article: Article, chunking: ChunkingConfig, wordpieces: Callable[[str], Sequence[int]] | None,
@@ -37,7 +55,7 @@ def prepare_article(article: Article, chunking: ChunkingConfig, wordpieces: Call
     spans = None
     if text and skip_hash != NEVER_CHUNK and digest != skip_hash:
         spans = chunk_text(text, prepared.article.title, chunking, wordpieces)
-    return Prepped(prepared, digest, spans)
+    return Prepped(prepared, digest, spans, raw_hash(article))
 
 
 _worker_pieces: WordPieceCounter | None = None

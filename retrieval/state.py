@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from retrieval import lexical
-from retrieval.date_store import RECORD_DATE_SQL, ensure_date_columns
+from retrieval.date_store import RECORD_DATE_SQL, add_column, ensure_date_columns
 from retrieval.state_removal import RemovalQueries, drop_document, journal_retired
 from retrieval.statedb import (
     Connection,
@@ -135,6 +135,7 @@ class DocRow:
     content_hash: str
     version: str
     n_sources: int
+    raw_hash: str | None = None  # of the input the source last gave (see retrieval.preparing.raw_hash)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class SourceLink:
     title: str
     source: str
     published: str | None
+    raw_hash: str | None = None  # of the input as loaded (retrieval.preparing.raw_hash)
 
 
 def _create(conn: Connection) -> None:
@@ -242,6 +244,12 @@ def _postings_uncompressed(conn: Connection) -> None:
                      " ALTER COLUMN weights SET STORAGE EXTERNAL")
 
 
+def _raw_hashes(conn: Connection) -> None:
+    """Each source keeps a hash of its raw input, so a re-ingest of unchanged input skips cleaning and chunking
+    (empty for existing sources: their next unchanged re-ingest cleans once and fills it in)."""
+    add_column(conn, "sources", "raw_hash", "TEXT")
+
+
 _SEGMENTS = 3
 CORPUS = register("corpus", [
     Migration(1, _create, "articles, passages, sources, runs, tombstones, lexical index"),
@@ -250,6 +258,7 @@ CORPUS = register("corpus", [
     Migration(4, _keyed_journal, "a key for the vector journal (journal_id)"),
     Migration(5, _postings_by_term, "PostgreSQL: lexical postings indexed by term"),
     Migration(6, _postings_uncompressed, "PostgreSQL: posting blobs stored uncompressed, read by prefix"),
+    Migration(7, _raw_hashes, "sources: a hash of the raw input, so unchanged input is not cleaned again"),
 ])
 
 
@@ -292,7 +301,7 @@ class StateDB(RemovalQueries):
     def doc_for_source(self, source_key: str) -> DocRow | None:
         row = self.conn.execute(
             "SELECT d.doc_id, d.content_hash, d.version, "
-            "(SELECT COUNT(*) FROM sources s2 WHERE s2.doc_id = d.doc_id) "
+            "(SELECT COUNT(*) FROM sources s2 WHERE s2.doc_id = d.doc_id), s.raw_hash "
             "FROM sources s JOIN documents d ON d.doc_id = s.doc_id WHERE s.source_key = ?",
             (source_key,),
         ).fetchone()
@@ -306,11 +315,13 @@ class StateDB(RemovalQueries):
         ).fetchone()
         return DocRow(*row) if row else None
 
-    def touch_sources(self, source_keys: Iterable[str]) -> None:
+    def touch_sources(self, sources: Iterable[tuple[str, str | None]]) -> None:
+        """Mark ``(source_key, raw_hash)`` sources as seen now; a raw hash given replaces the stored one."""
         stamp = now_iso()
-        keys = [(stamp, k) for k in source_keys]
-        if keys:
-            with_retry(lambda: self.conn.executemany("UPDATE sources SET last_seen = ? WHERE source_key = ?", keys))
+        rows = [(stamp, raw, key) for key, raw in sources]
+        if rows:
+            with_retry(lambda: self.conn.executemany(
+                "UPDATE sources SET last_seen = ?, raw_hash = coalesce(?, raw_hash) WHERE source_key = ?", rows))
 
     # -- the vector journal ---------------------------------------------------------------------------
     def journal(self, chunk_ids: Sequence[str], state: str) -> int:
@@ -358,12 +369,16 @@ class StateDB(RemovalQueries):
         retire_docs: Sequence[str],
         written_journal: Sequence[int],
         unblock: Sequence[str] = (),
+        segment: lexical.Segment | None = None,
     ) -> list[str]:
         """Make new versions live, link sources, drop orphaned documents — in one transaction.
 
         ``unblock``: tombstone keys of removed articles that a forced ingest brings back.
+        ``segment``: the versions' chunks already tokenized (:func:`lexical_segment`), else done here.
         Returns the Chroma ids that are no longer live (to delete from the vector store).
         """
+        if segment is None:
+            segment = lexical_segment(versions)
 
         def txn() -> list[str]:
             c = self.conn
@@ -397,17 +412,17 @@ class StateDB(RemovalQueries):
                     c.execute("INSERT INTO removed_text(doc_id, removed) VALUES (?, ?)"
                               " ON CONFLICT(doc_id) DO UPDATE SET removed = excluded.removed",
                               (v.doc_id, json.dumps(list(v.removed), ensure_ascii=False)))
-                lexical.add_chunks(c, [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e])
-                                       for v in versions for cid, _, s, e in v.chunks])
-                for link in links:
-                    c.execute(
-                        "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
-                        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_key) DO UPDATE SET"
-                        " doc_id = excluded.doc_id, url = excluded.url, title = excluded.title,"
-                        " source = excluded.source, published = excluded.published, last_seen = excluded.last_seen",
-                        (link.source_key, link.doc_id, link.kind, link.url, link.title, link.source,
-                         link.published, stamp, stamp),
-                    )
+                if segment is not None:
+                    lexical.add_segment(c, segment)
+                c.executemany(
+                    "INSERT INTO sources(source_key, doc_id, kind, url, title, source, published, first_seen,"
+                    " last_seen, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_key) DO UPDATE"
+                    " SET doc_id = excluded.doc_id, url = excluded.url, title = excluded.title,"
+                    " source = excluded.source, published = excluded.published, last_seen = excluded.last_seen,"
+                    " raw_hash = excluded.raw_hash",
+                    [(link.source_key, link.doc_id, link.kind, link.url, link.title, link.source, link.published,
+                      stamp, stamp, link.raw_hash) for link in links],
+                )
                 for doc_id in retire_docs:
                     if c.execute("SELECT 1 FROM sources WHERE doc_id = ?", (doc_id,)).fetchone():
                         continue  # another source still carries this text
@@ -558,6 +573,12 @@ class StateDB(RemovalQueries):
             ):
                 out[r[0]].append({"source": r[1], "url": r[2], "title": r[3], "published": r[4]})
         return out
+
+
+def lexical_segment(versions: Sequence[NewVersion]) -> lexical.Segment | None:
+    """The versions' chunks tokenized for the lexical index, outside any transaction (None: no chunks)."""
+    chunks = [lexical.LexChunk(cid, v.date_ts, v.title, v.text[s:e]) for v in versions for cid, _, s, e in v.chunks]
+    return lexical.segment(chunks) if chunks else None
 
 
 def _hit_date(published: str | None, date_ts: float, source: str) -> tuple[str, str]:

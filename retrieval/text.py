@@ -77,8 +77,9 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
 
 # How a sentence of prose ends: . ! ? … (or Arabic-script stops), a list-introducing colon, closing quotes after.
 _PROSE_END = re.compile(r"[.!?…:؟۔][\"'”’»)\]]*$")
-# "Patients in ICU: 113" — a labelled figure is data, whatever its punctuation.
-_LABELLED_VALUE = re.compile(r":\s*\S")
+# "Patients in ICU: 113" — a labelled figure is data, whatever its punctuation ("Hearings: Name-calling, death
+# threats, intense pressure on Pence", a headline after its kicker, is not).
+_LABELLED_VALUE = re.compile(r":\s*[$£€]?\d")
 
 
 def is_heading(text: str, start: int, end: int) -> bool:

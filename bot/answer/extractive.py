@@ -72,6 +72,14 @@ _SAY_QUESTION = re.compile(
     r"\bwhat\s+(?:did|does|do|has|have|had)\s+(?P<who>.+?)\s+(?:say|said|tell|told|announce|write|post|tweet)\b",
     re.IGNORECASE,
 )
+# "Which wildly popular show was …?": the noun naming what is asked for ("show").
+_WH_HEAD = re.compile(
+    r"\b(?:which|what)\s+(?:[a-z][\w'’-]*\s+){0,3}?(?P<head>[a-z][\w-]{2,})\s+"
+    r"(?:is|was|are|were|will|would|did|does|do|has|have|had|can|could|should|recently|just|now)\b",
+    re.IGNORECASE,
+)
+_PERSON_PRONOUN = re.compile(r"(?:He|She|They)\s")
+_OPENS_SENTENCE = re.compile(r"[“\"‘']?[A-Z0-9]")  # not the tail of a quotation ("” … It is probable …")
 _QUOTE_MARK = re.compile(r"[“”\"]")
 _REPORTED = re.compile(r"\b(?:he|she|they|it|we)\s+(?:said|says|added|told|stated|wrote)\b", re.IGNORECASE)
 _COUNT_QUESTION = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\btoll\b|\bcasualt|\bfigures?\b", re.IGNORECASE)
@@ -392,7 +400,7 @@ def select(ranked: Ranked, max_sentences: int = MAX_SENTENCES, question: str = "
             continue
         kept.append((item, float(ranked.relevance[i])))
         shown += size
-    return with_quotes(reading_order(kept), question)
+    return with_referents(with_quotes(reading_order(kept), question), question)
 
 
 def with_quotes(items: list[Item], question: str) -> list[Item]:
@@ -417,6 +425,47 @@ def with_quotes(items: list[Item], question: str) -> list[Item]:
             out.append(Item(Sentence(sentence.hit, sentence.hit_index, *spans[0])))
             shown.add((sentence.hit.chunk_id, spans[0][0]))
     return out
+
+
+def with_referents(items: list[Item], question: str) -> list[Item]:
+    """Before a selected sentence that refers to what the question asks about without naming it, the
+    sentence of its passage just before it, when that one names something (for the answer's lead; for any
+    sentence opening with "He", "She" or "They"). "Which show was green lit?"
+    answered by "Netflix announced that the wildly popular South Korean show is green lit" says nothing
+    without "“Squid Game” is officially coming back." just above it."""
+    head = _WH_HEAD.search(question)
+    refers = re.compile(rf"\b(?:the|this|that|its|their|his|her)\s+(?:[\w'’-]+\s+){{0,4}}{head.group('head')}s?\b",
+                        re.IGNORECASE) if head else None
+    asked = {name.lower() for name in entities(question)}
+    shown = {(item.sentence.hit.chunk_id, item.sentence.start) for item in items}
+    out: list[Item] = []
+    for i, item in enumerate(items):
+        sentence = item.sentence
+        text = sentence.text
+        # Only the answer's lead stands for the thing asked about; later sentences add to it.
+        if _PERSON_PRONOUN.match(text) or (i == 0 and refers is not None and refers.search(text)):
+            before = _previous(sentence)
+            if before is not None and (before.hit.chunk_id, before.start) not in shown and any(
+                name.lower() not in asked for name in entities(" " + before.text)
+            ):
+                out.append(Item(before))
+                shown.add((before.hit.chunk_id, before.start))
+        out.append(item)
+    return out
+
+
+def _previous(sentence: Sentence) -> Sentence | None:
+    """The usable sentence right before ``sentence`` in its passage (see :func:`candidates`), if any."""
+    text = sentence.hit.text
+    spans = [span for span in quoted_spans(text) if span[1] <= sentence.start]
+    if not spans:
+        return None
+    start, end = spans[-1]
+    if (not _OPENS_SENTENCE.match(text, start) or len(text[start:end].split()) < _MIN_WORDS
+            or is_heading(text, start, end)
+            or looks_like_injection(text[start:end])):
+        return None
+    return Sentence(sentence.hit, sentence.hit_index, start, end)
 
 
 def counterpart(i: int, pool: Sequence[Sentence], vecs: np.ndarray, exclude: set[int]) -> int | None:

@@ -63,7 +63,7 @@ def vectors(embedder: MiniLMEmbedding) -> VectorCache:
 
 def answer_for(question: str, hits: Sequence[SearchHit], vectors: VectorCache) -> tuple[str, list, bool]:
     ranked = extractive.rank(question, extractive.candidates(hits), vectors)
-    text, citations = extractive.compose_answer(extractive.select(ranked))
+    text, citations = extractive.compose_answer(extractive.select(ranked, question=question))
     return text, citations, ranked.answerable()
 
 
@@ -202,6 +202,33 @@ def test_extractive_answers_never_quote_a_headline_line(vectors: VectorCache) ->
     assert "night curfew" in text
     assert "Governor announces" not in text and "best photos" not in text and "lifted" not in text
     assert all("Governor announces" not in c.quote for c in citations)
+
+
+FERRY_PAGE = (
+    "“Helmand Star” is back on the river.\n\n"
+    "The provincial council said Monday that the old ferry is cleared to carry passengers again from Bost.\n\n"
+    "Boatmen said the crossing takes forty minutes when the water is low. He said the fare is unchanged.\n\n"
+    "The ferry’s owner, Haji Zarif, thanked the council. He said the crossing would open on Friday."
+)
+
+
+def test_a_lead_that_does_not_name_what_is_asked_comes_with_the_sentence_naming_it(vectors: VectorCache) -> None:
+    hit = sample_hit(FERRY_PAGE, chunk_id="ferry-0", doc_id="ferry", source="River Post")
+    text, _, _ = answer_for("Which old ferry was cleared to carry passengers again?", [hit], vectors)
+    assert text.startswith("“Helmand Star” is back on the river. [1] The provincial council said Monday")
+
+
+def test_a_sentence_opening_with_he_comes_with_the_sentence_that_names_him(vectors: VectorCache) -> None:
+    hit = sample_hit(FERRY_PAGE, chunk_id="ferry-0", doc_id="ferry", source="River Post")
+    text, _, _ = answer_for("When would the ferry crossing open?", [hit], vectors)
+    assert "He said the crossing would open on Friday." in text
+    assert text.index("Haji Zarif, thanked the council.") < text.index("He said the crossing would open")
+
+
+def test_no_preceding_sentence_is_added_when_the_lead_names_the_answer(vectors: VectorCache) -> None:
+    hit = sample_hit(FERRY_PAGE, chunk_id="ferry-0", doc_id="ferry", source="River Post")
+    text, _, _ = answer_for("How long does the ferry crossing take when the water is low?", [hit], vectors)
+    assert "forty minutes" in text and "Helmand Star" not in text
 
 
 def test_multi_sentence_quotes_stay_whole() -> None:

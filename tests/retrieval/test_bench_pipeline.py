@@ -24,3 +24,13 @@ def test_a_round_measures_the_same_chunks_three_ways(tmp_path: Path, embedder: M
     assert "embed" not in vars(embedder)  # the stand-in is gone: the next round embeds with the model again
     table = bench_pipeline.render([result], len(articles))
     assert table.count("\n| ") == 3 and f"| all | {result.chunks:,} |" in table
+
+
+def test_the_long_run_without_the_model_counts_cpu_and_an_unchanged_re_ingest(
+        tmp_path: Path, embedder: MiniLMEmbedding, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
+    articles = load_benchmark([FIXTURE]).articles
+    bare = bench_pipeline.run_bare(articles, tmp_path)
+    assert bare.articles == len(articles) and bare.chunks >= len(articles) and bare.cpu_s > 0
+    assert "embed" not in vars(embedder)
+    assert f"| {bare.articles:,} | {bare.chunks:,} |" in bench_pipeline.render_bare(bare)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import ingest
+from retrieval import ingest, preparing
 from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure
 from retrieval.errors import StoreError
@@ -127,7 +127,9 @@ def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Calla
     inline = corpus_factory(tmp_path / "inline", articles)
     assert started == []  # a short run never starts a worker
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
-    pooled = corpus_factory(tmp_path / "pooled", articles)
+    # A store of its own (SQLite), even when ``inline`` is in PostgreSQL: the same state would find the
+    # articles unchanged and prepare none of them.
+    pooled = corpus_factory(tmp_path / "pooled", articles, database_url=None)
     assert started == [1]  # with MiniLM, the worker counts word pieces itself
 
     def chunks(corpus: Corpus) -> list[tuple[str, int, int, int]]:
@@ -138,9 +140,41 @@ def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Calla
         tuple(r) for r in chunks(inline)]
     changed = [*articles[:-1], Article(text=articles[-1].text + "\nA late update: the road reopened.",
                                        source_key=articles[-1].source_key, title=articles[-1].title)]
-    again = pooled.ingest_articles(changed)  # unchanged ones are not chunked again; the changed one is
-    assert (again.unchanged, again.updated, again.added) == (11, 1, 0) and started == [1, 1]
+    again = pooled.ingest_articles(changed)  # unchanged ones are not prepared again; the changed one is
+    assert (again.unchanged, again.updated, again.added) == (11, 1, 0)
+    assert started == [1]  # one article to prepare: inline, no worker
     assert pooled.search("the road reopened", k=1, mode="lexical")[0].doc_id == again.doc_ids[-1]
+
+
+def test_unchanged_input_is_neither_cleaned_nor_chunked_again(corpus_factory: Callable[..., Corpus],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    monkeypatch.setattr(corpus, "embedder", CountingEmbedder())
+    articles = _long_articles(6)
+    corpus.ingest_articles(articles)
+    cleaned: list[str] = []
+    real_prepare = preparing.prepare
+
+    def counting_prepare(article: Article) -> object:
+        cleaned.append(article.source_key)
+        return real_prepare(article)
+
+    monkeypatch.setattr(preparing, "prepare", counting_prepare)
+    again = corpus.ingest_articles(articles)
+    assert (again.unchanged, again.updated, again.added) == (6, 0, 0) and cleaned == []
+    retitled = [*articles[:-1], Article(text=articles[-1].text, source_key=articles[-1].source_key,
+                                        title="Convoy report, updated")]
+    again = corpus.ingest_articles(retitled)  # another input: cleaned, and its text is still the stored one
+    assert again.unchanged == 6 and cleaned == ["long5"]
+    assert corpus.ingest_articles(retitled).unchanged == 6 and cleaned == ["long5"]  # that input is known now
+    with connection(corpus.state.location) as conn:  # as in a store from before raw hashes were kept
+        conn.execute("UPDATE sources SET raw_hash = NULL")
+    assert corpus.ingest_articles(retitled).unchanged == 6 and len(cleaned) == 7  # cleaned once more, then known
+    assert corpus.ingest_articles(retitled).unchanged == 6 and len(cleaned) == 7
+    changed = [*retitled[1:], Article(text=articles[0].text + "\nThe road reopened.", source_key="long0",
+                                       title=articles[0].title)]
+    assert corpus.ingest_articles(changed).updated == 1 and cleaned[-1] == "long0"
+    assert corpus.search("the road reopened", k=1, mode="lexical")[0].text.endswith("The road reopened.")
 
 
 def _dying_worker(*args: object) -> object:
