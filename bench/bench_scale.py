@@ -1,7 +1,7 @@
 """Scale benchmark: one synthetic store grown through several sizes, measured at each.
 
     .venv/bin/python bench/bench_scale.py [--sizes 10000 100000 1000000] [--data DIR] [--workdir DIR] [--out FILE]
-        [--database-url postgresql://…]
+        [--database-url postgresql://…] [--store DIR [--search-only]]
 
 The store is written through the real pipeline (``Corpus.ingest_articles``: cleaning, chunking with both
 tokenizers, the lexical index, Chroma, the SQLite commit) with a stand-in embedder, so the build rate is
@@ -12,6 +12,11 @@ reports build rate (wall and CPU), disk, memory, re-ingesting every article unch
 ``Corpus.search`` and of its lexical and dense steps alone, with the load average: the machine is shared.
 With ``--database-url`` the state lives in a scratch schema of that PostgreSQL database (dropped after the run;
 its tables' size is counted in the disk column) and the table is published under its own marker.
+With ``--store`` the store is kept in that folder, and a store already there is grown further (article ``i`` is
+always the same, so the articles it holds are not added again); ``--search-only`` measures that store as it is
+(disk, memory, query latency) without building or re-ingesting: a 1M-chunk store is built once, and the query
+side measured again after a change to it. ``kill -USR1`` ends the current size's build early (after the batch in
+progress): the stage is then measured at the size reached, and the run stops after it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -145,7 +151,7 @@ class Stage:
     disk_mb: float
     rss_mb: float
     peak_rss_mb: float
-    reingest_s: float
+    reingest_s: float | None  # None: not re-ingested (``--search-only``)
     search: str
     lexical: str
     dense: str
@@ -195,34 +201,68 @@ def database_mb(corpus: Corpus) -> float:
 
 
 def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], queries: Sequence[str],
-         rounds: int, database_url: str | None = None) -> Iterator[Stage]:
-    """Grow one store through ``sizes`` (chunks) and measure it at each."""
+         rounds: int, database_url: str | None = None, search_only: bool = False) -> Iterator[Stage]:
+    """Grow one store through ``sizes`` (chunks) and measure it at each (``search_only``: measure it as it is)."""
     corpus = Corpus.open(CorpusConfig(data_dir=data_dir, database_url=database_url))
     try:
-        fake = NoisyEmbedder(base_vectors(corpus, articles), noise=0.6, seed=7)
         real_embed = corpus.embedder.embed  # type: ignore[attr-defined]
+        if search_only:
+            stats = corpus.stats()
+            search, lexical, dense = measure_queries(corpus, queries, rounds)
+            now, peak = rss_mb()
+            yield Stage(stats.chunks, stats.documents, 0, 0.0, 0.0, disk_mb(data_dir) + database_mb(corpus),
+                        now, peak, None, search, lexical, dense, os.getloadavg()[0])
+            return
+        fake = NoisyEmbedder(base_vectors(corpus, articles), noise=0.6, seed=7)
         news = SyntheticNews(articles, seed=7)
-        made = [0]
+        ended = _end_on_signal()
+        held = corpus.stats()
+        made, fake.n_texts = [held.documents], held.chunks  # a kept store holds articles 0..documents-1
         for size in sizes:
+            if fake.n_texts >= size:
+                continue
             corpus.embedder.embed = fake  # type: ignore[attr-defined]
             before = fake.n_texts
             start, cpu = time.perf_counter(), cpu_s()
-            corpus.ingest_articles(news.articles(made[0], stop=lambda s=size: fake.n_texts >= s, made=made))
+            corpus.ingest_articles(news.articles(made[0], stop=lambda s=size: fake.n_texts >= s or ended[0], made=made))
             build_s, build_cpu = time.perf_counter() - start, cpu_s() - cpu
             stats = corpus.stats()
+            _progress(f"{stats.chunks:,} chunks built in {build_s:,.0f} s ({build_cpu:,.0f} CPU s)")
+            corpus.embedder.embed = real_embed  # type: ignore[attr-defined]
+            # Queries before the re-ingest: at 1M chunks the re-ingest is the longest step of all.
+            search, lexical, dense = measure_queries(corpus, queries, rounds)
+            now, peak = rss_mb()
+            _progress(f"search {search}, lexical {lexical}, dense {dense} ms; RSS {now:,.0f} / {peak:,.0f} MB")
+            corpus.embedder.embed = fake  # type: ignore[attr-defined]
             start = time.perf_counter()
             again = corpus.ingest_articles(news.articles(0, end=made[0]))
             reingest_s = time.perf_counter() - start
             if again.unchanged != made[0] or again.added or again.updated:
                 raise SystemExit(f"re-ingesting the unchanged synthetic articles changed the store: {again.to_json()}")
             corpus.embedder.embed = real_embed  # type: ignore[attr-defined]
-            search, lexical, dense = measure_queries(corpus, queries, rounds)
-            now, peak = rss_mb()
             yield Stage(stats.chunks, stats.documents, fake.n_texts - before, build_s, build_cpu,
                         disk_mb(data_dir) + database_mb(corpus),
                         now, peak, reingest_s, search, lexical, dense, os.getloadavg()[0])
+            if ended[0]:
+                return
     finally:
         corpus.close()
+
+
+def _end_on_signal() -> list[bool]:
+    """A flag that ``SIGUSR1`` sets: the build in progress ends at the size it has reached."""
+    ended = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        ended[0] = True
+        _progress("SIGUSR1: ending the build at the size reached")
+
+    signal.signal(signal.SIGUSR1, handler)
+    return ended
+
+
+def _progress(message: str) -> None:
+    print(f"{datetime.now(UTC).strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 def render(stages: Sequence[Stage], n_queries: int, rounds: int) -> str:
@@ -236,10 +276,12 @@ def render(stages: Sequence[Stage], n_queries: int, rounds: int) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in stages:
+        build = (f"{s.added_chunks / s.build_s:,.0f} ({s.build_cpu_s / s.added_chunks * 1000:.2f})"
+                 if s.added_chunks else "(not built in this run)")
+        reingest = f"{s.reingest_s:.1f} s" if s.reingest_s is not None else "–"
         lines.append(
-            f"| {s.chunks:,} ({s.documents:,}) | {s.added_chunks / s.build_s:,.0f} "
-            f"({s.build_cpu_s / s.added_chunks * 1000:.2f}) "
-            f"| {s.disk_mb:,.0f} MB | {s.rss_mb:,.0f} / {s.peak_rss_mb:,.0f} MB | {s.reingest_s:.1f} s "
+            f"| {s.chunks:,} ({s.documents:,}) | {build} "
+            f"| {s.disk_mb:,.0f} MB | {s.rss_mb:,.0f} / {s.peak_rss_mb:,.0f} MB | {reingest} "
             f"| {s.search} | {s.lexical} | {s.dense} | {s.load:.1f} |"
         )
     return "\n".join(lines)
@@ -266,7 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="markdown file to write the table into (e.g. docs/benchmarks.md)")
     ap.add_argument("--database-url", metavar="URL",
                     help="keep the state in a scratch schema of this PostgreSQL database instead of the SQLite file")
+    ap.add_argument("--store", type=Path, help="keep the store in this folder (a store already there is grown)")
+    ap.add_argument("--search-only", action="store_true", help="with --store: measure that store without building")
     args = ap.parse_args(argv)
+    if args.search_only and not args.store:
+        ap.error("--search-only needs --store")
+    if args.store and args.database_url:
+        ap.error("--store keeps a SQLite store; the PostgreSQL scratch schema is dropped after the run")
     if not args.data.is_dir():
         print(f"No benchmark data at {args.data}: pass --data DIR (RealTime QA week files).", file=sys.stderr)
         return 2
@@ -275,7 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stages: list[Stage] = []
     with tempfile.TemporaryDirectory(prefix="sitrep-scale-", dir=args.workdir) as tmp, \
             _state_database(args.database_url) as url:
-        for stage in grow(Path(tmp) / "store", sorted(args.sizes), bench.articles, queries, args.rounds, url):
+        store = args.store or Path(tmp) / "store"
+        for stage in grow(store, sorted(args.sizes), bench.articles, queries, args.rounds, url, args.search_only):
             stages.append(stage)
             print(render(stages, len(queries), args.rounds).splitlines()[-1], file=sys.stderr, flush=True)
     table = render(stages, len(queries), args.rounds)

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from retrieval.statedb import Connection, engine
-from retrieval.terms import term_ids, term_name
+from retrieval.terms import term_ids, term_name, terms
 
 K1 = 1.2
 B = 0.75
@@ -254,12 +255,13 @@ class DateIndex:
         self.known = 0  # ids up to this one are loaded
         self.epoch = 0
 
-    def window(self, conn: Connection, size: int, since_ts: float | None,
+    def within(self, conn: Connection, ids: np.ndarray, since_ts: float | None,
                until_ts: float | None) -> np.ndarray:
-        """A mask over lex ids ``0..size-1``: true where the chunk's date is in the window."""
+        """A mask over ``ids`` (lex ids): true where the chunk's date is in the window."""
         epoch = conn.execute("SELECT epoch FROM lex_redated WHERE id = 0").fetchone()[0]
         if epoch != self.epoch:
             self.dates, self.known, self.epoch = np.zeros(0, dtype=np.float64), 0, epoch
+        size = int(ids.max()) + 1 if len(ids) else 0
         if size > self.known + 1:
             rows = conn.execute("SELECT lex_id, date_ts FROM lex_docs WHERE lex_id > ? AND lex_id < ?",
                                 (self.known, size)).fetchall()
@@ -269,7 +271,7 @@ class DateIndex:
                 got = np.asarray(rows, dtype=np.float64)
                 grown[got[:, 0].astype(np.int64)] = got[:, 1]
             self.dates, self.known = grown, size - 1
-        dates = self.dates[:size]
+        dates = self.dates[ids]
         mask = ~np.isnan(dates)
         if since_ts is not None:
             mask &= dates >= since_ts
@@ -315,10 +317,35 @@ def search(conn: Connection, query_terms: Sequence[str], limit: int, since_ts: f
             all_ids.append(np.frombuffer(ids_blob, dtype=np.uint32))
             weights = np.frombuffer(weights_blob, dtype=np.uint16)
             all_weights.append(weights.astype(np.float32) * np.float32(idf / IMPACT_SCALE))
-    scores = np.bincount(np.concatenate(all_ids), weights=np.concatenate(all_weights))
+    ids, scores = _sum_by_id(np.concatenate(all_ids), np.concatenate(all_weights))
     if since_ts is not None or until_ts is not None:
-        scores[~(dates or DateIndex()).window(conn, len(scores), since_ts, until_ts)] = 0.0
-    return _best_live(conn, scores, limit)
+        keep = (dates or DateIndex()).within(conn, ids, since_ts, until_ts)
+        ids, scores = ids[keep], scores[keep]
+    return _best_live(conn, ids, scores, limit)
+
+
+_SORT_FACTOR = 16  # below one posting in 16 ids of the store, sorting the postings beats a store-long array
+
+
+def _sum_by_id(ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ids that score above 0, ascending, and each one's summed weight.
+
+    Either way the weights of an id are added in the same order, so the sums are the same to the last bit.
+    The cost follows the postings, not the store: a store-long array (``np.bincount`` by id) is only made
+    when the postings are dense enough for it to be the cheaper way (no sort).
+    """
+    if not len(ids):
+        return ids.astype(np.int64), np.zeros(0)
+    top = int(ids.max()) + 1
+    if len(ids) * _SORT_FACTOR < top:
+        distinct, slot = np.unique(ids, return_inverse=True)
+        sums = np.bincount(slot, weights=weights)
+    else:
+        sums = np.bincount(ids, weights=weights, minlength=top)
+        distinct = np.flatnonzero(sums)
+        sums = sums[distinct]
+    scored = sums > 0
+    return distinct[scored].astype(np.int64), sums[scored]
 
 
 # A query's postings, cut in the database: each segment lists a term's best-weighted chunks first, and a
@@ -363,31 +390,46 @@ def document_scores(conn: Connection, doc_ids: Sequence[str], query: str,
     avg = _mean_document_length(conn, n_chunks, total)
     if not docs or n_chunks <= 0 or avg <= 0:
         return dict.fromkeys(doc_ids, 0.0)
-    texts = [part for d in docs for part in found[d]] + [query]
-    ids, owner = term_ids(texts)  # one call: the query's ids and the documents' ids agree
-    wanted = np.unique(ids[owner == len(texts) - 1])
-    owner_doc = owner[owner < len(texts) - 1] // 2  # text and title of a document count together
-    doc_terms = ids[owner < len(texts) - 1]
-    lengths = np.bincount(owner_doc, minlength=len(docs)).astype(np.float64)
-    scores = np.zeros(len(docs))
-    if len(wanted):
-        names = [term_name(int(t)) for t in wanted]
-        known = frequencies or {}
-        df = {n: known[n] for n in names if n in known}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            df.update(conn.execute(
-                "SELECT term, sum(length(weights)) / 2 FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
-                f" AND term IN ({','.join('?' * len(unknown))}) GROUP BY term", unknown).fetchall())
-        hit = np.isin(doc_terms, wanted)
-        for tid, name in zip(wanted.tolist(), names, strict=True):
-            tf = np.bincount(owner_doc[hit & (doc_terms == tid)], minlength=len(docs)).astype(np.float64)
-            freq = min(int(df.get(name, 0)), n_chunks)
-            idf = math.log(1.0 + (n_chunks - freq + 0.5) / (freq + 0.5))
-            scores += idf * tf * (DOC_K1 + 1) / (tf + DOC_K1 * (1 - DOC_B + DOC_B * lengths / avg))
+    counted = _document_terms([found[d] for d in docs])
+    wanted = list(dict.fromkeys(terms(query)))
+    known = frequencies or {}
+    df = {n: known[n] for n in wanted if n in known}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        df.update(conn.execute(
+            "SELECT term, sum(length(weights)) / 2 FROM lex_postings WHERE seg IN (SELECT seg FROM lex_segments)"
+            f" AND term IN ({','.join('?' * len(unknown))}) GROUP BY term", unknown).fetchall())
+    idf = {n: math.log(1.0 + (n_chunks - (freq := min(int(df.get(n, 0)), n_chunks)) + 0.5) / (freq + 0.5))
+           for n in wanted}
     out = dict.fromkeys(doc_ids, 0.0)
-    out.update(zip(docs, scores.tolist(), strict=True))
+    for doc, (length, tfs) in zip(docs, counted, strict=True):
+        norm = DOC_K1 * (1 - DOC_B + DOC_B * length / avg)
+        out[doc] = sum((idf[n] * tf * (DOC_K1 + 1) / (tf + norm) for n in wanted if (tf := tfs.get(n, 0))), 0.0)
     return out
+
+
+_DOCS_CACHED = 512
+# (text, title) -> (number of index terms, each term's count): the same stories are candidates for query after
+# query, and tokenizing 10 documents of 6,000 characters was a third of a search's own work. Keyed by the text
+# itself, so a changed document is never scored from its old terms.
+_doc_terms: OrderedDict[tuple[str, str], tuple[float, dict[str, int]]] = OrderedDict()
+
+
+def _document_terms(texts: Sequence[tuple[str, str]]) -> list[tuple[float, dict[str, int]]]:
+    """Each ``(text, title)``'s number of index terms and term counts (text and title count together)."""
+    missing = [t for t in dict.fromkeys(texts) if t not in _doc_terms]
+    if missing:
+        ids, owner = term_ids([part for pair in missing for part in pair])
+        owner //= 2
+        for n, pair in enumerate(missing):
+            distinct, counts = np.unique(ids[owner == n], return_counts=True)
+            _doc_terms[pair] = (float(counts.sum()), dict(zip(map(term_name, distinct.tolist()), counts.tolist(),
+                                                              strict=True)))
+    for pair in texts:
+        _doc_terms.move_to_end(pair)
+    while len(_doc_terms) > _DOCS_CACHED:  # the least recently scored go; this call's are the most recent
+        _doc_terms.popitem(last=False)
+    return [_doc_terms[pair] for pair in texts]
 
 
 _mean_lengths: dict[tuple[int, int, float], float] = {}
@@ -405,25 +447,28 @@ def _mean_document_length(conn: Connection, n_chunks: int, total: float) -> floa
     return _mean_lengths[key]
 
 
-def _best_live(conn: Connection, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
-    """The ``limit`` best-scoring ids that are still live, as chunk ids (ties: older chunk first)."""
-    scored = int(np.count_nonzero(scores))
-    want = min(scored, limit * 2 + 10)
+def _best_live(conn: Connection, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+    """The ``limit`` best-scoring of lex ``ids`` (ascending; ``scores`` theirs, all above 0) that are still
+    live, as chunk ids (ties: older chunk first)."""
+    want = min(len(ids), limit * 2 + 10)
     while want > 0:
-        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
-        top = top[scores[top] > 0]
-        top = top[np.lexsort((top, -scores[top]))]
-        ids = [int(i) for i in top]
+        # The ``want`` first by (score, then id): a tie across the line is cut by id, not wherever a partition
+        # happened to split it (``ids`` ascend, so the tied positions are in id order already).
+        cut = np.partition(scores, len(scores) - want)[len(scores) - want]
+        above = np.flatnonzero(scores > cut)
+        top = np.concatenate((above, np.flatnonzero(scores == cut)[: want - len(above)]))
+        top = top[np.lexsort((ids[top], -scores[top]))]
+        picked = [int(i) for i in ids[top]]
         live: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
+        for start in range(0, len(picked), 500):
+            part = picked[start : start + 500]
             live.update(conn.execute(
                 f"SELECT lex_id, chunk_id FROM lex_docs WHERE lex_id IN ({','.join('?' * len(part))})", part
             ).fetchall())
-        hits = [(live[i], float(scores[i])) for i in ids if i in live]
-        if len(hits) >= limit or want >= scored:
+        hits = [(live[i], float(scores[t])) for i, t in zip(picked, top.tolist(), strict=True) if i in live]
+        if len(hits) >= limit or want >= len(ids):
             return hits[:limit]
-        want = min(scored, want * 4)
+        want = min(len(ids), want * 4)
     return []
 
 

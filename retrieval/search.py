@@ -227,11 +227,6 @@ def hybrid_search(
         doc_scores = lexical_index.document_scores(state.conn, pool, query, frequencies)
         fused = add_document_ranks(fused, rows, doc_scores, weights)
 
-    similarity = dict(dense)
-    missing = [i for i in fused if i not in similarity]
-    for cid, vec in store.vectors(missing).items():
-        similarity[cid] = float(np.dot(vec, qvec))
-
     recency = wants_recency(query) if options.recency is None else options.recency
     if recency and fused:
         dated = {i: _ts(rows[i].published) for i in fused}
@@ -242,25 +237,33 @@ def hybrid_search(
                 age = max(0.0, newest - ts) if ts is not None else 30 * 86400
                 fused[cid] *= 0.5 + 0.5 * math.pow(0.5, age / half_life)
 
+    picked: list[str] = []
+    per_doc: dict[str, int] = {}
+    for cid in sorted(fused, key=lambda i: (-fused[i], i)):
+        doc = rows[cid].doc_id
+        if options.max_per_doc is not None and per_doc.get(doc, 0) >= options.max_per_doc:
+            continue
+        per_doc[doc] = per_doc.get(doc, 0) + 1
+        picked.append(cid)
+        if len(picked) >= options.k:
+            break
+
+    # Only the returned hits need their similarity: a lexical-only candidate's vector is read from the store
+    # for those few, not for every candidate of the fusion (each read is a Chroma round of a few ms).
+    similarity = dict(dense)
+    for cid, vec in store.vectors([i for i in picked if i not in similarity]).items():
+        similarity[cid] = float(np.dot(vec, qvec))
     dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
     lex_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
-    per_doc: dict[str, int] = {}
     hits: list[SearchHit] = []
-    for cid in sorted(fused, key=lambda i: (-fused[i], i)):
+    for rank, cid in enumerate(picked, start=1):
         row = rows[cid]
-        if options.max_per_doc is not None and per_doc.get(row.doc_id, 0) >= options.max_per_doc:
-            continue
-        per_doc[row.doc_id] = per_doc.get(row.doc_id, 0) + 1
-        hits.append(
-            SearchHit(
-                rank=len(hits) + 1, score=fused[cid], chunk_id=cid, doc_id=row.doc_id, title=row.title,
-                source=row.source, url=row.url, published=row.published, text=row.text, chunk_index=row.idx,
-                char_start=row.char_start, char_end=row.char_end, dense_rank=dense_rank.get(cid),
-                lexical_rank=lex_rank.get(cid), similarity=similarity.get(cid), date_source=row.date_source,
-            )
-        )
-        if len(hits) >= options.k:
-            break
+        hits.append(SearchHit(
+            rank=rank, score=fused[cid], chunk_id=cid, doc_id=row.doc_id, title=row.title, source=row.source,
+            url=row.url, published=row.published, text=row.text, chunk_index=row.idx, char_start=row.char_start,
+            char_end=row.char_end, dense_rank=dense_rank.get(cid), lexical_rank=lex_rank.get(cid),
+            similarity=similarity.get(cid), date_source=row.date_source,
+        ))
     return hits
 
 

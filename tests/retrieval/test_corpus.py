@@ -65,6 +65,14 @@ def test_ingest_reingest_and_search(make_corpus: Callable[..., Corpus], monkeypa
     stolt = corpus.search("what did Stoltenberg say?", k=2)
     assert "Stoltenberg" in stolt[0].text
 
+    # Hits that only the lexical side found get their similarity too (their vectors are read for the hits alone).
+    lexical_only = corpus.search("helicopter crash Nawa", k=3, mode="lexical")
+    vectors = corpus.chunk_vectors([h.chunk_id for h in lexical_only])
+    query = corpus.embed(["helicopter crash Nawa"])[0]
+    assert lexical_only and all(h.dense_rank is None for h in lexical_only)
+    assert [h.similarity for h in lexical_only] == pytest.approx([float(vectors[h.chunk_id] @ query)
+                                                                   for h in lexical_only])
+
 
 def test_exact_duplicate_is_another_source(make_corpus: Callable[..., Corpus]) -> None:
     corpus = make_corpus(articles=fixture_articles())

@@ -178,3 +178,52 @@ def test_both_engines_give_identical_scores(tmp_path: Path, pg_url: str) -> None
     assert ids[0] == ids[1] and ids[0]["d7"] > 0
     for s in stores:
         s.close()
+
+
+def test_sparse_and_dense_scoring_give_the_same_hits(state_location: Location, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postings summed per id by sorting them or through a store-long array: the same ids, scores to the bit."""
+    state = _store(state_location, 300, batch=40)
+    queries = ["police checkpoint 7", "Babaji bridge destroyed", "fighting", "checkpoint 150 continued"]
+    runs = []
+    for factor in (10**9, 0):  # always sort the postings; never
+        monkeypatch.setattr(lexical, "_SORT_FACTOR", factor)
+        runs.append([state.lexical(query_terms(q), 25, *window) for q in queries
+                     for window in ((None, None), (100.0, 200.0))])
+    assert runs[0] == runs[1] and sum(bool(hits) for hits in runs[0]) == 7  # the needle (dated 5) is outside 100-200
+
+
+def test_a_tie_across_the_limit_is_cut_by_age_not_by_chance(state_location: Location) -> None:
+    state = StateDB(state_location)
+    same = [_version(f"t{i:03d}", ["Convoy halted at the border crossing."]) for i in range(120)]
+    for start in range(0, len(same), 30):
+        state.commit_batch(same[start : start + 30], [], [], [])
+    hits = state.lexical(query_terms("convoy border"), 7, None, None)
+    assert len({s for _, s in hits}) == 1  # every chunk scores alike
+    assert [c for c, _ in hits] == [f"t{i:03d}:v:0" for i in range(7)]  # the oldest seven, in order
+    state.conn.execute("DELETE FROM documents WHERE doc_id < 't020'")  # most of the first look are gone
+    assert [c for c, _ in state.lexical(query_terms("convoy border"), 7, None, None)] == [
+        f"t{i:03d}:v:0" for i in range(20, 27)]
+
+
+def test_whole_document_scores_follow_a_changed_text(state_location: Location) -> None:
+    """Documents' terms are cached between queries, keyed by their text: a new version is scored anew."""
+    state = _store(state_location, 5)
+    before = lexical.document_scores(state.conn, ["needle", "d1"], "Babaji bridge")
+    assert before["needle"] > 0 and before["d1"] == 0.0
+    assert lexical.document_scores(state.conn, ["needle", "d1"], "Babaji bridge") == before
+    state.commit_batch([_version("needle", ["The Kandahar road reopened."])], [], [], [])
+    assert lexical.document_scores(state.conn, ["needle"], "Babaji bridge") == {"needle": 0.0}
+    assert lexical.document_scores(state.conn, ["needle"], "Kandahar road")["needle"] > 0
+
+
+def test_the_document_cache_keeps_what_it_is_asked_for(state_location: Location,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its size the cache forgets the least recently scored documents, never the ones being scored."""
+    monkeypatch.setattr(lexical, "_DOCS_CACHED", 3)
+    monkeypatch.setattr(lexical, "_doc_terms", type(lexical._doc_terms)())
+    state = _store(state_location, 6)
+    first = lexical.document_scores(state.conn, ["d0", "d1", "d2"], "checkpoint 1")
+    assert first["d1"] > first["d0"] > 0
+    both = lexical.document_scores(state.conn, ["d0", "d3", "d4"], "checkpoint 1")  # d0 cached, two new ones
+    assert both == {"d0": first["d0"], "d3": first["d0"], "d4": first["d0"]}
+    assert len(lexical._doc_terms) == 3
