@@ -87,11 +87,17 @@ class VectorStore:
             if found and found != self.model_label:
                 raise self._mismatch(found)
             return collection
-        return self.client.create_collection(
-            self.name,
-            embedding_function=embedder,  # type: ignore[arg-type]
-            metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
-        )
+        try:
+            return self.client.create_collection(
+                self.name,
+                embedding_function=embedder,  # type: ignore[arg-type]
+                metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
+            )
+        except Exception as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+            # Another process (a second `sitrep ingest` on the same Chroma server) created it meanwhile.
+            return self._open_collection(embedder)
 
     def recreate(self, embedder: Embedder) -> None:
         """Drop the collection and create an empty one for the configured model (for re-indexing)."""
