@@ -1,7 +1,7 @@
 """Peak memory of ``sitrep ingest`` and ``sitrep reindex``, each run as a subprocess with the model loaded.
 
     .venv/bin/python bench/bench_memory.py [--data DIR] [--dev-articles N] [--synthetic-mb 200]
-        [--parts dev,synthetic] [--workdir DIR] [--out FILE]
+        [--parts dev,synthetic] [--chroma-server PORT] [--workdir DIR] [--out FILE]
 
 Workloads:
 
@@ -15,6 +15,10 @@ Each command runs as ``sitrep`` would (``bot.cli.main.main`` in a fresh Python p
 environment: ``SITREP_DATA_DIR`` points at a scratch folder). Memory is read two ways: the child's
 ``ru_maxrss`` (peak resident set of the ingest process itself) and, sampled every 50 ms from ``/proc``, the peak
 of the sum over the child and its own children (the cleaning/chunking worker processes).
+
+With ``--chroma-server PORT`` each workload's vectors go to a Chroma server started for it
+(``chroma run --path DIR --port PORT`` from this venv, ``CHROMA_HOST``/``CHROMA_PORT`` set for the CLI), so the
+HNSW index lives in that process: its peak RSS is reported in a column of its own.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Measured:
     peak_main_mb: float
     peak_tree_mb: float
     load: float
+    server_mb: float | None = None  # the Chroma server's peak RSS so far, when one holds the vectors
 
 
 def write_dev_jsonl(data: Path, path: Path, limit: int | None = None) -> int:
@@ -91,6 +96,33 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A running process's peak resident set (``VmHWM``) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_chroma(path: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Chroma server on ``port`` storing under ``path``, once it answers its heartbeat."""
+    import urllib.request
+
+    chroma = Path(sys.executable).with_name("chroma")
+    server = subprocess.Popen([str(chroma), "run", "--path", str(path), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"chroma run exited with {server.returncode}") from None
+            time.sleep(0.5)
+    server.terminate()
+    raise SystemExit(f"the Chroma server on port {port} did not answer within 5 minutes")
 
 
 def _children(pid: int) -> list[int]:
@@ -140,18 +172,31 @@ def stand_in_main(argv: Sequence[str]) -> int:
     return main(list(argv))
 
 
-def measure(workload: str, jsonl: Path, store: Path, stand_in: bool) -> list[Measured]:
+def measure(workload: str, jsonl: Path, store: Path, stand_in: bool, chroma_port: int | None = None
+            ) -> list[Measured]:
     env = {**os.environ, "SITREP_DATA_DIR": str(store), "PYTHONPATH": str(REPO)}
-    env.pop("SITREP_DATABASE_URL", None)
+    for name in ("SITREP_DATABASE_URL", "CHROMA_HOST", "CHROMA_PORT"):
+        env.pop(name, None)
+    server = None
+    if chroma_port is not None:
+        server = start_chroma(store / "chroma-server", chroma_port)
+        env |= {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_port)}
+        workload += ", Chroma server"
     cli = [sys.executable, str(Path(__file__).resolve()), _STAND_IN] if stand_in else [
         sys.executable, "-m", "bot.cli.main"]
     out = []
-    for command in (["ingest", str(jsonl)], ["reindex"]):
-        wall, main_mb, tree_mb = run_measured([*cli, *command], env)
-        chunks = _chunks(store)
-        out.append(Measured(workload, f"sitrep {command[0]}", jsonl.stat().st_size / 1e6, chunks, wall, main_mb,
-                            tree_mb, os.getloadavg()[0]))
-        print(render(out[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    try:
+        for command in (["ingest", str(jsonl)], ["reindex"]):
+            wall, main_mb, tree_mb = run_measured([*cli, *command], env)
+            chunks = _chunks(store)
+            out.append(Measured(workload, f"sitrep {command[0]}", jsonl.stat().st_size / 1e6, chunks, wall,
+                                main_mb, tree_mb, os.getloadavg()[0],
+                                _peak_rss_mb(server.pid) if server is not None else None))
+            print(render(out[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
     return out
 
 
@@ -167,12 +212,13 @@ def render(rows: Sequence[Measured]) -> str:
         f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores shared with other jobs.",
         "",
         "| workload | command | input | chunks in store | wall | peak RSS, ingest process | "
-        "peak RSS, with worker processes | load avg |",
-        "|---|---|---|---|---|---|---|---|",
+        "peak RSS, with worker processes | peak RSS, Chroma server | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        server = f"{r.server_mb:,.0f} MB" if r.server_mb is not None else "(in the ingest process)"
         lines.append(f"| {r.workload} | `{r.command}` | {r.input_mb:,.0f} MB | {r.chunks:,} | {r.wall_s:,.0f} s "
-                     f"| {r.peak_main_mb:,.0f} MB | {r.peak_tree_mb:,.0f} MB | {r.load:.1f} |")
+                     f"| {r.peak_main_mb:,.0f} MB | {r.peak_tree_mb:,.0f} MB | {server} | {r.load:.1f} |")
     return "\n".join(lines)
 
 
@@ -182,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dev-articles", type=int, help="only the first N dev articles (default: all)")
     ap.add_argument("--synthetic-mb", type=int, default=200, help="size of the generated JSONL")
     ap.add_argument("--parts", default="dev,synthetic", help="comma-separated: dev, synthetic")
+    ap.add_argument("--chroma-server", type=int, metavar="PORT",
+                    help="keep the vectors in a Chroma server started on PORT (default: embedded Chroma)")
     ap.add_argument("--workdir", type=Path, help="where to write inputs and stores (default: a temporary folder)")
     ap.add_argument("--out", type=Path, help="markdown file to write the table into (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
@@ -193,12 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sitrep-memory-", dir=args.workdir) as tmp:
         work = Path(tmp)
         if "dev" in parts:
-            write_dev_jsonl(args.data, work / "dev.jsonl", args.dev_articles)
-            rows += measure("dev articles, real model", work / "dev.jsonl", work / "dev-store", stand_in=False)
+            n = write_dev_jsonl(args.data, work / "dev.jsonl", args.dev_articles)
+            rows += measure(f"{n} dev articles, real model", work / "dev.jsonl", work / "dev-store", stand_in=False,
+                            chroma_port=args.chroma_server)
         if "synthetic" in parts:
             write_synthetic_jsonl(args.data, work / "synthetic.jsonl", args.synthetic_mb)
             rows += measure("synthetic, model loaded, stand-in vectors", work / "synthetic.jsonl",
-                            work / "synthetic-store", stand_in=True)
+                            work / "synthetic-store", stand_in=True, chroma_port=args.chroma_server)
     publish(args.out, render(rows), "bench_memory.py", argv, name="bench_memory")
     return 0
 

@@ -26,7 +26,10 @@ MAX_TERM_CHARS = 64  # longer "words" are run-together junk (URLs, base64); neve
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STEMMER = Stemmer.Stemmer("porter")
-_CACHE_LIMIT = 1_000_000  # distinct words remembered; past it the cache starts again (junk-heavy input)
+# Distinct words remembered; past it the cache starts again. ~200 B a word (the word, its stem, both dict
+# entries): 1M words held ~200 MB, a third of the ingest memory budget; 200k (~40 MB) covers a news vocabulary's
+# common words, and a rare word past it costs one stemming again.
+_CACHE_LIMIT = 200_000
 # Words get small integer ids so a batch of chunks is counted with numpy rather than word by word.
 _word_ids: dict[str, int] = {}  # word -> term id, -1 for words that are not indexed
 _term_ids: dict[str, int] = {}  # term -> term id (several words share a stem)

@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.answer.engine import Engine
 from bot.answer.results import Answer
 from bot.answer.topic_span import parse_topic_span
-from bot.cli.chat import run_chat
 from bot.render.text import render_sources
 from bot.runtime import open_corpus
 from bot.settings import Settings
@@ -25,6 +23,7 @@ from retrieval.progress import Progress
 from retrieval.timeparse import parse_when
 
 if TYPE_CHECKING:
+    from bot.answer.engine import Engine
     from retrieval.corpus import Corpus
 
 
@@ -76,6 +75,10 @@ def as_of(args: argparse.Namespace) -> datetime | None:
 
 def engine_for(settings: Settings, corpus: Corpus, when: datetime | None) -> Engine:
     """The answer engine, replaying ``when`` when given."""
+    # Imported here: the engine loads the LLM client (openai) and its tokenizer, which `sitrep ingest`
+    # and `reindex` (this module defines part of their parser) never need.
+    from bot.answer.engine import Engine
+
     engine = Engine(settings.llm, corpus)
     return engine.at(when) if when is not None else engine
 
@@ -126,6 +129,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.chat import run_chat
+
     when = as_of(args)
     corpus = open_corpus(settings)
     try:

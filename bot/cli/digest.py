@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-from slack_sdk import WebClient
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.answer import add_as_of, as_of, engine_for
 from bot.cli.dates import add_date_order
-from bot.digest.delivery import DeliveryOutcome, DigestService, close_owner, deliver, new_owner
 from bot.digest.schedule import load_schedules
 from bot.feeds.registry import FeedRegistry
 from bot.render.text import render_answer
@@ -19,6 +16,9 @@ from bot.settings import Settings
 from retrieval.errors import ConfigError
 from retrieval.progress import Progress
 from retrieval.timeparse import check_not_future, parse_when
+
+if TYPE_CHECKING:
+    from bot.digest.delivery import DeliveryOutcome, DigestService
 
 
 def add_commands(subparsers: Any) -> None:
@@ -50,6 +50,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
     With ``--as-of`` it is the digest as it would have been built then: of the 24 hours before (or since
     ``--since``), with no previous digest to compare with, and it cannot be posted."""
+    # Imported here, not at the top: the Slack client and the answer engine stay out of the commands that
+    # only share this module's parser (`sitrep ingest` loads neither).
+    from bot.digest.delivery import DeliveryOutcome, DigestService
     from bot.runtime import open_corpus
 
     when = as_of(args)
@@ -85,6 +88,10 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _post(service: DigestService, settings: Settings, channel: str, digest: Any, now: datetime) -> DeliveryOutcome:
+    from slack_sdk import WebClient
+
+    from bot.digest.delivery import close_owner, deliver, new_owner
+
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     owner = new_owner()
     try:
@@ -94,6 +101,8 @@ def _post(service: DigestService, settings: Settings, channel: str, digest: Any,
 
 
 def _describe(outcome: DeliveryOutcome, channel: str) -> str:
+    from bot.digest.delivery import DeliveryOutcome
+
     kind = DeliveryOutcome.Kind
     if outcome.kind is kind.POSTED:
         return f"Posted to {channel} (ts {outcome.ts})."

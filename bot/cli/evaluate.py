@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from bot.answer import evaluation as answer_eval
-from bot.answer.engine import Engine
 from bot.runtime import open_corpus
 from bot.settings import Settings
 from retrieval.evaluate import evaluate, load_cases
@@ -16,6 +14,9 @@ from retrieval.evaluate import evaluate, load_cases
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score retrieval (and answers); a bad line is reported on its own and the rest are scored. Exit 1
     when some line could not be used."""
+    from bot.answer import evaluation as answer_eval  # the engine loads the LLM client: only for `eval`
+    from bot.answer.engine import Engine
+
     cases, errors = load_cases(Path(args.file))
     corpus = open_corpus(settings)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
-
-from pypdf import PasswordType, PdfReader
+from typing import TYPE_CHECKING
 
 from retrieval.documents import Article
 from retrieval.errors import SourceError
 from retrieval.loaders.common import Origin
 from retrieval.loaders.dates import parse_published
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ def article_from_pdf(data: bytes, origin: Origin) -> Article:
     the like) are created the day they are issued. Raises SourceError for a broken, encrypted or
     textless (scanned) PDF.
     """
+    from pypdf import PasswordType, PdfReader  # here: ~12 MB that an ingest without PDFs never needs
+
     where = origin.where
     if b"%PDF-" not in data[:1024]:
         raise SourceError(where, f"{where} is not a PDF file (no %PDF header)")

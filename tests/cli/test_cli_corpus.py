@@ -141,3 +141,18 @@ def test_kill_9_during_ingest_leaves_store_consistent(env: Path, tmp_path: Path)
         assert corpus.state.conn.execute("SELECT COUNT(*) FROM vector_journal").fetchone()[0] == 0
     finally:
         corpus.close()
+
+
+def test_ingest_and_reindex_never_load_the_chat_slack_or_pdf_libraries(env: Path) -> None:
+    """Memory: `sitrep ingest` and `reindex` import only what they use (the OpenAI and Slack clients, the web
+    server and pypdf cost ~35 MB of the ingest's budget)."""
+    script = (
+        "import sys\nfrom bot.cli.main import main\n"
+        f"assert main(['ingest', {str(sample_corpus_path())!r}]) == 0\nassert main(['reindex']) == 0\n"
+        "heavy = ('openai', 'slack_sdk', 'slack_bolt', 'uvicorn', 'starlette', 'apscheduler', 'pypdf')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

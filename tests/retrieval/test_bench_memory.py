@@ -31,3 +31,11 @@ def test_ingest_and_reindex_of_a_synthetic_file_are_measured_with_the_stand_in(t
     assert [r.command for r in rows] == ["sitrep ingest", "sitrep reindex"]
     assert rows[0].chunks == rows[1].chunks > n and all(r.peak_main_mb > 100 for r in rows)
     assert "| synthetic | `sitrep ingest` |" in bench_memory.render(rows)
+
+
+def test_a_chroma_servers_peak_memory_gets_its_own_column() -> None:
+    rows = [bench_memory.Measured("w", "sitrep ingest", 1.0, 10, 1.0, 300.0, 320.0, 2.0, server_mb=250.0),
+            bench_memory.Measured("w", "sitrep reindex", 1.0, 10, 1.0, 300.0, 320.0, 2.0)]
+    lines = bench_memory.render(rows).splitlines()
+    assert lines[-2].endswith("| 300 MB | 320 MB | 250 MB | 2.0 |")
+    assert "| (in the ingest process) |" in lines[-1]

@@ -35,4 +35,4 @@ def test_embedding_batches_stay_within_their_word_piece_budget(embedder: MiniLME
     batches = embedder._batches(lengths, order)
     assert np.array_equal(np.concatenate(batches), order)
     assert all(len(b) <= 32 and (len(b) == 1 or len(b) * lengths[b].max() <= MAX_BATCH_PIECES) for b in batches)
-    assert [len(b) for b in batches][:2] == [32, 10]  # short texts (queries) still go 32 at a time
+    assert [len(b) for b in batches][:2] == [32, 8]  # short texts (queries) still go 32 at a time
