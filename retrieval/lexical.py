@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -413,23 +414,25 @@ _DOCS_CACHED = 512
 # query, and tokenizing 10 documents of 6,000 characters was a third of a search's own work. Keyed by the text
 # itself, so a changed document is never scored from its old terms.
 _doc_terms: OrderedDict[tuple[str, str], tuple[float, dict[str, int]]] = OrderedDict()
+_doc_terms_lock = threading.Lock()
 
 
 def _document_terms(texts: Sequence[tuple[str, str]]) -> list[tuple[float, dict[str, int]]]:
     """Each ``(text, title)``'s number of index terms and term counts (text and title count together)."""
-    missing = [t for t in dict.fromkeys(texts) if t not in _doc_terms]
-    if missing:
-        ids, owner = term_ids([part for pair in missing for part in pair])
-        owner //= 2
-        for n, pair in enumerate(missing):
-            distinct, counts = np.unique(ids[owner == n], return_counts=True)
-            _doc_terms[pair] = (float(counts.sum()), dict(zip(map(term_name, distinct.tolist()), counts.tolist(),
-                                                              strict=True)))
-    for pair in texts:
-        _doc_terms.move_to_end(pair)
-    while len(_doc_terms) > _DOCS_CACHED:  # the least recently scored go; this call's are the most recent
-        _doc_terms.popitem(last=False)
-    return [_doc_terms[pair] for pair in texts]
+    with _doc_terms_lock:  # Slack answers score documents on several threads at once
+        missing = [t for t in dict.fromkeys(texts) if t not in _doc_terms]
+        if missing:
+            ids, owner = term_ids([part for pair in missing for part in pair])
+            owner //= 2
+            for n, pair in enumerate(missing):
+                distinct, counts = np.unique(ids[owner == n], return_counts=True)
+                _doc_terms[pair] = (float(counts.sum()), dict(zip(map(term_name, distinct.tolist()), counts.tolist(),
+                                                                  strict=True)))
+        for pair in texts:
+            _doc_terms.move_to_end(pair)
+        while len(_doc_terms) > _DOCS_CACHED:  # the least recently scored go; this call's are the most recent
+            _doc_terms.popitem(last=False)
+        return [_doc_terms[pair] for pair in texts]
 
 
 _mean_lengths: dict[tuple[int, int, float], float] = {}
