@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from retrieval.text import sentence_spans, sentences
 
 # Bump when a rule changes: re-ingesting then re-cleans every document (its text, so its hash, changes).
-CLEANER_VERSION = "k6"
+CLEANER_VERSION = "k7"
 
 _AGENCY = (r"(?:CNN(?: Business| Sport| Travel| Style| Politics| Health)?|Reuters|AP|AFP|Associated Press|"
            r"Bloomberg|AAP|PTI|ANI|IANS|Xinhua|TASS|EFE|dpa|UPI)")
@@ -372,6 +372,7 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
     * a run of ``_MENU_RUN`` or more one-to-three-word lines is a menu or a state picker ("Alabama", …);
     * a run of ``_HEADLINE_RUN`` or more headlines (no closing punctuation) is a list of links to other
       stories (a single one is the story's own subheading), unless a line ending in ":" introduces it;
+    * a newsletter's link written twice (:func:`_repeated_links`) goes, both times;
     * a gallery repeats each caption on the next line: with two or more such pairs every copy is a
       caption, otherwise only the repeat goes.
     """
@@ -394,11 +395,35 @@ def _layout_rules(lines: list[str], rules: list[str | None]) -> dict[int, str]:
     for index in range(len(lines) - 1):  # a quiz's question, right above its choices
         if lines[index].endswith("?") and _QUIZ_CHOICE.match(lines[index + 1]):
             found.setdefault(index, "quiz")
+    for index in _repeated_links(lines):
+        found.setdefault(index, "related")
     repeats = [i for i in range(1, len(lines)) if lines[i].strip() and lines[i] == lines[i - 1]]
     for index in repeats:
         found.setdefault(index, "caption" if len(repeats) >= 2 else "duplicate")
         if len(repeats) >= 2:
             found.setdefault(index - 1, "caption")
+    return found
+
+
+# A link's kicker and headline on one line ("'1776 Returns': Filing reveals … plan to storm buildings.")
+_KICKER_LINK = re.compile(r"^[\"'‘“]?[A-Z\d][^:.!?]{0,40}[\"'’”]?: (?P<headline>(?:\S+ ){3,24}\S+[.!?])$")
+_LINK_LIST_WORDS = 60
+
+
+def _repeated_links(lines: list[str]) -> list[int]:
+    """A newsletter's list of links that the extractor wrote twice: a line holding a link's kicker and headline,
+    then a short paragraph that opens with that same headline and runs on into the next links' headlines
+    ("Filing reveals … storm buildings. Trump raised millions to fight election fraud. Here's where that money
+    went."). Each link reads like a sentence with its full stop; a story never repeats a labelled sentence as the
+    opening of its next paragraph, so the repeat is what tells them apart. Both lines go."""
+    found: list[int] = []
+    for index in range(1, len(lines)):
+        link = _KICKER_LINK.match(lines[index - 1])
+        rest = lines[index][len(link["headline"]):] if link else ""
+        # the repeat runs on into more links; a data list written twice ("May 1: … May 2: …") labels its items
+        if (link and lines[index].startswith(link["headline"]) and ": " not in rest
+                and len(lines[index].split()) <= _LINK_LIST_WORDS):
+            found += [index - 1, index]
     return found
 
 

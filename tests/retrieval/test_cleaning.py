@@ -441,3 +441,23 @@ def _uncleaned(text: str, title: str) -> object:
     from retrieval.cleaning import Cleaned
 
     return Cleaned(text, title, ())
+
+
+def test_a_newsletters_link_written_twice_goes_and_a_labelled_story_paragraph_stays() -> None:
+    links = ["'Night shift': Ferry union files plan to strike at every pier.",
+             "Ferry union files plan to strike at every pier. The mayor raised a fund for the docks. Here's where it "
+             "went."]
+    labelled = ["Ferry strike: Crews walked out at dawn on Friday over the night-shift allowance.",
+                "Crews walked out at dawn on Friday, the union said, and no boat left Pier 3 before noon."]
+    kept, removed = clean_text("\n".join([STORY, *links, *labelled]))
+    assert [(r.rule, r.text) for r in removed] == [("related", line) for line in links]
+    assert kept.split("\n") == [STORY, *labelled]
+
+
+def test_a_data_list_written_twice_is_not_taken_for_links() -> None:
+    schedule = ["May 1: Clinics that don't need an overnight stay reopen in the county.",
+                "Clinics that don't need an overnight stay reopen in the county. May 2: Shops reopen at half capacity."]
+    area = ["Affected area: Harbour City, Lake County", "Harbour City, Lake County Date of event: 1976"]
+    kept, removed = clean_text("\n".join([STORY, *schedule, *area]))
+    assert removed == []
+    assert kept.split("\n") == [STORY, *schedule, *area]
