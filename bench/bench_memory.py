@@ -43,6 +43,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.markdown import publish  # noqa: E402
+from bench.processes import children, memory_kb, memory_mb, start_chroma  # noqa: E402
 from bench.realtimeqa import load_benchmark  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "realtimeqa-2022-dev"
@@ -88,50 +89,6 @@ def write_synthetic_jsonl(data: Path, path: Path, megabytes: int) -> int:
     return n
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _peak_rss_mb(pid: int) -> float:
-    """A running process's peak resident set (``VmHWM``) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def start_chroma(path: Path, port: int) -> subprocess.Popen[bytes]:
-    """A Chroma server on ``port`` storing under ``path``, once it answers its heartbeat."""
-    import urllib.request
-
-    chroma = Path(sys.executable).with_name("chroma")
-    server = subprocess.Popen([str(chroma), "run", "--path", str(path), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            return server
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit(f"chroma run exited with {server.returncode}") from None
-            time.sleep(0.5)
-    server.terminate()
-    raise SystemExit(f"the Chroma server on port {port} did not answer within 5 minutes")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def run_measured(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, float]:
     """Run ``args``; (wall seconds, the child's own peak RSS MB, the sampled peak of its process tree MB)."""
     start = time.perf_counter()
@@ -141,8 +98,8 @@ def run_measured(args: Sequence[str], env: dict[str, str]) -> tuple[float, float
 
     def sample() -> None:
         while not done.wait(0.05):
-            tree = [proc.pid, *_children(proc.pid)]
-            peak[0] = max(peak[0], sum(_rss_kb(p) for p in tree))
+            tree = [proc.pid, *children(proc.pid)]
+            peak[0] = max(peak[0], sum(memory_kb(p)[0] for p in tree))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -191,7 +148,7 @@ def measure(workload: str, jsonl: Path, store: Path, stand_in: bool, chroma_port
             chunks = _chunks(store)
             out.append(Measured(workload, f"sitrep {command[0]}", jsonl.stat().st_size / 1e6, chunks, wall,
                                 main_mb, tree_mb, os.getloadavg()[0],
-                                _peak_rss_mb(server.pid) if server is not None else None))
+                                memory_mb(server.pid)[1] if server is not None else None))
             print(render(out[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:
         if server is not None:

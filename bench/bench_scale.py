@@ -1,7 +1,7 @@
 """Scale benchmark: one synthetic store grown through several sizes, measured at each.
 
     .venv/bin/python bench/bench_scale.py [--sizes 10000 100000 1000000] [--data DIR] [--workdir DIR] [--out FILE]
-        [--database-url postgresql://…] [--store DIR [--search-only]]
+        [--database-url postgresql://…] [--store DIR [--search-only]] [--chroma-server PORT]
 
 The store is written through the real pipeline (``Corpus.ingest_articles``: cleaning, chunking with both
 tokenizers, the lexical index, Chroma, the SQLite commit) with a stand-in embedder, so the build rate is
@@ -17,6 +17,9 @@ always the same, so the articles it holds are not added again); ``--search-only`
 (disk, memory, query latency) without building or re-ingesting: a 1M-chunk store is built once, and the query
 side measured again after a change to it. ``kill -USR1`` ends the current size's build early (after the batch in
 progress): the stage is then measured at the size reached, and the run stops after it.
+With ``--chroma-server PORT`` the vectors go to a Chroma server started for the run (``chroma run`` from this
+venv, storing under the store's ``chroma-server`` folder), as ``CHROMA_HOST`` would send them: the HNSW index
+then lives in that process, whose current and peak RSS get a column of their own.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.markdown import publish  # noqa: E402
+from bench.processes import memory_mb, start_chroma  # noqa: E402
 from bench.realtimeqa import load_benchmark  # noqa: E402
 from retrieval.chunking import chunk_text, embedding_text  # noqa: E402
 from retrieval.corpus import Corpus, CorpusConfig  # noqa: E402
@@ -119,11 +123,7 @@ class SyntheticNews:
 # -- measuring ------------------------------------------------------------------------------------------
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident memory of this process in MB."""
-    current = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            current = int(line.split()[1]) / 1024
-    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return memory_mb(os.getpid())
 
 
 def cpu_s() -> float:
@@ -152,6 +152,7 @@ class Stage:
     rss_mb: float
     peak_rss_mb: float
     reingest_s: float | None  # None: not re-ingested (``--search-only``)
+    server_mb: tuple[float, float] | None  # the Chroma server's (current, peak) RSS; None: embedded Chroma
     search: str
     lexical: str
     dense: str
@@ -201,9 +202,16 @@ def database_mb(corpus: Corpus) -> float:
 
 
 def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], queries: Sequence[str],
-         rounds: int, database_url: str | None = None, search_only: bool = False) -> Iterator[Stage]:
-    """Grow one store through ``sizes`` (chunks) and measure it at each (``search_only``: measure it as it is)."""
-    corpus = Corpus.open(CorpusConfig(data_dir=data_dir, database_url=database_url))
+         rounds: int, database_url: str | None = None, search_only: bool = False,
+         server: tuple[int, int] | None = None) -> Iterator[Stage]:
+    """Grow one store through ``sizes`` (chunks) and measure it at each (``search_only``: measure it as it is;
+    ``server``: the (pid, port) of the Chroma server that holds the vectors)."""
+    corpus = Corpus.open(CorpusConfig(data_dir=data_dir, database_url=database_url,
+                                      chroma_host="127.0.0.1" if server else None,
+                                      chroma_port=server[1] if server else 8000))
+
+    def server_mb() -> tuple[float, float] | None:
+        return memory_mb(server[0]) if server else None
     try:
         real_embed = corpus.embedder.embed  # type: ignore[attr-defined]
         if search_only:
@@ -211,7 +219,7 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             search, lexical, dense = measure_queries(corpus, queries, rounds)
             now, peak = rss_mb()
             yield Stage(stats.chunks, stats.documents, 0, 0.0, 0.0, disk_mb(data_dir) + database_mb(corpus),
-                        now, peak, None, search, lexical, dense, os.getloadavg()[0])
+                        now, peak, None, server_mb(), search, lexical, dense, os.getloadavg()[0])
             return
         fake = NoisyEmbedder(base_vectors(corpus, articles), noise=0.6, seed=7)
         news = SyntheticNews(articles, seed=7)
@@ -242,7 +250,7 @@ def grow(data_dir: Path, sizes: Sequence[int], articles: Sequence[Article], quer
             corpus.embedder.embed = real_embed  # type: ignore[attr-defined]
             yield Stage(stats.chunks, stats.documents, fake.n_texts - before, build_s, build_cpu,
                         disk_mb(data_dir) + database_mb(corpus),
-                        now, peak, reingest_s, search, lexical, dense, os.getloadavg()[0])
+                        now, peak, reingest_s, server_mb(), search, lexical, dense, os.getloadavg()[0])
             if ended[0]:
                 return
     finally:
@@ -271,17 +279,19 @@ def render(stages: Sequence[Stage], n_queries: int, rounds: int) -> str:
         f"{n_queries} RealTime QA questions × {rounds} rounds per size; times in ms as p50 / p95.",
         "",
         "| chunks (docs) | build: chunks/s wall (CPU s per 1k chunks, workers included) | disk | RSS now / peak "
-        "| re-ingest unchanged "
+        "| Chroma server RSS now / peak | re-ingest unchanged "
         "| `Corpus.search` | lexical step | dense step | load avg |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in stages:
         build = (f"{s.added_chunks / s.build_s:,.0f} ({s.build_cpu_s / s.added_chunks * 1000:.2f})"
                  if s.added_chunks else "(not built in this run)")
         reingest = f"{s.reingest_s:.1f} s" if s.reingest_s is not None else "–"
+        server = (f"{s.server_mb[0]:,.0f} / {s.server_mb[1]:,.0f} MB" if s.server_mb
+                  else "(embedded: in this process)")
         lines.append(
             f"| {s.chunks:,} ({s.documents:,}) | {build} "
-            f"| {s.disk_mb:,.0f} MB | {s.rss_mb:,.0f} / {s.peak_rss_mb:,.0f} MB | {reingest} "
+            f"| {s.disk_mb:,.0f} MB | {s.rss_mb:,.0f} / {s.peak_rss_mb:,.0f} MB | {server} | {reingest} "
             f"| {s.search} | {s.lexical} | {s.dense} | {s.load:.1f} |"
         )
     return "\n".join(lines)
@@ -310,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="keep the state in a scratch schema of this PostgreSQL database instead of the SQLite file")
     ap.add_argument("--store", type=Path, help="keep the store in this folder (a store already there is grown)")
     ap.add_argument("--search-only", action="store_true", help="with --store: measure that store without building")
+    ap.add_argument("--chroma-server", type=int, metavar="PORT",
+                    help="keep the vectors in a Chroma server started on this port (as CHROMA_HOST would)")
     args = ap.parse_args(argv)
     if args.search_only and not args.store:
         ap.error("--search-only needs --store")
@@ -324,9 +336,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sitrep-scale-", dir=args.workdir) as tmp, \
             _state_database(args.database_url) as url:
         store = args.store or Path(tmp) / "store"
-        for stage in grow(store, sorted(args.sizes), bench.articles, queries, args.rounds, url, args.search_only):
-            stages.append(stage)
-            print(render(stages, len(queries), args.rounds).splitlines()[-1], file=sys.stderr, flush=True)
+        server = start_chroma(store / "chroma-server", args.chroma_server) if args.chroma_server else None
+        try:
+            for stage in grow(store, sorted(args.sizes), bench.articles, queries, args.rounds, url,
+                              args.search_only, (server.pid, args.chroma_server) if server else None):
+                stages.append(stage)
+                print(render(stages, len(queries), args.rounds).splitlines()[-1], file=sys.stderr, flush=True)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait()
     table = render(stages, len(queries), args.rounds)
     publish(args.out, table, "bench_scale.py", argv, name="bench_scale_pg" if url else "bench_scale")
     return 0
