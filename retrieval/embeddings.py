@@ -8,8 +8,6 @@ queries cheap (Chroma's stock ONNX function pads everything to 256 word pieces).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import os
 import threading
@@ -20,6 +18,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from retrieval import heap
 from retrieval.errors import ConfigError, SitrepError
 from retrieval.wordpieces import MODEL_SHA256, WordPieceCounter, minilm_files
 
@@ -65,7 +64,7 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
         self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         # Building the session (constant-folding the int8 graph) leaves ~60 MB of freed scratch in the heap,
         # which glibc keeps resident unless asked to return it.
-        _malloc_trim()
+        heap.trim()
         self._batch_size = batch_size
         self._lock = threading.Lock()  # one inference at a time: the session already uses every core
 
@@ -138,14 +137,6 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         return None
-
-
-def _malloc_trim() -> None:
-    """Return the heap's free memory to the system (glibc only; elsewhere nothing to do)."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 @functools.cache
