@@ -1,8 +1,7 @@
-"""The process heap (glibc malloc): freed memory handed back, and few per-thread arenas.
+"""The process heap (glibc malloc): freed memory handed back to the system.
 
-The model's activations, Chroma's writes and the lexical segments are allocated on different threads; glibc gives
-each thread an arena of its own (up to eight per core) and keeps what is freed in each, so a multi-threaded
-ingest holds memory that no thread uses. Elsewhere than glibc both calls do nothing.
+Building the ONNX session leaves its scratch freed in the heap, which glibc keeps resident unless asked to return
+it. Elsewhere than glibc :func:`trim` does nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-
-_M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
-ARENAS = 2  # the 725 dev articles' ingest: peak RSS ~5% lower than glibc's default, at the same speed
 
 
 @functools.cache
@@ -29,10 +25,3 @@ def trim() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
-
-
-def limit_arenas(arenas: int = ARENAS) -> None:
-    """Let at most ``arenas`` malloc arenas exist (call before the process starts threads)."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(_M_ARENA_MAX, arenas)

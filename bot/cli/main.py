@@ -23,7 +23,6 @@ from bot.cli import serve as cli_slack
 from bot.logs import setup_logging
 from bot.runtime import ensure_sample, open_corpus
 from bot.settings import ALL_SECTIONS, Settings, read_settings, require
-from retrieval import heap
 from retrieval.errors import SitrepError
 from retrieval.progress import Progress
 from retrieval.timeparse import parse_when
@@ -242,7 +241,6 @@ def command_sections(args: argparse.Namespace, settings: Settings) -> frozenset[
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sitrep`` console script."""
-    heap.limit_arenas()  # before any thread starts (the model's, Chroma's, ingest's)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
