@@ -12,6 +12,7 @@ from retrieval.cleaning import (
     _LINE_RULES,
     _SENTENCE_QUICK_TESTS,
     _SENTENCE_RULES,
+    Cleaned,
     _folded,
     clean_article,
     clean_text,
@@ -334,10 +335,15 @@ def test_titles_lose_the_site_name_and_a_cut_off_end() -> None:
     assert clean_title("Biden - Harris ticket wins Pennsylvania")[0] == "Biden - Harris ticket wins Pennsylvania"
 
 
+def cleaned_page(name: str) -> Cleaned:
+    """A test page under fixtures/cleaning, extracted as ingest extracts HTML, then cleaned."""
+    page = (CLEANING / name).read_text(encoding="utf-8")
+    article = article_from_html(page, Origin(where=name, source_key="k", kind="html"))
+    return clean_article(article.text, article.title)
+
+
 def test_a_cluttered_page_comes_out_clean() -> None:
-    page = (CLEANING / "wire-style.html").read_text(encoding="utf-8")
-    article = article_from_html(page, Origin(where="wire-style.html", source_key="k", kind="html"))
-    cleaned = clean_article(article.text, article.title)
+    cleaned = cleaned_page("wire-style.html")
     for clutter in ("Video Ad Feedback", "Source:", "Editor's Note", "CNN —", "Kim Hong-ji", "Related:",
                     "Sign up", "Laikipia", "All rights reserved"):
         assert clutter not in cleaned.text
@@ -347,9 +353,7 @@ def test_a_cluttered_page_comes_out_clean() -> None:
 
 
 def test_a_live_newsletter_page_comes_out_clean() -> None:
-    page = (CLEANING / "live-and-newsletter.html").read_text(encoding="utf-8")
-    article = article_from_html(page, Origin(where="live-and-newsletter.html", source_key="k", kind="html"))
-    cleaned = clean_article(article.text, article.title)
+    cleaned = cleaned_page("live-and-newsletter.html")
     assert cleaned.text.split("\n") == [
         "Ferry crews on all five Harbour routes walked off the job at dawn on Thursday, leaving about 40,000 commuters "
         "to find another way across the bay, the operator said.",
@@ -361,9 +365,7 @@ def test_a_live_newsletter_page_comes_out_clean() -> None:
 
 
 def test_a_newsletter_issue_comes_out_as_its_stories() -> None:
-    page = (CLEANING / "newsletter-teaser.html").read_text(encoding="utf-8")
-    article = article_from_html(page, Origin(where="newsletter-teaser.html", source_key="k", kind="html"))
-    cleaned = clean_article(article.text, article.title)
+    cleaned = cleaned_page("newsletter-teaser.html")
     assert cleaned.text.split("\n") == [
         "Ferry crews returned to work on Friday morning after the union and the operator agreed to restore the "
         "night-shift allowance, ending a two-day strike.",
