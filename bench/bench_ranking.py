@@ -6,10 +6,11 @@
 The corpus is every article of all the weeks (each week's questions then also face the other weeks'
 articles as distractors); the questions are split by week. Every system ranks documents from the same
 chunks: BM25 alone, MiniLM alone, a plain reciprocal-rank fusion of the two (k=60, 60 candidates per
-side), and ``Corpus.search`` in hybrid mode (what sitrep ships: the same fusion plus whole-document BM25
-of the best documents as a third list). ``--grid`` also scores the fusion settings searched on the dev
-weeks, to show what the shipped constants were chosen from and how each carries over. The query time of
-hybrid and plain-RRF search is measured alternately on the same questions.
+side), that fusion with sitrep's recency prior, and ``Corpus.search`` in hybrid mode (what sitrep ships:
+the fusion plus whole-document BM25 of the best documents as a third list, and the recency prior).
+``--grid`` also scores the fusion settings searched on the dev weeks, to show what the shipped constants
+were chosen from and how each carries over. The query time of hybrid and plain-RRF search is measured
+alternately on the same questions.
 The store is built once with the real model (``--store`` keeps it for the next run, e.g. under
 bench-data, so a trial does not embed again).
 """
@@ -65,7 +66,8 @@ def run_systems(corpus: Corpus, questions: Sequence[str], grid: bool) -> dict[st
     """Each system's top-10 documents per question, all from the same candidate lists."""
     doc_of, _ = doc_keys(corpus)
     vectors = corpus.embed(list(questions))
-    systems: dict[str, list[list[str]]] = {"BM25": [], "MiniLM": [], "plain RRF": [], "sitrep hybrid": []}
+    systems: dict[str, list[list[str]]] = {"BM25": [], "MiniLM": [], "plain RRF": [], "plain RRF + recency prior": [],
+                                           "sitrep hybrid": []}
     settings = [FusionWeights(rrf_k=k, title=t, names=n, documents=d, doc_pool=p) for k, t, n, d, p in
                 itertools.product((30, 60), (0.0, 0.5), (0.0, 0.5), (0.0, 0.5, 1.0, 1.5), (10, 20, 40))
                 if d or p == 20] if grid else []
@@ -78,8 +80,9 @@ def run_systems(corpus: Corpus, questions: Sequence[str], grid: bool) -> dict[st
         systems["MiniLM"].append(top_docs(dense, doc_of))
         fused = rrf([dense, lexical])
         systems["plain RRF"].append(top_docs(sorted(fused, key=lambda c: (-fused[c], c)), doc_of))
-        systems["sitrep hybrid"].append([h.doc_id for h in corpus.search(q, k=10, max_per_doc=1, recency=False,
-                                                                          query_vector=vec)])
+        systems["plain RRF + recency prior"].append(
+            [h.doc_id for h in corpus.search(q, k=10, max_per_doc=1, mode="rrf", query_vector=vec)])
+        systems["sitrep hybrid"].append([h.doc_id for h in corpus.search(q, k=10, max_per_doc=1, query_vector=vec)])
         rows = corpus.state.chunk_rows(list(dict.fromkeys(dense + lexical))) if settings else {}
         for weights in settings:
             pool = document_pool(fused_scores(q, dense, lexical, rows, weights), rows, weights.doc_pool)
@@ -100,7 +103,7 @@ def query_times(corpus: Corpus, questions: Sequence[str], rounds: int = 3) -> di
         for q in questions:
             for mode, spent in times.items():
                 start = time.perf_counter()
-                corpus.search(q, k=10, max_per_doc=1, recency=False, mode=mode)
+                corpus.search(q, k=10, max_per_doc=1, recency=None if mode == "hybrid" else False, mode=mode)
                 spent.append((time.perf_counter() - start) * 1000)
     return {mode: float(np.median(spent)) for mode, spent in times.items()}
 

@@ -271,9 +271,12 @@ class Corpus:
         return hybrid_search(query, self.state, self.store, self.embedder, options, mode,  # type: ignore[arg-type]
                              query_vector=query_vector)
 
-    def ranked_documents(self, query: str, k: int = 10, mode: str = "hybrid") -> list[set[str]]:
-        """The top ``k`` documents for ``query``, each as the set of its id and every URL that carries it."""
-        hits = self.search(query, k=k, max_per_doc=1, recency=False, mode=mode)
+    def ranked_documents(self, query: str, k: int = 10, mode: str = "hybrid",
+                         until: datetime | None = None) -> list[set[str]]:
+        """The top ``k`` documents for ``query`` (published by ``until``), each as the set of its id and every
+        URL that carries it. Hybrid ranks as search does for a user; the baselines rank without a recency prior."""
+        hits = self.search(query, k=k, until=until, max_per_doc=1, recency=None if mode == "hybrid" else False,
+                           mode=mode)
         urls = self.state.sources_of([h.doc_id for h in hits])
         return [{h.doc_id, h.url, *(str(s["url"]) for s in urls[h.doc_id])} - {""} for h in hits]
 

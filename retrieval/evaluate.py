@@ -1,22 +1,26 @@
 """Eval files and retrieval evaluation at document level: hits@1/5/10 and MRR@10.
 
-A line is ``{"question", "gold_urls" | "gold_doc_ids"}``, optionally with ``"answers"`` (gold answer
-strings; an empty list: the question should be abstained on) and ``"asked_at"`` (ISO date or datetime).
-When any line carries ``answers``, every line must carry both. A line that is not right gets its own
-error (:class:`LineError`); the others are still read.
+A line is ``{"question", "gold_urls" | "gold_doc_ids"}``, optionally with ``"asked_at"`` (ISO date or
+datetime: the question is ranked, and answered, over what was published by then) and ``"answers"`` (gold
+answer strings; an empty list: the question should be abstained on). A bare date means the end of that day.
+When any line carries ``answers``, every line must carry both. A line that is not right gets its own error
+(:class:`LineError`); the others are still read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from retrieval.errors import QueryError, SourceError
 from retrieval.timeparse import parse_when
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -93,18 +97,23 @@ def _case(number: int, obj: object, with_answers: bool) -> EvalCase:
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
         raise ValueError('no "gold_urls" or "gold_doc_ids" (a list of strings)')
     answers: tuple[str, ...] | None = None
-    asked_at: datetime | None = None
-    if with_answers or "asked_at" in obj:
+    if with_answers:
         raw = obj.get("answers")
         if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
             raise ValueError('no "answers" (a list of gold answer strings; [] when it should be abstained on)')
         if not isinstance(obj.get("asked_at"), str):
             raise ValueError('no "asked_at" (an ISO date or datetime: when the question was asked)')
+        answers = tuple(raw)
+    asked_at: datetime | None = None
+    if "asked_at" in obj:
+        if not isinstance(obj["asked_at"], str):
+            raise ValueError('"asked_at" is not a string (an ISO date or datetime: when the question was asked)')
         try:
             asked_at = parse_when(obj["asked_at"], name="asked_at")
         except QueryError as exc:
             raise ValueError(str(exc)) from None
-        answers = tuple(raw)
+        if _DAY.fullmatch(obj["asked_at"].strip()):  # asked that day: what was published that day counts too
+            asked_at += timedelta(days=1, microseconds=-1)
     return EvalCase(question, frozenset(gold), by, answers, asked_at, number)
 
 
@@ -134,6 +143,6 @@ def score(rankings: Iterable[tuple[EvalCase, Sequence[set[str]]]]) -> dict[str, 
     }
 
 
-def evaluate(cases: Sequence[EvalCase], ranked_docs: Callable[[str], list[set[str]]]) -> dict[str, float | int]:
-    """Run every question through ``ranked_docs`` (question → best-first document key sets) and score."""
-    return score((case, ranked_docs(case.question)) for case in cases)
+def evaluate(cases: Sequence[EvalCase], ranked_docs: Callable[[EvalCase], list[set[str]]]) -> dict[str, float | int]:
+    """Run every case through ``ranked_docs`` (case → best-first document key sets) and score."""
+    return score((case, ranked_docs(case)) for case in cases)

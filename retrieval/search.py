@@ -1,8 +1,8 @@
 """Hybrid search: dense (Chroma) and lexical (BM25, :mod:`retrieval.lexical`) fused with reciprocal-rank fusion.
 
-Both sides honour the same date window. Queries that ask for what is new ("latest", "today") get a
-recency weight. By default at most two chunks of one document make the top k, so one long article
-cannot crowd out the other outlets.
+Both sides honour the same date window. Queries that ask for the newest reports ("latest", "today") get a
+strong recency prior; queries about a recent period ("recently", "this week") a gentle one. By default at most two
+chunks of one document make the top k, so one long article cannot crowd out the other outlets.
 """
 
 from __future__ import annotations
@@ -27,11 +27,35 @@ RRF_K = 60
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_TERMS = 32
 
-_RECENCY = re.compile(
-    r"\b(latest|newest|recent(ly)?|today|tonight|yesterday|this (morning|week|evening)|now|current(ly)?|"
-    r"so far|update[sd]?|last (24|48) hours|breaking)\b",
+# Words asking for the newest reports, and words naming a recent period: "recently", "this week" or "so far"
+# ask about the present, but a story from early in the week answers them as well as one from today. A question
+# with neither ranks by relevance alone (an archive question, or a rare word only an older story has). A hyphen
+# before a word makes it part of another ("record-breaking", "up-to-date").
+_NEWEST = re.compile(
+    r"(?<![\w-])(latest|newest|today|tonight|yesterday|this (morning|evening)|now|current(ly)?|"
+    r"update[sd]?|last (24|48) hours|breaking)\b",
     re.IGNORECASE,
 )
+_RECENT = re.compile(r"(?<![\w-])(recent(ly)?|lately|this (week|month|year)|so far|past few (days|weeks))\b",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RecencyPrior:
+    """Scores multiplied by ``floor + (1 - floor) * 0.5 ** (age / half_life)``, the age counted from the newest
+    candidate (an undated one counts as 30 days older)."""
+
+    half_life_days: float
+    floor: float
+
+
+# The newest reports lead: a two-day-old chunk keeps three quarters of its score.
+NEWEST_FIRST = RecencyPrior(half_life_days=2.0, floor=0.5)
+# A recent period: newer reporting supersedes older (figures, a state of play), so of two close candidates the
+# newer wins, while a clearly better older one still leads (a month older: 0.91 of its score). Chosen on the
+# RealTime QA dev weeks, where every half-life of 30–120 days with a floor of 0.6–0.8 scored alike
+# (docs/benchmarks.md, "Ranking on unseen weeks").
+NEWER_PREFERRED = RecencyPrior(half_life_days=60.0, floor=0.7)
 
 
 @dataclass(frozen=True)
@@ -40,14 +64,23 @@ class SearchOptions:
     since: datetime | None = None
     until: datetime | None = None
     max_per_doc: int | None = 2
-    recency: bool | None = None  # None: detect from the query
+    recency: bool | None = None  # None: from the query's words; True: newest first; False: no recency prior
     candidates: int = 60  # per side, before fusion
-    recency_half_life_days: float = 2.0
 
 
 def wants_recency(query: str) -> bool:
-    """Whether a query asks for what is new."""
-    return bool(_RECENCY.search(query))
+    """Whether a query asks for the newest reports ("latest", "today", "now")."""
+    return bool(_NEWEST.search(query))
+
+
+def recency_prior(query: str, recency: bool | None) -> RecencyPrior | None:
+    """The recency prior a search applies (``recency`` as in :class:`SearchOptions`): none unless the query
+    asks for the newest reports or about a recent period."""
+    if recency is False:
+        return None
+    if recency or wants_recency(query):
+        return NEWEST_FIRST
+    return NEWER_PREFERRED if _RECENT.search(query) else None
 
 
 def query_words(query: str) -> list[str]:
@@ -227,15 +260,11 @@ def hybrid_search(
         doc_scores = lexical_index.document_scores(state.conn, pool, query, frequencies)
         fused = add_document_ranks(fused, rows, doc_scores, weights)
 
-    recency = wants_recency(query) if options.recency is None else options.recency
-    if recency and fused:
-        dated = {i: _ts(rows[i].published) for i in fused}
-        newest = max((t for t in dated.values() if t is not None), default=None)
-        if newest is not None:
-            half_life = options.recency_half_life_days * 86400
-            for cid, ts in dated.items():
-                age = max(0.0, newest - ts) if ts is not None else 30 * 86400
-                fused[cid] *= 0.5 + 0.5 * math.pow(0.5, age / half_life)
+    prior = recency_prior(query, options.recency)
+    if fused and prior is not None:
+        # An undated chunk's date is when it was ingested, which says nothing about how new its news is.
+        dated = {i: _ts(rows[i].published) if rows[i].date_source == "published" else None for i in fused}
+        apply_recency(fused, dated, prior)
 
     picked: list[str] = []
     per_doc: dict[str, int] = {}
@@ -265,6 +294,17 @@ def hybrid_search(
             similarity=similarity.get(cid), date_source=row.date_source,
         ))
     return hits
+
+
+def apply_recency(scores: dict[str, float], dated: dict[str, float | None], prior: RecencyPrior) -> None:
+    """Multiply each candidate's score by ``prior`` for its age (``dated``: its timestamp, None when undated)."""
+    newest = max((t for t in dated.values() if t is not None), default=None)
+    if newest is None:
+        return
+    half_life = prior.half_life_days * 86400
+    for cid, ts in dated.items():
+        age = max(0.0, newest - ts) if ts is not None else 30 * 86400
+        scores[cid] *= prior.floor + (1.0 - prior.floor) * math.pow(0.5, age / half_life)
 
 
 def _ts(iso: str | None) -> float | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.runtime import open_corpus
 from bot.settings import Settings
-from retrieval.evaluate import evaluate, load_cases
+from retrieval.evaluate import EvalCase, evaluate, load_cases
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -20,8 +20,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     cases, errors = load_cases(Path(args.file))
     corpus = open_corpus(settings)
 
-    def ranked(question: str) -> list[set[str]]:  # --mode: hybrid, or a baseline ranking
-        return corpus.ranked_documents(question, k=args.k, mode=args.mode)
+    def ranked(case: EvalCase) -> list[set[str]]:  # --mode: hybrid, or a baseline ranking
+        return corpus.ranked_documents(case.question, k=args.k, mode=args.mode, until=case.asked_at)
 
     try:
         result: dict[str, object] = dict(evaluate(cases, ranked))

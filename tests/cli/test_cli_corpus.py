@@ -96,6 +96,27 @@ def test_eval_reports_document_metrics(env: Path, tmp_path: Path, capsys: pytest
     assert json.loads(out) == {"n": 2, "hits@1": 0.5, "hits@5": 0.5, "hits@10": 0.5, "mrr@10": 0.5}
 
 
+def test_eval_ranks_each_question_over_what_was_published_when_it_was_asked(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = tmp_path / "bridge.jsonl"
+    records.write_text("\n".join(json.dumps(r) for r in [
+        {"url": "https://x.test/reopened", "title": "Harbour bridge reopens", "published": "2022-06-10T09:00:00Z",
+         "text": "The harbour bridge in Lashkargah reopened to traffic after repairs, the governor said."},
+        {"url": "https://x.test/closed", "title": "Harbour bridge closed again", "published": "2022-06-20T18:00:00Z",
+         "text": "The harbour bridge in Lashkargah closed again after floods damaged its pillars, officials said."},
+    ]) + "\n")
+    run(capsys, "ingest", str(records))
+    question = "Why was the harbour bridge in Lashkargah closed?"
+    cases = tmp_path / "cases.jsonl"
+    for asked_at, found in (("2022-06-15", 0.0), ("2022-06-20", 1.0), ("2022-06-20T12:00", 0.0), (None, 1.0)):
+        line = {"question": question, "gold_urls": ["https://x.test/closed"]}
+        cases.write_text(json.dumps(line | ({"asked_at": asked_at} if asked_at else {})) + "\n")
+        for mode in ("hybrid", "rrf"):
+            code, out, _ = run(capsys, "eval", str(cases), "--json", "--mode", mode)
+            assert code == 0
+            assert json.loads(out)["hits@10"] == found, (asked_at, mode)  # a bare date: by the end of that day
+
+
 def test_kill_9_during_ingest_leaves_store_consistent(env: Path, tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()

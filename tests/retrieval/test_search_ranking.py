@@ -1,4 +1,4 @@
-"""Hybrid fusion: reciprocal ranks with weights, title and name/number boosts; the plain-RRF baseline mode."""
+"""Hybrid fusion: reciprocal ranks with weights, title and name/number boosts, recency; the plain-RRF baseline mode."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article
 from retrieval.lexical import document_scores
 from retrieval.search import (
+    NEWER_PREFERRED,
+    NEWEST_FIRST,
     FusionWeights,
     add_document_ranks,
+    apply_recency,
     document_pool,
     fuse_documents,
     fused_scores,
     query_names,
+    recency_prior,
     rrf,
 )
 from retrieval.state import ChunkRow
@@ -98,3 +102,34 @@ def test_document_ranks_are_a_third_list_in_the_fusion() -> None:
     assert document_pool(added, ROWS, 2) == ["b", "a"]
     assert fuse_documents("floods", ["a:0", "b:0"], ["a:0", "b:0"], ROWS, weights, {"b": 2.0}) == ["b", "a"]
     assert fuse_documents("floods", ["a:0", "b:0"], ["a:0", "b:0"], ROWS, FusionWeights(), {"b": 2.0}) == ["a", "b"]
+
+
+def test_words_asking_for_the_newest_reports_choose_the_strong_recency_prior() -> None:
+    for query in ("What is the latest on Lashkargah?", "What happened in Helmand today?", "Is the road open now?",
+                  "Breaking: who fired on the convoy?"):
+        assert recency_prior(query, None) is NEWEST_FIRST, query
+    # A recent period: newer reporting is preferred; no time word at all: relevance alone.
+    for query in ("Which show was recently renewed?", "What did senators agree on this week?",
+                  "How many families have fled so far?"):
+        assert recency_prior(query, None) is NEWER_PREFERRED, query
+    for query in ("Who paid for the record-breaking lunch?", "Who leads the police in Helmand?"):
+        assert recency_prior(query, None) is None, query
+    assert recency_prior("Who leads the police?", True) is NEWEST_FIRST
+    assert recency_prior("What is the latest?", False) is None
+
+
+def test_the_gentle_prior_breaks_near_ties_and_the_strong_one_puts_the_newest_first() -> None:
+    day = 86400.0
+    scores = {"older:0": 0.0330, "newer:0": 0.0325, "weak:0": 0.0200, "undated:0": 0.0330}
+    dated: dict[str, float | None] = {"older:0": 0.0, "newer:0": 20 * day, "weak:0": 30 * day, "undated:0": None}
+    gentle = dict(scores)
+    apply_recency(gentle, dated, NEWER_PREFERRED)
+    assert gentle["weak:0"] == scores["weak:0"]  # the newest candidate keeps its score
+    assert gentle["newer:0"] > gentle["older:0"] > gentle["weak:0"]  # a close call goes to the newer story …
+    assert gentle["undated:0"] < gentle["newer:0"]  # … and an undated one counts as 30 days older than the newest
+    strong = dict(scores)
+    apply_recency(strong, dated, NEWEST_FIRST)
+    assert strong["weak:0"] > strong["newer:0"] > strong["older:0"]
+    unchanged = dict(scores)
+    apply_recency(unchanged, dict.fromkeys(scores), NEWEST_FIRST)  # nothing dated: nothing to compare with
+    assert unchanged == scores
