@@ -17,6 +17,7 @@ from retrieval.corpus import Corpus
 from retrieval.documents import Article, LoadFailure
 from retrieval.loaders import iter_sources
 from retrieval.loaders.plaintext import lead_headline, name_title, read_metadata
+from retrieval.text import content_hash
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route
 
 # Written like the pasted wire copy users ingest: no heading, one paragraph per line, a long lead.
@@ -202,3 +203,13 @@ def test_text_file_through_ingest_digest_and_summary(tmp_path: Path, corpus_fact
     summary = engine.summarize("Khalilzad")
     assert summary.citations and "unknown date" not in summary.answer
     assert {c.source for c in summary.citations} == {"Pajhwok"}
+
+
+def test_content_hash_folds_case_quotes_dashes_and_spaces_and_never_changes() -> None:
+    # Stored documents are keyed by this hash: a different value for the same text would ingest every
+    # stored article again as a new version.
+    curly = "“Nine killed” — Helmand’s ‘Nawa’ crash\n\nOfficials   said\tTHE toll – 9 – may rise."
+    plain = "\"nine killed\" - helmand's 'nawa' crash officials said the toll - 9 - may rise."
+    assert content_hash(curly) == content_hash(plain) == (
+        "441e348293ce5764ec2f07ab05370d72513612e9b0039bfce97974bab72c4329")
+    assert content_hash(curly) != content_hash(curly.replace("9", "19"))
