@@ -22,6 +22,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "sitrep_chunks"
 MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
+# The embedded store keeps its whole HNSW index in the process that ingests or re-indexes (~2.8 KB a chunk):
+# past about this many chunks that process passes 600 MB (docs/benchmarks.md, "Memory"). A server holds the
+# index in its own process instead.
+EMBEDDED_CHUNK_LIMIT = 40_000
+
+
+def embedded_size_advice(chunks: int, host: str | None, data_dir: Path) -> str | None:
+    """What to do when an embedded store has outgrown the memory budget (None: nothing to do)."""
+    if host or chunks <= EMBEDDED_CHUNK_LIMIT:
+        return None
+    return (f"the embedded Chroma store holds {chunks:,} chunks; past ~{EMBEDDED_CHUNK_LIMIT:,} every ingest and "
+            f"reindex holds its whole index in memory (over 600 MB). Stop sitrep, serve this same store with "
+            f"`chroma run --path {data_dir / 'chroma'}` and set CHROMA_HOST=127.0.0.1 (nothing is re-embedded).")
 
 
 def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:

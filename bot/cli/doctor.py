@@ -93,12 +93,15 @@ def _database(settings: Settings) -> Callable[[], str]:
 def _store(settings: Settings) -> Callable[[], str]:
     def check() -> str:
         from bot.runtime import open_corpus
+        from retrieval.store import embedded_size_advice
 
         corpus = open_corpus(settings)
         try:
             stats = corpus.stats()
         finally:
             corpus.close()
+        if advice := embedded_size_advice(stats.chunks, settings.chroma_host, settings.data_dir):
+            raise CheckWarning(advice[0].upper() + advice[1:])
         return (f"{stats.documents} documents, {stats.chunks} chunks in {stats.store} "
                 f"({settings.data_dir}), model {stats.embedding_model}")
 

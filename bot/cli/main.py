@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.cli import answer as cli_answer
 from bot.cli import data as cli_data
@@ -26,6 +27,9 @@ from bot.settings import ALL_SECTIONS, Settings, read_settings, require
 from retrieval.errors import SitrepError
 from retrieval.progress import Progress
 from retrieval.timeparse import parse_when
+
+if TYPE_CHECKING:
+    from retrieval.corpus import Corpus
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -53,12 +57,21 @@ def _print_json(obj: object) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _size_note(corpus: Corpus, settings: Settings) -> None:
+    """Say on stderr when the embedded store has outgrown the memory an ingest should take."""
+    from retrieval.store import embedded_size_advice
+
+    if advice := embedded_size_advice(corpus.stats().chunks, settings.chroma_host, settings.data_dir):
+        print(f"note: {advice}", file=sys.stderr)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings)
     try:
         report = corpus.ingest(args.sources, feed=True if args.feed else None, source_name=args.source_name,
                                progress=Progress.for_terminal(quiet=args.json), date_order=args.date_order,
                                force=args.force)
+        _size_note(corpus, settings)
     finally:
         corpus.close()
     if args.json:
@@ -115,6 +128,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     corpus = open_corpus(settings, reindexing=True)
     try:
         total = corpus.reindex(progress=Progress.for_terminal(quiet=args.json))
+        _size_note(corpus, settings)
     finally:
         corpus.close()
     if args.json:

@@ -15,6 +15,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.runtime import sample_corpus_path
+from retrieval.store import embedded_size_advice
 
 
 @pytest.fixture
@@ -83,6 +84,17 @@ def test_folder_with_good_and_bad_files(env: Path, tmp_path: Path, capsys: pytes
     assert "line 2" in errors["records.jsonl"]
     code, out, _ = run(capsys, "stats", "--json")
     assert json.loads(out)["documents"] == 3
+
+
+def test_ingest_says_when_the_embedded_store_outgrows_the_memory_budget(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run(capsys, "ingest", str(sample_corpus_path()))
+    assert code == 0 and "note:" not in err
+    monkeypatch.setattr("retrieval.store.EMBEDDED_CHUNK_LIMIT", 1)
+    code, out, err = run(capsys, "ingest", str(sample_corpus_path()), "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 1  # stdout stays JSON; the note goes to stderr
+    assert err.startswith("note: the embedded Chroma store holds") and "CHROMA_HOST" in err
+    assert embedded_size_advice(10**6, "127.0.0.1", env) is None  # a server holds the index in its own process
 
 
 def test_eval_reports_document_metrics(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
+from bot.runtime import sample_corpus_path
 from retrieval import statedb
 
 from conftest import free_port
@@ -118,6 +120,22 @@ def test_doctor_reports_the_state_schema_versions(env: Path, capsys: pytest.Capt
     versions = ", ".join(f"{c.name} v{c.version}" for c in statedb.components())
     pattern = rf"^SQLite [\d.]+ at .*state\.db; schema {versions}$"
     assert status == "ok" and re.search(pattern, detail), detail
+
+
+def test_doctor_warns_when_the_embedded_store_outgrows_the_memory_budget(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, embedder: object) -> None:
+    monkeypatch.setattr("retrieval.corpus.make_embedder", lambda *a, **k: embedder)
+    assert main(["ingest", str(sample_corpus_path())]) == 0
+    capsys.readouterr()
+    chunks = main(["stats", "--json"]) == 0 and json.loads(capsys.readouterr().out)["chunks"]
+    monkeypatch.setattr("retrieval.store.EMBEDDED_CHUNK_LIMIT", chunks - 1)
+    code, checks, _ = doctor(capsys)
+    status, detail = checks["store"]
+    assert code == 0 and status == "warn"
+    assert f"holds {chunks:,} chunks" in detail and f"chroma run --path {env / 'data' / 'chroma'}" in detail
+    assert "CHROMA_HOST" in detail
+    monkeypatch.setattr("retrieval.store.EMBEDDED_CHUNK_LIMIT", chunks)
+    assert doctor(capsys)[1]["store"][0] == "ok"
 
 
 def test_doctor_reports_postgresql_and_says_when_it_is_unreachable(
