@@ -353,7 +353,7 @@ def _load_vectors(corpus: Corpus, staged: Path, src: Path) -> None:
             chunk_ids = [r[0] for r in rows]
             if chunk_ids != ids[done : done + len(rows)]:
                 raise StoreError(f"{src} is inconsistent: its vectors do not match its passages; it cannot be used.")
-            metadatas = [chunk_metadata(r[4], r[3]) for r in rows]
+            metadatas = [chunk_metadata(r[3]) for r in rows]
             corpus.store.upsert(chunk_ids, np.asarray(matrix[done : done + len(rows)]), metadatas)
             done += len(rows)
         if done != len(ids):

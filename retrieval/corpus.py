@@ -252,7 +252,7 @@ class Corpus:
             with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
                 for rows in self.state.all_chunks():
                     vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
-                    metas = [chunk_metadata(r[4], r[3]) for r in rows]
+                    metas = [chunk_metadata(r[3]) for r in rows]
                     self.store.upsert([r[0] for r in rows], vectors, metas)
                     total += len(rows)
                     advance(len(rows))

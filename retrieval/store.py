@@ -48,7 +48,7 @@ def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
 
 
 class VectorStore:
-    """A Chroma collection of chunk vectors with ``date_ts`` and ``doc_id`` metadata."""
+    """A Chroma collection of chunk vectors with ``date_ts`` metadata."""
 
     def __init__(self, data_dir: Path, embedder: Embedder, model_label: str,
                  host: str | None = None, port: int = 8000, replace_mismatched: bool = False,
