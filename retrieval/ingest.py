@@ -67,8 +67,9 @@ TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
 # they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
-# overlap with embedding and writing; a feed poll of a few articles never pays for starting one (~1 s of CPU).
-PARALLEL_AFTER = 64
+# overlap with embedding and writing; a feed poll of a few articles never pays for starting one (~1 s of the
+# other core's CPU). Articles are prepared inline while the worker starts, so starting it early costs no wait.
+PARALLEL_AFTER = 16
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
 PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
 
@@ -195,8 +196,9 @@ def _made_from(current: DocRow | None, article: Article, raw: str) -> bool:
             and current.version == _version(current.content_hash))
 
 
-def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
-    """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one).
+def _start_workers(count_pieces: bool) -> tuple[ProcessPoolExecutor, list[Future[bool]]]:
+    """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one), without
+    waiting for them: each returned future is done when its process is up (it has imported what it runs).
 
     They are spawned (forking a process with a writer thread and a tokenizer thread pool is unsafe), and
     spawned without re-importing the ``__main__`` module: the workers only run :mod:`retrieval.preparing`,
@@ -210,19 +212,21 @@ def _start_workers(count_pieces: bool) -> ProcessPoolExecutor:
     try:
         main.__dict__.pop("__file__", None)
         main.__dict__["__spec__"] = None
-        # The first task starts the processes (with the main module hidden from them).
-        list(pool.map(worker_ready, range(workers)))
+        # Each submission launches a process here, in this thread (with the main module hidden from it); its
+        # imports then run in the new process while this one goes on.
+        ready = [pool.submit(worker_ready, n) for n in range(workers)]
     finally:
         main.__dict__.update(saved)
         if "__spec__" not in saved:
             main.__dict__.pop("__spec__", None)
-    return pool
+    return pool, ready
 
 
 class _Preparer:
-    """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles,
-    then from a worker process running up to ``PREPARE_AHEAD`` articles ahead. An article whose source's stored
-    version was made from the same raw input is not prepared at all (:func:`retrieval.preparing.unchanged`)."""
+    """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles
+    and while the worker process starts, then from the worker running up to ``PREPARE_AHEAD`` articles ahead.
+    An article whose source's stored version was made from the same raw input is not prepared at all
+    (:func:`retrieval.preparing.unchanged`)."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
@@ -230,8 +234,23 @@ class _Preparer:
         # A worker builds its own word-piece counter; any other counter (tests) keeps the work inline.
         self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
         self.pool: ProcessPoolExecutor | None = None
+        self.ready: list[Future[bool]] = []  # done when the worker processes are up
         self.broken = False  # the worker process died: the rest of the run prepares inline
         self.to_prepare = 0  # articles of this run that needed cleaning so far
+
+    def _pool_ready(self) -> bool:
+        """Whether articles go to the workers now (not before they are up, nor after one was lost)."""
+        if self.pool is None or self.broken or not all(f.done() for f in self.ready):
+            return False
+        if any(f.exception() is not None for f in self.ready):  # a worker died while starting
+            self._lost()
+            return False
+        return True
+
+    def _lost(self) -> None:
+        if not self.broken:
+            log.warning("ingest.worker_lost cleaning and chunking continue in this process")
+        self.broken = True
 
     @staticmethod
     def _skip_hash(art: Article, current: DocRow | None) -> str | None:
@@ -248,13 +267,14 @@ class _Preparer:
         try:
             for item in items:
                 ahead.append((item, None if isinstance(item, LoadFailure) else self._submit(item)))
-                while len(ahead) > (PREPARE_AHEAD if self.pool is not None else 0):
+                while len(ahead) > (PREPARE_AHEAD if self._pool_ready() else 0):
                     yield self._next(ahead)
             while ahead:
                 yield self._next(ahead)
         finally:
             if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
+                # A worker still starting was never used: the run need not wait for it to come up.
+                self.pool.shutdown(wait=self._pool_ready(), cancel_futures=True)
 
     def _submit(self, item: Article) -> Future[Prepped] | None:
         """Start preparing ``item``: None leaves it to the planning thread (inline)."""
@@ -268,9 +288,10 @@ class _Preparer:
             return _done(unchanged(item, current.content_hash, raw))
         self.to_prepare += 1  # counts only articles to prepare: unchanged input never starts a worker
         if self.pool is None and self.to_prepare > PARALLEL_AFTER and self.poolable:
-            self.pool = _start_workers(self.ingestor.wordpieces is not None)
-        if self.pool is None:
+            self.pool, self.ready = _start_workers(self.ingestor.wordpieces is not None)
+        if not self._pool_ready():
             return None  # planned inline, chunked only when needed
+        assert self.pool is not None
         return self.pool.submit(worker_prepare, item, self.ingestor.chunking, self._skip_hash(item, current))
 
     def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
@@ -281,9 +302,7 @@ class _Preparer:
         try:
             return item, future.result()
         except BrokenProcessPool:  # e.g. the worker was killed for memory: the run goes on without it
-            if not self.broken:
-                log.warning("ingest.worker_lost cleaning and chunking continue in this process")
-            self.broken = True
+            self._lost()
             return item, None
 
 

@@ -4,9 +4,12 @@ batches, writer failures surfaced, JSONL streamed line by line."""
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,14 +116,22 @@ def _long_articles(n: int) -> list[Article]:
                     source_key=f"long{i}", title=f"Convoy report {i}") for i in range(n)]
 
 
+def _started_and_up(real_start: Callable[[bool], tuple[Any, list[Future[bool]]]], started: list[int]
+                    ) -> Callable[[bool], tuple[Any, list[Future[bool]]]]:
+    """``_start_workers`` that waits until the workers are up, so a short run hands them its articles."""
+    def start(count_pieces: bool) -> tuple[Any, list[Future[bool]]]:
+        started.append(int(count_pieces))
+        pool, ready = real_start(count_pieces)
+        wait(ready)
+        return pool, ready
+
+    return start
+
+
 def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Callable[..., Corpus], tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[int] = []
-    real_start = ingest._start_workers
-
-    def counting_start(count_pieces: bool) -> object:
-        started.append(int(count_pieces))
-        return real_start(count_pieces)
+    counting_start = _started_and_up(ingest._start_workers, started)
 
     monkeypatch.setattr(ingest, "_start_workers", counting_start)
     articles = _long_articles(12)
@@ -185,13 +196,36 @@ def _dying_worker(*args: object) -> object:
 
 
 def test_a_run_goes_on_when_its_worker_process_dies(corpus_factory: Callable[..., Corpus],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     corpus = corpus_factory()
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 5)
+    monkeypatch.setattr(ingest, "_start_workers", _started_and_up(ingest._start_workers, []))
     monkeypatch.setattr(ingest, "worker_prepare", _dying_worker)
     articles = _long_articles(12)
-    report = corpus.ingest_articles(articles)
+    with caplog.at_level(logging.WARNING, logger="retrieval.ingest"):
+        report = corpus.ingest_articles(articles)
+    assert any("ingest.worker_lost" in r.getMessage() for r in caplog.records)
     assert report.added == 12 and not report.failed
+    assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
+
+
+def test_articles_are_prepared_inline_while_the_worker_starts(corpus_factory: Callable[..., Corpus],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    real_start = ingest._start_workers
+    handed: list[object] = []
+
+    def still_starting(count_pieces: bool) -> tuple[Any, list[Future[bool]]]:
+        pool, _ = real_start(count_pieces)
+        real_submit = pool.submit
+        monkeypatch.setattr(pool, "submit", lambda fn, *a, **k: handed.append(fn) or real_submit(fn, *a, **k))
+        return pool, [Future()]  # never up during this run
+
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
+    monkeypatch.setattr(ingest, "_start_workers", still_starting)
+    report = corpus.ingest_articles(_long_articles(12))  # nothing waits for the worker, not even the run's end
+    assert report.added == 12 and not report.failed and handed == []
     assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
 
 
