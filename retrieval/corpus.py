@@ -25,7 +25,7 @@ from retrieval.documents import Article, LoadFailure, SearchHit
 from retrieval.embeddings import MiniLMEmbedding, WordPieceCounter, make_embedder, model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import Ingestor, IngestReport, chunk_metadata, ingest_lock, recover
-from retrieval.loaders import FetchOptions, iter_sources
+from retrieval.loaders import FetchOptions, count_sources, iter_sources
 from retrieval.loaders.dates import check_date_order
 from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
@@ -195,7 +195,9 @@ class Corpus:
         Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order), force)
+        shown = as_progress(progress)
+        total = count_sources(sources) if shown.bars else None  # counted only for a bar someone sees
+        return self._run(items, [str(s) for s in sources], shown, check_date_order(date_order), force, total)
 
     def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: Progress | bool = False,
                         date_order: str | None = None, force: bool = False) -> IngestReport:
@@ -217,7 +219,7 @@ class Corpus:
             return remove(self.state, self.store, request)
 
     def _run(self, items: Iterable[Article | LoadFailure], labels: list[str], progress: Progress | bool,
-             date_order: str | None, force: bool = False) -> IngestReport:
+             date_order: str | None, force: bool = False, total: int | None = None) -> IngestReport:
         shown = as_progress(progress)
         with self._lock(on_wait=lambda: shown.note(_WAITING)):
             state = self.state
@@ -226,7 +228,7 @@ class Corpus:
             try:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
-                with shown.bar("ingesting", "doc") as advance:
+                with shown.bar("ingesting", "doc", total=total) as advance:
                     report = self._ingestor(date_order, force).run(items, on_done=advance)
             except (*DatabaseError, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.

@@ -8,7 +8,7 @@ from retrieval.loaders.dates import parse_published
 from retrieval.loaders.feeds import FeedFetch, fetch_feed
 from retrieval.loaders.formats import SUPPORTED_SUFFIXES
 from retrieval.loaders.options import FetchOptions
-from retrieval.loaders.sources import iter_sources
+from retrieval.loaders.sources import count_sources, iter_sources
 from retrieval.loaders.urls import canonical_url
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "FeedFetch",
     "FetchOptions",
     "canonical_url",
+    "count_sources",
     "fetch_feed",
     "iter_sources",
     "parse_published",

@@ -44,6 +44,37 @@ def iter_path(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_O
         yield from guarded(where, load_file(path, outlet=outlet, options=options))
 
 
+def count_path(path: Path) -> int | None:
+    """About how many items :func:`iter_path` yields for ``path`` (a progress bar's total), or None when only
+    loading tells (a JSON file's records). A JSONL file counts its lines, read in blocks (so a long line never
+    sits in memory); anything unreadable counts as one item, its failure."""
+    if not path.is_dir():
+        return _count_file(path)
+    total = 0
+    for item in _walk(path):
+        found = 1 if isinstance(item, LoadFailure) else _count_file(item)
+        if found is None:
+            return None
+        total += found
+    return total or 1  # no supported files: one failure
+
+
+def _count_file(path: Path) -> int | None:
+    fmt = format_of_suffix(path.suffix) if path.suffix.lower() in SUPPORTED_SUFFIXES else None
+    if fmt == "json":
+        return None
+    if fmt != "jsonl":
+        return 1
+    lines, last = 0, b"\n"
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                lines, last = lines + block.count(b"\n"), block[-1:]
+    except OSError:
+        return 1
+    return max(1, lines + (last != b"\n"))
+
+
 def load_file(path: Path, *, outlet: str = "", options: FetchOptions = DEFAULT_OPTIONS) -> Iterator[LoadItem]:
     """Articles from one file of a supported type; ``source_key`` is its absolute path (``path#...`` for records).
 

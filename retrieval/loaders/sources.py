@@ -11,7 +11,7 @@ from retrieval.documents import LoadFailure
 from retrieval.errors import SourceError
 from retrieval.loaders.common import LoadItem, guarded
 from retrieval.loaders.feeds import iter_feed_items, parse_feed
-from retrieval.loaders.files import iter_path
+from retrieval.loaders.files import count_path, iter_path
 from retrieval.loaders.options import DEFAULT_OPTIONS, FetchOptions
 from retrieval.loaders.records import records_from_json
 from retrieval.loaders.urls import canonical_url, looks_like_url
@@ -43,6 +43,21 @@ def iter_sources(
                 yield from guarded(source, _load_url(source, fetcher, feed=feed, outlet=outlet))
             else:
                 yield from iter_path(Path(source), outlet=outlet, options=options)
+
+
+def count_sources(sources: Sequence[str | os.PathLike[str]]) -> int | None:
+    """About how many items :func:`iter_sources` yields (a progress bar's total), or None when that depends on
+    what a URL (an article or a feed) or a JSON file holds. Reads only local files: JSONL lines are counted."""
+    total = 0
+    for given in sources:
+        source = os.fspath(given)
+        if source.strip() and looks_like_url(source):
+            return None
+        found = count_path(Path(source)) if source.strip() else 1
+        if found is None:
+            return None
+        total += found
+    return total
 
 
 def _load_url(url: str, fetcher: HttpFetcher, *, feed: bool | None, outlet: str) -> Iterator[LoadItem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -106,9 +107,13 @@ def articles(tmp_path: Path) -> Path:
 def test_ingest_and_reindex_show_progress_on_a_terminal(tmp_path: Path, term_env: dict[str, str]) -> None:
     with terminal(tmp_path, term_env, "ingest", str(articles(tmp_path)), str(sample_corpus_path())) as term:
         assert term.finish() == 0, term.output
-    assert "ingesting:" in term.output and "doc/s" in term.output  # tqdm's live count
+    assert "ingesting:" in term.output and "doc/s" in term.output  # tqdm's live count (a JSON file: no total)
     assert "added 4, updated 0, unchanged 0, duplicates 0, failed 0" in term.output
     assert "Traceback" not in term.output
+
+    with terminal(tmp_path, term_env, "ingest", str(tmp_path / "in")) as term:
+        assert term.finish() == 0, term.output
+    assert re.search(r"\d/3 \[", term.output) and "unchanged 3" in term.output  # out of a total counted ahead
 
     with terminal(tmp_path, term_env, "reindex") as term:
         assert term.finish() == 0, term.output

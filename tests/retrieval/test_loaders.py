@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.documents import Article, LoadFailure
-from retrieval.loaders import FetchOptions, canonical_url, iter_sources, parse_published
+from retrieval.loaders import FetchOptions, canonical_url, count_sources, iter_sources, parse_published
 from tests.httpfixtures import LOCAL_FETCH, LocalHTTPServer, Route, closed_port_url
 
 from conftest import FIXTURES, ROOT
@@ -527,3 +527,21 @@ def test_a_record_that_wraps_articles_says_where_they_are(tmp_path: Path) -> Non
     [failure] = load(path)
     assert isinstance(failure, LoadFailure)
     assert 'has no text: "text" is required (its "search_result" field holds 2 records with text' in failure.error
+
+
+def test_the_items_of_local_sources_are_counted_ahead_for_the_progress_bar(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Clashes in Nad Ali.\n")
+    (folder / "sub" / "b.md").write_text("# Convoy\nThe convoy arrived.\n")
+    (folder / ".hidden.txt").write_text("not read\n")
+    (folder / "notes.csv").write_text("not read\n")
+    records = "\n".join(json.dumps({"text": f"Report {i}."}) for i in range(3))
+    (folder / "c.jsonl").write_text(records)  # no newline at the end: still three
+    sources = [str(folder), str(tmp_path / "missing.txt"), ""]
+    assert count_sources(sources) == 1 + 1 + 3 + 1 + 1
+    assert count_sources(sources) == len(list(iter_sources(sources)))  # what the loaders then yield
+    (tmp_path / "list.json").write_text(json.dumps([{"text": "One."}, {"text": "Two."}]))
+    assert count_sources([str(folder), str(tmp_path / "list.json")]) is None  # only reading a JSON file tells
+    assert count_sources(["https://example.test/feed.xml"]) is None  # an article, or a feed of many
+    assert count_sources([str(tmp_path / "empty")]) == 1  # no such folder: one failure
