@@ -67,10 +67,8 @@ TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
 # they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
-# overlap with embedding and writing; a feed poll of a few articles never pays for starting one (~1 s of CPU,
-# taken from the model's threads when it embeds: after 16 articles instead of 64, 30-article runs with the
-# model fell from 0.96 to 0.92 of raw embedding, for ~3% more without it). Articles are prepared inline
-# while the worker starts.
+# overlap with embedding and writing; a short run never pays for starting one (~1 s of CPU, taken from the
+# model's threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while it starts.
 PARALLEL_AFTER = 64
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
 PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process

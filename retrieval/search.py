@@ -30,7 +30,7 @@ MAX_QUERY_TERMS = 32
 # Words asking for the newest reports, and words naming a recent period: "recently", "this week" or "so far"
 # ask about the present, but a story from early in the week answers them as well as one from today. A question
 # with neither ranks by relevance alone (an archive question, or a rare word only an older story has). A hyphen
-# before a word makes it part of another ("record-breaking", "up-to-date").
+# before a word makes it part of another ("record-breaking" asks for nothing new).
 _NEWEST = re.compile(
     r"(?<![\w-])(latest|newest|today|tonight|yesterday|this (morning|evening)|now|current(ly)?|"
     r"update[sd]?|last (24|48) hours|breaking)\b",
