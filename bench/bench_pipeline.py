@@ -221,11 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(render(rounds, args.articles).splitlines()[-2], file=sys.stderr, flush=True)
             for store in Path(tmp).iterdir():
                 shutil.rmtree(store, ignore_errors=True)
-        table = render(rounds, args.articles)
+        table = render(rounds, args.articles) if rounds else ""
         if args.bare_articles >= 0:
             bare = run_bare(articles[: args.bare_articles or None], Path(tmp), stand_in)
-            table += ("\n\nThe pipeline without the model, in one run over more articles (the worker process "
-                      "starts):\n\n" + render_bare(bare))
+            table += ("\n\n" if table else "") + ("The pipeline without the model, in one run over more articles "
+                                                    "(the worker process starts):\n\n" + render_bare(bare))
     publish(args.out, table, "bench_pipeline.py", argv, name="bench_pipeline")
     return 0
 

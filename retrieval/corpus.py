@@ -196,7 +196,9 @@ class Corpus:
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
         shown = as_progress(progress)
-        total = count_sources(sources) if shown.bars else None  # counted only for a bar someone sees
+        # Local sources are counted (a JSONL file is read once more, at disk speed): the bar's total, and a
+        # long run starts its cleaning worker at once.
+        total = count_sources(sources)
         return self._run(items, [str(s) for s in sources], shown, check_date_order(date_order), force, total)
 
     def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: Progress | bool = False,
@@ -229,7 +231,7 @@ class Corpus:
                 # The first run after an upgrade of the date parser reads the stored dates again.
                 repaired = repair_dates(state, self.store)
                 with shown.bar("ingesting", "doc", total=total) as advance:
-                    report = self._ingestor(date_order, force).run(items, on_done=advance)
+                    report = self._ingestor(date_order, force).run(items, on_done=advance, expected=total)
             except (*DatabaseError, OSError, StoreError) as exc:
                 # The batch in flight was never committed: the store still holds the last good state.
                 log.error("ingest.aborted run=%d error=%s", run_id, exc)

@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -68,9 +68,16 @@ CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks ever
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
 # they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
 # overlap with embedding and writing; a short run never pays for starting one (~1 s of CPU, taken from the
-# model's threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while it starts.
+# model's threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while it starts,
+# which is why a run known to be long (a list, a counted folder or JSONL file) starts it after
+# KNOWN_LONG_AFTER articles to prepare: a few, so that a re-ingest of mostly unchanged input still starts none.
 PARALLEL_AFTER = 64
+KNOWN_LONG_AFTER = 8
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
+# Articles per task sent to a worker. One article a task starved it: the pool keeps only a task or two queued
+# for each worker, and refills that queue from a thread of this process, which waits for the GIL while the
+# planning and writing threads hold it; a task of several articles keeps the worker busy meanwhile.
+PREPARE_BATCH = 8
 PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
 
 
@@ -222,14 +229,31 @@ def _start_workers(count_pieces: bool) -> tuple[ProcessPoolExecutor, list[Future
     return pool, ready
 
 
+@dataclass
+class _Handed:
+    """Articles handed to the worker in one task; ``future`` is None until the task is sent."""
+
+    articles: list[Article] = field(default_factory=list)
+    skip_hashes: list[str | None] = field(default_factory=list)
+    future: Future[list[Prepped]] | None = None
+
+
+# How an item's preparation comes: done already, the n-th article of a task, or None (inline).
+_Preparation = Future[Prepped] | tuple[_Handed, int] | None
+
+
 class _Preparer:
     """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles
-    and while the worker process starts, then from the worker running up to ``PREPARE_AHEAD`` articles ahead.
+    (``KNOWN_LONG_AFTER`` when the run is known to be longer) and while the worker process starts, then from
+    the worker, handed ``PREPARE_BATCH`` articles a task and running up to ``PREPARE_AHEAD`` articles ahead.
     An article whose source's stored version was made from the same raw input is not prepared at all
     (:func:`retrieval.preparing.unchanged`)."""
 
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(self, ingestor: Ingestor, expected: int | None) -> None:
         self.ingestor = ingestor
+        # Articles this run prepares before it starts the worker.
+        long_run = expected is not None and expected > PARALLEL_AFTER
+        self.inline_first = min(KNOWN_LONG_AFTER, PARALLEL_AFTER) if long_run else PARALLEL_AFTER
         wordpieces = ingestor.wordpieces
         # A worker builds its own word-piece counter; any other counter (tests) keeps the work inline.
         self.poolable = wordpieces is None or isinstance(getattr(wordpieces, "__self__", None), WordPieceCounter)
@@ -237,6 +261,7 @@ class _Preparer:
         self.ready: list[Future[bool]] = []  # done when the worker processes are up
         self.broken = False  # the worker process died: the rest of the run prepares inline
         self.to_prepare = 0  # articles of this run that needed cleaning so far
+        self.handing = _Handed()  # articles for the next task, not sent yet
 
     def _pool_ready(self) -> bool:
         """Whether articles go to the workers now (not before they are up, nor after one was lost)."""
@@ -263,7 +288,7 @@ class _Preparer:
 
     def stream(self, items: Iterable[Article | LoadFailure]
                ) -> Iterator[tuple[Article | LoadFailure, Prepped | None]]:
-        ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]] = deque()
+        ahead: deque[tuple[Article | LoadFailure, _Preparation]] = deque()
         try:
             for item in items:
                 ahead.append((item, None if isinstance(item, LoadFailure) else self._submit(item)))
@@ -276,7 +301,7 @@ class _Preparer:
                 # A worker still starting was never used: the run need not wait for it to come up.
                 self.pool.shutdown(wait=self._pool_ready(), cancel_futures=True)
 
-    def _submit(self, item: Article) -> Future[Prepped] | None:
+    def _submit(self, item: Article) -> _Preparation:
         """Start preparing ``item``: None leaves it to the planning thread (inline)."""
         if self.broken and self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -287,20 +312,40 @@ class _Preparer:
             assert current is not None
             return _done(unchanged(item, current.content_hash, raw))
         self.to_prepare += 1  # counts only articles to prepare: unchanged input never starts a worker
-        if self.pool is None and self.to_prepare > PARALLEL_AFTER and self.poolable:
+        if self.pool is None and self.to_prepare > self.inline_first and self.poolable:
             self.pool, self.ready = _start_workers(self.ingestor.wordpieces is not None)
         if not self._pool_ready():
             return None  # planned inline, chunked only when needed
-        assert self.pool is not None
-        return self.pool.submit(worker_prepare, item, self.ingestor.chunking, self._skip_hash(item, current))
+        handed = self.handing
+        handed.articles.append(item)
+        handed.skip_hashes.append(self._skip_hash(item, current))
+        if len(handed.articles) >= PREPARE_BATCH:
+            self._hand_over()
+        return handed, len(handed.articles) - 1
 
-    def _next(self, ahead: deque[tuple[Article | LoadFailure, Future[Prepped] | None]]
+    def _hand_over(self) -> None:
+        """Send the articles gathered for the worker as one task."""
+        handed, self.handing = self.handing, _Handed()
+        if handed.articles:
+            assert self.pool is not None
+            handed.future = self.pool.submit(worker_prepare, handed.articles, self.ingestor.chunking,
+                                             handed.skip_hashes)
+
+    def _next(self, ahead: deque[tuple[Article | LoadFailure, _Preparation]]
               ) -> tuple[Article | LoadFailure, Prepped | None]:
-        item, future = ahead.popleft()
-        if future is None:
+        item, preparation = ahead.popleft()
+        if preparation is None:
             return item, None
         try:
-            return item, future.result()
+            if isinstance(preparation, Future):
+                return item, preparation.result()
+            handed, index = preparation
+            if handed.future is None:  # the task is still gathering articles: this one is wanted now
+                if self.pool is None:  # the worker was lost meanwhile
+                    return item, None
+                self._hand_over()
+            assert handed.future is not None
+            return item, handed.future.result()[index]
         except BrokenProcessPool:  # e.g. the worker was killed for memory: the run goes on without it
             self._lost()
             return item, None
@@ -433,9 +478,11 @@ class Ingestor:
         self._date_changes: list[DateChange] = []
         self._touched: list[tuple[str, str | None]] = []  # sources seen but not written: (key, raw hash to keep)
 
-    def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None
-            ) -> IngestReport:
+    def run(self, items: Iterable[Article | LoadFailure], on_done: Callable[[int], None] | None = None,
+            expected: int | None = None) -> IngestReport:
         """Ingest ``items`` as they arrive (nothing is read ahead beyond the queued batches).
+
+        ``expected``: how many items the run holds, when known beforehand (a sized ``items`` says it itself).
 
         ``on_done(n)``: n more items are finished — failed or unchanged at once, new or changed ones when their
         batch is committed (embedding comes last, so a count of items read would run ahead of the work).
@@ -448,7 +495,9 @@ class Ingestor:
         chunks_in_batch = number = 0
         batch_limit = FIRST_BATCH_CHUNKS
         failed = True
-        prepared_items = _Preparer(self).stream(items)
+        if expected is None and isinstance(items, Sized):
+            expected = len(items)
+        prepared_items = _Preparer(self, expected).stream(items)
         try:
             for item, prepped in prepared_items:
                 if isinstance(item, LoadFailure):

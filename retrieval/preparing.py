@@ -67,9 +67,12 @@ def worker_init(count_pieces: bool) -> None:
     _worker_pieces = WordPieceCounter() if count_pieces else None
 
 
-def worker_prepare(article: Article, chunking: ChunkingConfig, skip_hash: str | None) -> Prepped:
-    """:func:`prepare_article` in a worker process set up by :func:`worker_init`."""
-    return prepare_article(article, chunking, _worker_pieces.pieces if _worker_pieces else None, skip_hash)
+def worker_prepare(articles: Sequence[Article], chunking: ChunkingConfig, skip_hashes: Sequence[str | None]
+                   ) -> list[Prepped]:
+    """:func:`prepare_article` for each article (with its ``skip_hash``), in a worker process set up by
+    :func:`worker_init`."""
+    pieces = _worker_pieces.pieces if _worker_pieces else None
+    return [prepare_article(a, chunking, pieces, skip) for a, skip in zip(articles, skip_hashes, strict=True)]
 
 
 def worker_ready(_: int) -> bool:

@@ -229,6 +229,35 @@ def test_articles_are_prepared_inline_while_the_worker_starts(corpus_factory: Ca
     assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
 
 
+def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable[..., Corpus], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    handed: list[str] = []  # source keys of the articles the worker prepared
+    real_start = _started_and_up(ingest._start_workers, [])
+
+    def counting(count_pieces: bool) -> tuple[Any, list[Future[bool]]]:
+        pool, ready = real_start(count_pieces)
+        real_submit = pool.submit
+        monkeypatch.setattr(pool, "submit", lambda fn, *a, **k: (
+            handed.extend(x.source_key for x in a[0]) if fn is ingest.worker_prepare else None) or real_submit(
+                fn, *a, **k))
+        return pool, ready
+
+    monkeypatch.setattr(ingest, "_start_workers", counting)
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 9)
+    monkeypatch.setattr(ingest, "KNOWN_LONG_AFTER", 2)
+    articles = _long_articles(12)
+    streamed = corpus_factory(tmp_path / "streamed").ingest_articles(iter(articles))  # length unknown
+    assert streamed.added == 12 and handed == ["long9", "long10", "long11"]
+    handed.clear()
+    listed = corpus_factory(tmp_path / "listed", database_url=None)
+    assert listed.ingest_articles(articles).added == 12 and handed == [f"long{i}" for i in range(2, 12)]
+    handed.clear()
+    changed = [*articles[:-1], Article(text=articles[-1].text + "\nThe road reopened.", source_key="long11",
+                                       title=articles[-1].title)]
+    again = listed.ingest_articles(changed)
+    assert (again.unchanged, again.updated) == (11, 1) and handed == []  # one article to prepare: inline
+
+
 def test_progress_counts_an_article_once_it_is_saved(corpus_factory: Callable[..., Corpus],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = corpus_factory()
