@@ -78,7 +78,9 @@ PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds
 # for each worker, and refills that queue from a thread of this process, which waits for the GIL while the
 # planning and writing threads hold it; a task of several articles keeps the worker busy meanwhile.
 PREPARE_BATCH = 8
-PREPARE_WORKERS = 2  # at most; one core is always left to the planning and writing process
+# At most, and no more than there are cores. They run at a lower priority (see retrieval.preparing), so they take
+# only the CPU that embedding and writing leave: with one worker beside them on two cores both idled by turns.
+PREPARE_WORKERS = 2
 
 
 @dataclass
@@ -204,14 +206,14 @@ def _made_from(current: DocRow | None, article: Article, raw: str) -> bool:
 
 
 def _start_workers(count_pieces: bool) -> tuple[ProcessPoolExecutor, list[Future[bool]]]:
-    """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core but one), without
+    """Start the worker processes that clean and chunk (``PREPARE_WORKERS``, one per core at most), without
     waiting for them: each returned future is done when its process is up (it has imported what it runs).
 
     They are spawned (forking a process with a writer thread and a tokenizer thread pool is unsafe), and
     spawned without re-importing the ``__main__`` module: the workers only run :mod:`retrieval.preparing`,
     and the main module (the CLI, the bot, a benchmark) would load Chroma and onnxruntime into each of them.
     """
-    workers = max(1, min(PREPARE_WORKERS, (os.cpu_count() or 2) - 1))
+    workers = max(1, min(PREPARE_WORKERS, (os.cpu_count() or 2)))
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init,
                                initargs=(count_pieces,))
     main = sys.modules["__main__"]

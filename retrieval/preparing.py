@@ -8,6 +8,7 @@ Chroma, no onnxruntime), which keeps that worker small.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -61,9 +62,16 @@ def prepare_article(article: Article, chunking: ChunkingConfig, wordpieces: Call
 _worker_pieces: WordPieceCounter | None = None
 
 
+# A worker's niceness: cleaning and chunking take only the CPU that embedding and writing leave.
+WORKER_NICENESS = 10
+
+
 def worker_init(count_pieces: bool) -> None:
-    """Set up a worker process: its own word-piece counter when chunks are checked against MiniLM's limit."""
+    """Set up a worker process: a lower priority, and its own word-piece counter when chunks are checked against
+    MiniLM's limit."""
     global _worker_pieces
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
     _worker_pieces = WordPieceCounter() if count_pieces else None
 
 

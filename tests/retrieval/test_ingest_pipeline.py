@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
@@ -227,6 +228,15 @@ def test_articles_are_prepared_inline_while_the_worker_starts(corpus_factory: Ca
     report = corpus.ingest_articles(_long_articles(12))  # nothing waits for the worker, not even the run's end
     assert report.added == 12 and not report.failed and handed == []
     assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
+
+
+def test_workers_clean_at_a_lower_priority_than_embedding_and_writing() -> None:
+    pool, ready = ingest._start_workers(False)
+    try:
+        wait(ready)
+        assert pool.submit(os.nice, 0).result() == os.nice(0) + preparing.WORKER_NICENESS
+    finally:
+        pool.shutdown()
 
 
 def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable[..., Corpus], tmp_path: Path,
