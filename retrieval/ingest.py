@@ -66,9 +66,9 @@ QUEUE_BATCHES = 2  # planned batches waiting for the writer thread: bounds memor
 TOUCH_BATCH = 5000  # unchanged sources marked as seen in groups of this many
 CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks everything
 # Cleaning and chunking are pure Python (regexes, tokenizers) and hold the GIL: next to the writer thread
-# they ran on one core. A run longer than PARALLEL_AFTER articles hands them to a worker process, so they
-# overlap with embedding and writing; a short run never pays for starting one (~1 s of CPU, taken from the
-# model's threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while it starts,
+# they ran on one core. A run longer than PARALLEL_AFTER articles hands them to worker processes, so they
+# overlap with embedding and writing; a short run never pays for starting them (CPU taken from the model's
+# threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while they start,
 # which is why a run known to be long (a list, a counted folder or JSONL file) starts it after
 # KNOWN_LONG_AFTER articles to prepare: a few, so that a re-ingest of mostly unchanged input still starts none.
 PARALLEL_AFTER = 64
