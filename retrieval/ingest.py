@@ -78,6 +78,8 @@ PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds
 # for each worker, and refills that queue from a thread of this process, which waits for the GIL while the
 # planning and writing threads hold it; a task of several articles keeps the worker busy meanwhile.
 PREPARE_BATCH = 8
+# Chunks embedded between two checks for a stopped run: a whole batch took the model ~15 s, which Ctrl-C waited for.
+EMBED_SLICE = 64
 # At most, and no more than there are cores. They run at a lower priority (see retrieval.preparing), so they take
 # only the CPU that embedding and writing leave: with one worker beside them on two cores both idled by turns.
 PREPARE_WORKERS = 2
@@ -422,11 +424,22 @@ class _Writer:
                 continue
 
     def close(self, abandon: bool) -> None:
-        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writers' error."""
+        """Wait for the queued batches (or drop them when ``abandon``); re-raise the writers' error.
+
+        Ctrl-C while this waits drops the batches not yet written and still waits for both threads (within a
+        slice of embedding): a thread left inside the model when the interpreter exits aborts it.
+        """
         self.abandon = abandon
-        self._planned.put(None)
-        for thread in self._threads:
-            thread.join()
+        interrupted: KeyboardInterrupt | None = None
+        for step in (lambda: self._planned.put(None), *(thread.join for thread in self._threads)):
+            while True:
+                try:
+                    step()
+                    break
+                except KeyboardInterrupt as exc:
+                    interrupted, self.abandon = exc, True
+        if interrupted is not None:
+            raise interrupted
         if self.error is not None and not abandon:
             raise self.error
 
@@ -438,11 +451,12 @@ class _Writer:
             if self._skipping():
                 continue
             try:
-                vectors = self.ingestor.embed(job[1])
+                vectors = self.ingestor.embed(job[1], stop=self._skipping)
             except BaseException as exc:  # handed to the planning thread, which raises it
                 self.error = exc
                 continue
-            self._embedded.put((*job, vectors))
+            if vectors is not None:  # None: the run stopped while the batch was embedded
+                self._embedded.put((*job, vectors))
         self._embedded.put(None)
 
     def _store_loop(self) -> None:
@@ -619,11 +633,17 @@ class Ingestor:
         pending.embed_texts = [embedding_text(art.title, text[s.start : s.end]) for s in spans]
         return pending
 
-    def embed(self, batch: list[_Pending]) -> _Embedded:
+    def embed(self, batch: list[_Pending], stop: Callable[[], bool] = lambda: False) -> _Embedded | None:
         """The vectors of a planned batch's chunks, in order, and the chunks tokenized for the lexical index
-        (here, so that it overlaps with the previous batch's writes)."""
+        (here, so that it overlaps with the previous batch's writes); None when ``stop()`` turns true between
+        two slices of ``EMBED_SLICE`` chunks."""
         texts = [t for p in batch for t in p.embed_texts]
-        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        parts = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            if stop():
+                return None
+            parts.append(self.embedder.embed(texts[start : start + EMBED_SLICE]))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         return _Embedded(vectors, lexical_segment([p.version for p in batch if p.version is not None]))
 
     def write(self, state: StateDB, batch: list[_Pending], embedded: _Embedded, report: IngestReport) -> None:

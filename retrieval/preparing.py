@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -67,11 +68,14 @@ WORKER_NICENESS = 10
 
 
 def worker_init(count_pieces: bool) -> None:
-    """Set up a worker process: a lower priority, and its own word-piece counter when chunks are checked against
-    MiniLM's limit."""
+    """Set up a worker process: a lower priority, Ctrl-C left to the ingest process, and its own word-piece
+    counter when chunks are checked against MiniLM's limit."""
     global _worker_pieces
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
+    # Ctrl-C reaches every process of the terminal's group: the ingest process stops the run and its workers,
+    # which would otherwise each print a traceback of where the interrupt found them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_pieces = WordPieceCounter() if count_pieces else None
 
 

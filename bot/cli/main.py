@@ -72,6 +72,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                                progress=Progress.for_terminal(quiet=args.json), date_order=args.date_order,
                                force=args.force)
         _size_note(corpus, settings)
+    except KeyboardInterrupt:
+        print("\nsitrep: ingest stopped. Everything committed so far stays searchable; run the same command again "
+              "to finish (what is already in is not read again).", file=sys.stderr)
+        return 130
     finally:
         corpus.close()
     if args.json:

@@ -120,6 +120,29 @@ def test_ingest_and_reindex_show_progress_on_a_terminal(tmp_path: Path, term_env
     assert "re-embedding:" in term.output and "re-embedded" in term.output and "Traceback" not in term.output
 
 
+def test_ctrl_c_stops_an_ingest_at_once_and_the_same_command_finishes_it(tmp_path: Path,
+                                                                        term_env: dict[str, str]) -> None:
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    for n in range(120):  # a counted folder of more than 64 articles: the cleaning workers start at once
+        (folder / f"dispatch-{n:03}.txt").write_text("\n".join(
+            f"Dispatch {n}, paragraph {p}: aid convoys reached checkpoint {p * 7 + n} in Nad Ali after {p + 2} hours, "
+            f"and district officials counted {n * p + 11} families waiting for food and blankets." for p in range(12)))
+    with terminal(tmp_path, term_env, "ingest", str(folder)) as term:
+        term.expect("/120 [")
+        while not re.search(r"\b([1-9]\d*)/120 \[", term.output):  # some articles are committed
+            term.expect("/120 [", start=len(term.output))
+        os.killpg(term.proc.pid, signal.SIGINT)  # what Ctrl-C sends: the ingest and its workers
+        assert term.finish(timeout=30) == 130, term.output
+    assert "ingest stopped. Everything committed so far stays searchable" in term.output
+    assert "Traceback" not in term.output and "KeyboardInterrupt" not in term.output
+
+    with terminal(tmp_path, term_env, "ingest", str(folder)) as term:
+        assert term.finish() == 0, term.output
+    done = re.search(r"added (\d+), updated 0, unchanged (\d+), duplicates 0, failed 0", term.output)
+    assert done and int(done[1]) + int(done[2]) == 120 and int(done[2]) > 0, term.output
+
+
 def test_a_second_ingest_says_it_is_waiting_for_the_first(tmp_path: Path, term_env: dict[str, str]) -> None:
     data = Path(term_env["SITREP_DATA_DIR"])
     data.mkdir(parents=True)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -230,13 +232,49 @@ def test_articles_are_prepared_inline_while_the_worker_starts(corpus_factory: Ca
     assert corpus.stats().documents == 12 and corpus.store.count() == corpus.stats().chunks
 
 
-def test_workers_clean_at_a_lower_priority_than_embedding_and_writing() -> None:
+def test_workers_clean_at_a_lower_priority_and_leave_ctrl_c_to_the_ingest_process() -> None:
     pool, ready = ingest._start_workers(False)
     try:
         wait(ready)
         assert pool.submit(os.nice, 0).result() == os.nice(0) + preparing.WORKER_NICENESS
+        assert pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
     finally:
         pool.shutdown()
+
+
+def test_ctrl_c_while_the_writer_drains_drops_its_queue_and_still_waits_for_its_threads(
+        corpus_factory: Callable[..., Corpus], monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = ingest._Writer(corpus_factory()._ingestor(None, False), ingest.IngestReport(), lambda n: None)
+    embedding, real_join = writer._threads[0], writer._threads[0].join
+    interrupts = [KeyboardInterrupt()]
+
+    def join(timeout: float | None = None) -> None:
+        if interrupts:
+            raise interrupts.pop()  # Ctrl-C arrives while the run waits for the queued batches
+        real_join(timeout)
+
+    monkeypatch.setattr(embedding, "join", join)
+    with pytest.raises(KeyboardInterrupt):
+        writer.close(abandon=False)
+    assert writer.abandon and not any(thread.is_alive() for thread in writer._threads)
+
+
+def test_a_stopped_run_stops_embedding_between_slices_of_a_batch(corpus_factory: Callable[..., Corpus],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = corpus_factory()
+    calls: list[int] = []
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return np.ones((len(texts), 384), dtype=np.float32)
+
+    monkeypatch.setattr(corpus.embedder, "embed", embed)
+    ingestor = corpus._ingestor(None, False)
+    batch: Any = [SimpleNamespace(embed_texts=[f"chunk {i}" for i in range(100)], version=None)]
+    embedded = ingestor.embed(batch)
+    assert embedded is not None and embedded.vectors.shape == (100, 384) and calls == [ingest.EMBED_SLICE, 36]
+    calls.clear()
+    assert ingestor.embed(batch, stop=lambda: bool(calls)) is None and calls == [ingest.EMBED_SLICE]
 
 
 def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable[..., Corpus], tmp_path: Path,
