@@ -133,6 +133,10 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     try:
         total = corpus.reindex(progress=Progress.for_terminal(quiet=args.json))
         _size_note(corpus, settings)
+    except KeyboardInterrupt:
+        print("\nsitrep: reindex stopped. Searches still use the index from before; run `sitrep reindex` again to "
+              "rebuild it.", file=sys.stderr)
+        return 130
     finally:
         corpus.close()
     if args.json:

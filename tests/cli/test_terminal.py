@@ -142,6 +142,15 @@ def test_ctrl_c_stops_an_ingest_at_once_and_the_same_command_finishes_it(tmp_pat
     done = re.search(r"added (\d+), updated 0, unchanged (\d+), duplicates 0, failed 0", term.output)
     assert done and int(done[1]) + int(done[2]) == 120 and int(done[2]) > 0, term.output
 
+    with terminal(tmp_path, term_env, "reindex") as term:
+        term.expect("re-embedding:")
+        os.killpg(term.proc.pid, signal.SIGINT)
+        assert term.finish(timeout=30) == 130, term.output
+    assert "reindex stopped. Searches still use the index from before" in term.output
+    assert "Traceback" not in term.output and "KeyboardInterrupt" not in term.output
+    with terminal(tmp_path, term_env, "search", "checkpoint 7 in Nad Ali", "-k", "1") as term:
+        assert term.finish() == 0 and "reached checkpoint 7 in Nad Ali" in term.output, term.output
+
 
 def test_a_second_ingest_says_it_is_waiting_for_the_first(tmp_path: Path, term_env: dict[str, str]) -> None:
     data = Path(term_env["SITREP_DATA_DIR"])
