@@ -71,6 +71,8 @@ CHUNKER_VERSION = "c1"  # part of chunk ids: changing the chunker re-chunks ever
 # threads while it embeds: see docs/benchmarks.md). Articles are prepared inline while they start,
 # which is why a run known to be long (a list, a counted folder or JSONL file) starts it after
 # KNOWN_LONG_AFTER articles to prepare: a few, so that a re-ingest of mostly unchanged input still starts none.
+# Either way only once embedding has had to wait for planned batches: next to the local model, cleaning inline
+# takes a sliver of the CPU, and the workers' start and their share of the cores would cost the model more.
 PARALLEL_AFTER = 64
 KNOWN_LONG_AFTER = 8
 PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds memory
@@ -248,13 +250,15 @@ _Preparation = Future[Prepped] | tuple[_Handed, int] | None
 
 class _Preparer:
     """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles
-    (``KNOWN_LONG_AFTER`` when the run is known to be longer) and while the worker process starts, then from
+    (``KNOWN_LONG_AFTER`` when the run is known to be longer), until embedding has waited for planning
+    (``_Writer.starved``) and while the worker processes start, then from
     the worker, handed ``PREPARE_BATCH`` articles a task and running up to ``PREPARE_AHEAD`` articles ahead.
     An article whose source's stored version was made from the same raw input is not prepared at all
     (:func:`retrieval.preparing.unchanged`)."""
 
-    def __init__(self, ingestor: Ingestor, expected: int | None) -> None:
+    def __init__(self, ingestor: Ingestor, expected: int | None, writer: _Writer) -> None:
         self.ingestor = ingestor
+        self.writer = writer
         # Articles this run prepares before it starts the worker.
         long_run = expected is not None and expected > PARALLEL_AFTER
         self.inline_first = min(KNOWN_LONG_AFTER, PARALLEL_AFTER) if long_run else PARALLEL_AFTER
@@ -316,7 +320,7 @@ class _Preparer:
             assert current is not None
             return _done(unchanged(item, current.content_hash, raw))
         self.to_prepare += 1  # counts only articles to prepare: unchanged input never starts a worker
-        if self.pool is None and self.to_prepare > self.inline_first and self.poolable:
+        if self.pool is None and self.to_prepare > self.inline_first and self.poolable and self.writer.starved:
             self.pool, self.ready = _start_workers(self.ingestor.wordpieces is not None)
         if not self._pool_ready():
             return None  # planned inline, chunked only when needed
@@ -399,6 +403,10 @@ class _Writer:
     chunking) runs ahead by at most ``QUEUE_BATCHES`` batches, so memory stays bounded.
     """
 
+    # Set once the embedding thread, past its first batch, found no planned batch waiting: planning (cleaning,
+    # chunking) is the slower side, and worker processes for it pay off.
+    starved = False
+
     def __init__(self, ingestor: Ingestor, report: IngestReport, on_done: Callable[[int], None]) -> None:
         self.ingestor = ingestor
         self.report = report
@@ -447,7 +455,13 @@ class _Writer:
         return self.error is not None or self.abandon
 
     def _embed_loop(self) -> None:
-        while (job := self._planned.get()) is not None:
+        embedded_one = False
+        while True:
+            if embedded_one and self._planned.empty():
+                self.starved = True
+            if (job := self._planned.get()) is None:
+                break
+            embedded_one = True
             if self._skipping():
                 continue
             try:
@@ -513,7 +527,7 @@ class Ingestor:
         failed = True
         if expected is None and isinstance(items, Sized):
             expected = len(items)
-        prepared_items = _Preparer(self, expected).stream(items)
+        prepared_items = _Preparer(self, expected, writer).stream(items)
         try:
             for item, prepped in prepared_items:
                 if isinstance(item, LoadFailure):

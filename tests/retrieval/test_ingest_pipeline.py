@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
@@ -137,6 +138,7 @@ def test_worker_processes_chunk_exactly_as_inline_planning(corpus_factory: Calla
     counting_start = _started_and_up(ingest._start_workers, started)
 
     monkeypatch.setattr(ingest, "_start_workers", counting_start)
+    monkeypatch.setattr(ingest._Writer, "starved", True)  # as with a fast embedder: cleaning is the slower side
     articles = _long_articles(12)
     inline = corpus_factory(tmp_path / "inline", articles)
     assert started == []  # a short run never starts a worker
@@ -203,6 +205,7 @@ def test_a_run_goes_on_when_its_worker_process_dies(corpus_factory: Callable[...
                                                    caplog: pytest.LogCaptureFixture) -> None:
     corpus = corpus_factory()
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 5)
+    monkeypatch.setattr(ingest._Writer, "starved", True)
     monkeypatch.setattr(ingest, "_start_workers", _started_and_up(ingest._start_workers, []))
     monkeypatch.setattr(ingest, "worker_prepare", _dying_worker)
     articles = _long_articles(12)
@@ -226,6 +229,7 @@ def test_articles_are_prepared_inline_while_the_worker_starts(corpus_factory: Ca
         return pool, [Future()]  # never up during this run
 
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
+    monkeypatch.setattr(ingest._Writer, "starved", True)
     monkeypatch.setattr(ingest, "_start_workers", still_starting)
     report = corpus.ingest_articles(_long_articles(12))  # nothing waits for the worker, not even the run's end
     assert report.added == 12 and not report.failed and handed == []
@@ -277,6 +281,28 @@ def test_a_stopped_run_stops_embedding_between_slices_of_a_batch(corpus_factory:
     assert ingestor.embed(batch, stop=lambda: bool(calls)) is None and calls == [ingest.EMBED_SLICE]
 
 
+def test_workers_start_only_when_embedding_waits_for_cleaning(corpus_factory: Callable[..., Corpus], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(ingest, "_start_workers", _started_and_up(ingest._start_workers, started))
+    monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
+    articles = _long_articles(12)
+
+    class ModelPaced(CountingEmbedder):
+        """As slow as a model on a loaded machine: each batch keeps it busy while the next one is planned."""
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            time.sleep(1.0)
+            return super().embed(texts)
+
+    slow = corpus_factory(tmp_path / "model")
+    monkeypatch.setattr(slow, "embedder", ModelPaced())
+    assert slow.ingest_articles(articles).added == 12 and started == []
+    fast = corpus_factory(tmp_path / "fast", database_url=None)
+    monkeypatch.setattr(fast, "embedder", CountingEmbedder())  # embeds at once, then waits for the next batch
+    assert fast.ingest_articles(articles).added == 12 and len(started) == 1
+
+
 def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable[..., Corpus], tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[str] = []  # source keys of the articles the worker prepared
@@ -291,6 +317,7 @@ def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable
         return pool, ready
 
     monkeypatch.setattr(ingest, "_start_workers", counting)
+    monkeypatch.setattr(ingest._Writer, "starved", True)
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 9)
     monkeypatch.setattr(ingest, "KNOWN_LONG_AFTER", 2)
     articles = _long_articles(12)
