@@ -196,8 +196,8 @@ class Corpus:
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
         shown = as_progress(progress)
-        # Local sources are counted (a JSONL file is read once more, at disk speed): the bar's total, and a
-        # long run starts its cleaning worker at once.
+        # Local sources are counted (a JSONL file is read once more, at disk speed): the bar's total, and a run
+        # known to be long may start its cleaning workers sooner.
         total = count_sources(sources)
         return self._run(items, [str(s) for s in sources], shown, check_date_order(date_order), force, total)
 

