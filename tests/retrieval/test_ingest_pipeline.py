@@ -286,21 +286,21 @@ def test_workers_start_only_when_embedding_waits_for_cleaning(corpus_factory: Ca
     started: list[int] = []
     monkeypatch.setattr(ingest, "_start_workers", _started_and_up(ingest._start_workers, started))
     monkeypatch.setattr(ingest, "PARALLEL_AFTER", 3)
-    articles = _long_articles(12)
+    articles = _long_articles(40)  # batches of 32, 64, 128 and the rest: several chances to wait
 
     class ModelPaced(CountingEmbedder):
         """As slow as a model on a loaded machine: each batch keeps it busy while the next one is planned."""
 
         def embed(self, texts: Sequence[str]) -> np.ndarray:
-            time.sleep(1.0)
+            time.sleep(0.5)
             return super().embed(texts)
 
     slow = corpus_factory(tmp_path / "model")
     monkeypatch.setattr(slow, "embedder", ModelPaced())
-    assert slow.ingest_articles(articles).added == 12 and started == []
+    assert slow.ingest_articles(articles).added == 40 and started == []
     fast = corpus_factory(tmp_path / "fast", database_url=None)
     monkeypatch.setattr(fast, "embedder", CountingEmbedder())  # embeds at once, then waits for the next batch
-    assert fast.ingest_articles(articles).added == 12 and len(started) == 1
+    assert fast.ingest_articles(articles).added == 40 and len(started) == 1
 
 
 def test_a_run_known_to_be_long_starts_its_worker_early(corpus_factory: Callable[..., Corpus], tmp_path: Path,
