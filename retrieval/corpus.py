@@ -195,11 +195,10 @@ class Corpus:
         Articles taken out with :meth:`remove` are refused (a per-source failure) unless ``force``.
         """
         items = iter_sources(sources, feed=feed, source_name=source_name, options=self.config.fetch)
-        shown = as_progress(progress)
         # Local sources are counted (a JSONL file is read once more, at disk speed): the bar's total, and a run
         # known to be long may start its cleaning workers sooner.
         total = count_sources(sources)
-        return self._run(items, [str(s) for s in sources], shown, check_date_order(date_order), force, total)
+        return self._run(items, [str(s) for s in sources], progress, check_date_order(date_order), force, total)
 
     def ingest_articles(self, articles: Iterable[Article | LoadFailure], progress: Progress | bool = False,
                         date_order: str | None = None, force: bool = False) -> IngestReport:

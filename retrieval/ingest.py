@@ -80,7 +80,7 @@ PREPARE_AHEAD = 64  # articles handed to the workers and not yet planned: bounds
 # for each worker, and refills that queue from a thread of this process, which waits for the GIL while the
 # planning and writing threads hold it; a task of several articles keeps the worker busy meanwhile.
 PREPARE_BATCH = 8
-# Chunks embedded between two checks for a stopped run: a whole batch took the model ~15 s, which Ctrl-C waited for.
+# Chunks embedded between two checks for a stopped run: Ctrl-C used to wait for the model to finish a whole batch.
 EMBED_SLICE = 64
 # At most, and no more than there are cores. They run at a lower priority (see retrieval.preparing), so they take
 # only the CPU that embedding and writing leave: with one worker beside them on two cores both idled by turns.
@@ -251,8 +251,8 @@ _Preparation = Future[Prepped] | tuple[_Handed, int] | None
 class _Preparer:
     """Yields each item with its preparation, in input order: inline for the first ``PARALLEL_AFTER`` articles
     (``KNOWN_LONG_AFTER`` when the run is known to be longer), until embedding has waited for planning
-    (``_Writer.starved``) and while the worker processes start, then from
-    the worker, handed ``PREPARE_BATCH`` articles a task and running up to ``PREPARE_AHEAD`` articles ahead.
+    (``_Writer.starved``) and while the worker processes start; then from the workers, handed ``PREPARE_BATCH``
+    articles a task and running up to ``PREPARE_AHEAD`` articles ahead.
     An article whose source's stored version was made from the same raw input is not prepared at all
     (:func:`retrieval.preparing.unchanged`)."""
 

@@ -13,7 +13,7 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n{2,}")
 
 # Curly quotes and dashes folded to their ASCII forms. A chain of ``str.replace`` (no replacement is itself folded,
-# so the order does not matter) is ~100× faster than ``str.translate`` with a table, which looks up every character.
+# so the order does not matter) is far cheaper than ``str.translate`` with a table, which looks up every character.
 _QUOTE_FOLD = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2013", "-"), ("\u2014", "-"))
 _RUNS_OF_SPACE = re.compile(r"\s+")
 
