@@ -33,9 +33,10 @@ def corpus_config(settings: Settings) -> CorpusConfig:
     )
 
 
-def open_corpus(settings: Settings, reindexing: bool = False) -> Corpus:
-    """Open the corpus the settings point at (``reindexing`` accepts a store built with another model)."""
-    return Corpus.open(corpus_config(settings), reindexing=reindexing)
+def open_corpus(settings: Settings, reindexing: bool = False, writes_only: bool = False) -> Corpus:
+    """Open the corpus the settings point at (``reindexing`` accepts a store built with another model;
+    ``writes_only`` for a command that never searches, so memory holds one shard's vector index)."""
+    return Corpus.open(corpus_config(settings), reindexing=reindexing, writes_only=writes_only)
 
 
 def sample_corpus_path() -> Path:

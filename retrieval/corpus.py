@@ -130,11 +130,13 @@ class Corpus:
         self._wordpieces: WordPieceCounter | None = None
 
     @classmethod
-    def open(cls, config: CorpusConfig, reindexing: bool = False) -> Corpus:
+    def open(cls, config: CorpusConfig, reindexing: bool = False, writes_only: bool = False) -> Corpus:
         """Open (creating if needed) the corpus in ``config.data_dir``.
 
         A store built with another embedding model is refused, unless ``reindexing``: then its vectors
         are dropped so :meth:`reindex` can rebuild them from the chunks kept in the state database.
+        ``writes_only``: this process ingests or re-indexes and never searches, so an embedded store keeps
+        only the vector index of the shard it writes to in memory (see :class:`VectorStore`).
         """
         config.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
@@ -150,7 +152,7 @@ class Corpus:
                 "run `sitrep reindex` to re-embed every chunk with the new model."
             )
         store = VectorStore(config.data_dir, embedder, label, config.chroma_host, config.chroma_port,  # type: ignore[arg-type]
-                            replace_mismatched=reindexing, collection=config.collection)
+                            replace_mismatched=reindexing, collection=config.collection, release_shards=writes_only)
         if not recorded:
             state.set_meta("embedding_model", label)
         _fill_outlets(state)

@@ -17,11 +17,15 @@ import numpy as np
 from retrieval.embeddings import Embedder
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.neterrors import connection_cause
+from retrieval.shards import PLACEMENT_FILE, Placement
 
 log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "sitrep_chunks"
 MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
+# An embedded shard's HNSW index is ~2.8 KB a vector: 20,000 keep an ingest with the model under 600 MB
+# (docs/benchmarks.md, "Memory"), while a search over a 1M-chunk store queries 50 shards.
+SHARD_CHUNKS = 20_000
 # The embedded store keeps its whole HNSW index in the process that ingests or re-indexes (~2.8 KB a chunk):
 # past about this many chunks that process passes 600 MB (docs/benchmarks.md, "Memory"). A server holds the
 # index in its own process instead.
@@ -48,26 +52,33 @@ def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
 
 
 class VectorStore:
-    """A Chroma collection of chunk vectors with ``date_ts`` metadata."""
+    """Chunk vectors with ``date_ts`` metadata in one or more Chroma collections (shards).
+
+    Shard 0 is the collection named ``collection``; shard *i* is ``{collection}.{i}``. An embedded store
+    starts a new shard when the newest holds ``SHARD_CHUNKS`` vectors and records each vector's shard
+    (:mod:`retrieval.shards`); with ``release_shards`` (a process that writes but does not search: ingest,
+    reindex) it closes Chroma's client whenever its writes move to another shard, so only one shard's index is
+    in memory. Searches query every shard. A server holds its indexes in its own process: its writes go to the
+    newest shard, and those for ids of unknown placement to every shard.
+    """
 
     def __init__(self, data_dir: Path, embedder: Embedder, model_label: str,
                  host: str | None = None, port: int = 8000, replace_mismatched: bool = False,
-                 collection: str = DEFAULT_COLLECTION) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
+                 collection: str = DEFAULT_COLLECTION, release_shards: bool = False) -> None:
         self.host, self.port = host, port
         self.name = collection
         self.model_label = model_label
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        self._embedder = embedder
+        self._path = data_dir / "chroma"
+        self._placement = None if host else Placement(self._path / PLACEMENT_FILE)
+        self._release = release_shards and not host
+        self._handles: dict[int, Any] = {}
+        self._touched: set[int] = set()  # shards whose index the client may hold
+        self._newest_size: int | None = None  # vectors in the newest shard, read when first written to
         try:
-            if host:
-                self.client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
-                self.client.heartbeat()
-            else:
-                self.client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+            self.client = self._connect()
             try:
-                self.collection = self._open_collection(embedder)
+                self._shards = self._open_shards()
             except EmbeddingMismatchError:
                 if not replace_mismatched:
                     raise
@@ -81,6 +92,22 @@ class VectorStore:
     def description(self) -> str:
         return f"chroma-server {self.host}:{self.port}" if self.host else "chroma-embedded"
 
+    @property
+    def shards(self) -> list[Any]:
+        """The Chroma collections, shard 0 first."""
+        return [self._shard(s) for s in self._shards]
+
+    def _connect(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        if self.host:
+            client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+            client.heartbeat()
+            return client
+        return chromadb.PersistentClient(path=str(self._path), settings=settings)
+
     def _mismatch(self, found: str) -> EmbeddingMismatchError:
         return EmbeddingMismatchError(
             f"The store was built with embedding model {found!r} but SITREP_EMBEDDING_MODEL selects "
@@ -88,92 +115,211 @@ class VectorStore:
             "re-index with `sitrep reindex` (re-embeds every chunk with the configured model)."
         )
 
-    def _open_collection(self, embedder: Embedder) -> Any:
-        if self.name in self._collection_names():
-            return self._existing(embedder)
+    def _shard_name(self, shard: int) -> str:
+        return self.name if shard == 0 else f"{self.name}.{shard}"
+
+    def _present(self, names: set[str]) -> list[int]:
+        """The shard numbers among these collection names."""
+        prefix = self.name + "."
+        return sorted({0 for n in names if n == self.name}
+                      | {int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()})
+
+    def _open_shards(self) -> list[int]:
+        """The shard numbers present (creating shard 0 when there is none), checked against the model."""
+        present = self._present(self._collection_names())
+        if 0 in present:
+            self._existing(0)
+        else:
+            self._create(0)
+        return sorted({0, *present})
+
+    def _create(self, shard: int) -> Any:
         try:
-            return self.client.create_collection(
-                self.name,
-                embedding_function=embedder,  # type: ignore[arg-type]
+            handle = self.client.create_collection(
+                self._shard_name(shard),
+                embedding_function=self._embedder,  # type: ignore[arg-type]
                 metadata={"embedding_model": self.model_label, "hnsw:space": "cosine"},
             )
         except Exception as exc:
             # Two hosts opening a new store at once both see no collection; the second create loses the race.
             if "already exists" not in str(exc).lower():
                 raise
-            return self._existing(embedder)
+            return self._existing(shard)
+        self._handles[shard] = handle
+        return handle
 
-    def _existing(self, embedder: Embedder) -> Any:
+    def _existing(self, shard: int) -> Any:
         try:
-            collection = self.client.get_collection(self.name, embedding_function=embedder)  # type: ignore[arg-type]
+            handle = self.client.get_collection(self._shard_name(shard),
+                                                embedding_function=self._embedder)  # type: ignore[arg-type]
         except Exception as exc:
             if "conflict" in str(exc).lower():
                 raise self._mismatch(str(exc)) from exc
             raise
-        found = (collection.metadata or {}).get("embedding_model")
+        found = (handle.metadata or {}).get("embedding_model")
         if found and found != self.model_label:
             raise self._mismatch(found)
-        return collection
+        self._handles[shard] = handle
+        return handle
+
+    def _shard(self, shard: int) -> Any:
+        # Getting a collection reads its configuration only; its index is loaded by the first operation on it.
+        return self._handles.get(shard) or self._existing(shard)
+
+    def _writing_to(self, shard: int) -> Any:
+        """The collection of ``shard``, every other shard's index released first when asked to."""
+        self._release_all_but(shard)
+        return self._shard(shard)
+
+    def _release_all_but(self, shard: int) -> None:
+        # Closing the client is the only way to make Chroma free a loaded index; reopening takes ~15 ms.
+        if self._release and self._touched - {shard}:
+            self.client.close()
+            self.client = self._connect()
+            self._handles.clear()
+            self._touched.clear()
+        self._touched.add(shard)
 
     def recreate(self, embedder: Embedder) -> None:
-        """Drop the collection and create an empty one for the configured model (for re-indexing)."""
-        if self.name in self._collection_names():
-            self.client.delete_collection(self.name)
-        self.collection = self._open_collection(embedder)
+        """Drop every shard and create an empty store for the configured model (for re-indexing)."""
+        self._embedder = embedder
+        for shard in self._present(self._collection_names()):
+            self.client.delete_collection(self._shard_name(shard))
+        if self._placement:
+            self._placement.clear()
+        self._handles.clear()
+        self._touched.clear()
+        self._newest_size = 0
+        self._shards = self._open_shards()
 
     def _collection_names(self) -> set[str]:
         return {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
 
+    def _by_shard(self, ids: Sequence[str]) -> tuple[dict[int, list[int]], list[int]]:
+        """Positions in ``ids`` grouped by the shard that holds them, and the positions of unplaced ids."""
+        placed = self._placement.shards_of(ids) if self._placement else {}
+        groups: dict[int, list[int]] = {}
+        unplaced = []
+        for pos, chunk_id in enumerate(ids):
+            shard = placed.get(chunk_id)
+            if shard is None:
+                unplaced.append(pos)
+            else:
+                groups.setdefault(shard, []).append(pos)
+        return groups, unplaced
+
+    def _room(self) -> int:
+        """How many more vectors the newest shard takes (a new shard is started when it is full)."""
+        if self._placement is None:
+            return MAX_BATCH
+        if self._newest_size is None:
+            self._newest_size = int(self._writing_to(self._shards[-1]).count())
+        if self._newest_size >= SHARD_CHUNKS:
+            shard = self._shards[-1] + 1
+            self._release_all_but(shard)
+            self._create(shard)
+            self._shards.append(shard)
+            self._newest_size = 0
+        return SHARD_CHUNKS - self._newest_size
+
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        """Write vectors: an id already placed stays in its shard, a new one goes to the newest shard."""
         try:
-            for start in range(0, len(ids), MAX_BATCH):
-                end = start + MAX_BATCH
-                self.collection.upsert(
-                    ids=list(ids[start:end]),
-                    embeddings=vectors[start:end],
-                    metadatas=list(metadatas[start:end]),
-                )
+            groups, new = self._by_shard(ids)
+            for shard, positions in groups.items():
+                self._upsert_into(shard, ids, vectors, metadatas, positions)
+            while new:
+                room = min(self._room(), MAX_BATCH)
+                taken, new = new[:room], new[room:]
+                shard = self._shards[-1]
+                if self._placement:
+                    self._placement.place((ids[p] for p in taken), shard)
+                    self._newest_size = (self._newest_size or 0) + len(taken)
+                self._upsert_into(shard, ids, vectors, metadatas, taken)
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
+
+    def _upsert_into(self, shard: int, ids: Sequence[str], vectors: np.ndarray,
+                     metadatas: Sequence[dict[str, Any]], positions: list[int]) -> None:
+        handle = self._writing_to(shard)
+        for start in range(0, len(positions), MAX_BATCH):
+            part = positions[start : start + MAX_BATCH]
+            handle.upsert(ids=[ids[p] for p in part], embeddings=vectors[part],
+                          metadatas=[metadatas[p] for p in part])
+
+    def _each_holder(self, ids: Sequence[str]) -> list[tuple[Any, list[int]]]:
+        """For a write to existing ids: each shard that may hold some of them, with their positions (an id of
+        unknown placement may be in any shard)."""
+        groups, unplaced = self._by_shard(ids)
+        for shard in self._shards if unplaced else ():
+            groups[shard] = groups.get(shard, []) + unplaced
+        return [(shard, positions) for shard, positions in sorted(groups.items())]
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         """Change some metadata keys of stored chunks (the others and the vectors are kept; unknown ids are
         ignored)."""
         try:
-            for start in range(0, len(ids), MAX_BATCH):
-                end = start + MAX_BATCH
-                self.collection.update(ids=list(ids[start:end]), metadatas=list(metadatas[start:end]))
+            for shard, positions in self._each_holder(ids):
+                handle = self._writing_to(shard)
+                for start in range(0, len(positions), MAX_BATCH):
+                    part = positions[start : start + MAX_BATCH]
+                    handle.update(ids=[ids[p] for p in part], metadatas=[metadatas[p] for p in part])
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
 
     def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors (unknown ids are ignored)."""
         try:
-            for start in range(0, len(ids), MAX_BATCH):
-                self.collection.delete(ids=list(ids[start : start + MAX_BATCH]))
+            for shard, positions in self._each_holder(ids):
+                handle = self._writing_to(shard)
+                for start in range(0, len(positions), MAX_BATCH):
+                    handle.delete(ids=[ids[p] for p in positions[start : start + MAX_BATCH]])
+            if self._placement:
+                self._placement.forget(ids)
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
-        """Nearest chunks as (id, cosine similarity), best first."""
+        """Nearest chunks as (id, cosine similarity), best first, over every shard."""
+        found: list[tuple[str, float]] = []
         try:
-            res = self.collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
+            for shard in self._shards:
+                self._touched.add(shard)
+                res = self._shard(shard).query(query_embeddings=[vector], n_results=n, where=where,
+                                               include=["distances"])
+                ids = res["ids"][0] if res["ids"] else []
+                dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
+                found.extend((i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False))
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
-        ids = res["ids"][0] if res["ids"] else []
-        dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False)]
+        return sorted(found, key=lambda hit: -hit[1])[:n]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
+        """The stored vectors of these ids (ids not in the store are left out)."""
+        found: dict[str, np.ndarray] = {}
         try:
-            res = self.collection.get(ids=list(ids), include=["embeddings"])
+            for shard, positions in self._each_holder(ids):
+                self._touched.add(shard)
+                res = self._shard(shard).get(ids=[ids[p] for p in positions], include=["embeddings"])
+                found.update((i, np.asarray(e, dtype=np.float32))
+                             for i, e in zip(res["ids"], res["embeddings"], strict=False))
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"], strict=False)}
+        return found
 
     def count(self) -> int:
+        """Vectors in every shard."""
         try:
-            return int(self.collection.count())
+            total = 0
+            for shard in self._shards:
+                self._touched.add(shard)
+                total += int(self._shard(shard).count())
+            return total
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
+
+    def close(self) -> None:
+        """Release Chroma's client (and with it every loaded index) and the placement file."""
+        self.client.close()
+        if self._placement:
+            self._placement.close()

@@ -66,7 +66,7 @@ def _size_note(corpus: Corpus, settings: Settings) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    corpus = open_corpus(settings)
+    corpus = open_corpus(settings, writes_only=True)
     try:
         report = corpus.ingest(args.sources, feed=True if args.feed else None, source_name=args.source_name,
                                progress=Progress.for_terminal(quiet=args.json), date_order=args.date_order,
@@ -129,7 +129,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     if args.dates:
         return cli_dates.cmd_reindex_dates(args, settings)
-    corpus = open_corpus(settings, reindexing=True)
+    corpus = open_corpus(settings, reindexing=True, writes_only=True)
     try:
         total = corpus.reindex(progress=Progress.for_terminal(quiet=args.json))
         _size_note(corpus, settings)

@@ -46,4 +46,4 @@ def test_a_collection_created_by_another_host_in_between_is_opened(
     first = VectorStore(tmp_path, embedder, model_label("minilm"))
     monkeypatch.setattr(VectorStore, "_collection_names", lambda self: set())  # it looked before the other created
     second = VectorStore(tmp_path, embedder, model_label("minilm"))
-    assert second.collection.id == first.collection.id
+    assert second.shards[0].id == first.shards[0].id

@@ -67,7 +67,7 @@ def test_two_ingests_at_once_leave_no_duplicate_and_no_lost_chunk(
         assert len(chunk_ids) > 70 and len(set(chunk_ids)) == len(chunk_ids)
         lexical = {r[0] for r in conn.execute("SELECT chunk_id FROM lex_docs")}
         assert lexical == set(chunk_ids)  # every live chunk is indexed lexically, nothing else is
-        vector_ids = set(corpus.store.collection.get(include=[])["ids"])
+        vector_ids = {i for shard in corpus.store.shards for i in shard.get(include=[])["ids"]}
         assert vector_ids == set(chunk_ids)  # one vector per live chunk, none lost, none stray
         assert conn.execute("SELECT COUNT(*) FROM vector_journal").fetchone()[0] == 0
         hits = corpus.search("convoy in district 2", k=3)

@@ -1,0 +1,142 @@
+"""An embedded store split into shards: writes go where each vector lives, searches see every shard, and an
+ingest or a reindex releases the shards it no longer writes to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.corpus import Corpus
+from retrieval.embeddings import MiniLMEmbedding, model_label
+from retrieval.shards import PLACEMENT_FILE
+from retrieval.store import VectorStore
+
+from conftest import ChromaServer, fixture_articles
+
+
+@pytest.fixture(autouse=True)
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retrieval.store.SHARD_CHUNKS", 4)
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def shard_ids(store: VectorStore) -> list[set[str]]:
+    return [set(shard.get(include=[])["ids"]) for shard in store.shards]
+
+
+def fill(store: VectorStore, n: int = 10) -> tuple[list[str], np.ndarray]:
+    ids = [f"doc{i}:v1:0" for i in range(n)]
+    vectors = unit_vectors(n)
+    store.upsert(ids[:6], vectors[:6], [{"date_ts": float(i)} for i in range(6)])
+    store.upsert(ids[6:], vectors[6:], [{"date_ts": float(i)} for i in range(6, n)])
+    return ids, vectors
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_vectors_fill_shards_in_turn_and_every_operation_finds_them(
+        tmp_path: Path, embedder: MiniLMEmbedding, release: bool) -> None:
+    store = VectorStore(tmp_path, embedder, model_label("minilm"), release_shards=release)
+    ids, vectors = fill(store)
+    assert shard_ids(store) == [set(ids[0:4]), set(ids[4:8]), set(ids[8:10])]
+    assert store.count() == 10
+
+    # the nearest vector is found in whichever shard holds it, with the other shards' candidates merged in order
+    for i in (0, 5, 9):
+        hits = store.query(vectors[i], 3, None)
+        assert hits[0][0] == ids[i] and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert store.query(vectors[9], 3, {"date_ts": {"$lt": 4.0}})[0][0] in ids[:4]
+
+    # a vector written again stays in its shard instead of being copied into the newest one
+    store.upsert([ids[1]], vectors[9:10], [{"date_ts": 1.0}])
+    assert store.count() == 10 and ids[1] in shard_ids(store)[0]
+    assert {i for i, _ in store.query(vectors[9], 2, None)} == {ids[1], ids[9]}
+
+    store.update_metadata([ids[2], ids[7]], [{"date_ts": 100.0}, {"date_ts": 100.0}])
+    assert {i for i, _ in store.query(vectors[2], 10, {"date_ts": {"$gte": 100.0}})} == {ids[2], ids[7]}
+    assert set(store.vectors([ids[0], ids[6], "nowhere"])) == {ids[0], ids[6]}
+
+    store.delete([ids[0], ids[5], ids[9], "never-written"])
+    assert store.count() == 7 and ids[9] not in {i for i, _ in store.query(vectors[9], 10, None)}
+
+    # the next vectors go to the newest shard until it is full
+    store.upsert(["late:v1:0", "late:v1:1", "late:v1:2"], unit_vectors(3, seed=1), [{"date_ts": 0.0}] * 3)
+    assert [len(s) for s in shard_ids(store)] == [3, 3, 3, 1]
+
+    reopened = VectorStore(tmp_path, embedder, model_label("minilm"))
+    assert reopened.count() == 10 and reopened.query(vectors[6], 1, None)[0][0] == ids[6]
+
+
+def test_a_writing_process_keeps_one_shard_open(tmp_path: Path, embedder: MiniLMEmbedding) -> None:
+    """With ``release_shards`` Chroma's client is reopened whenever writes move to another shard: the client
+    that wrote shard 0 is not the one writing shard 2, and a search in between costs a reopen at the next
+    write."""
+    store = VectorStore(tmp_path, embedder, model_label("minilm"), release_shards=True)
+    store.upsert(["a:v:0"], unit_vectors(1), [{"date_ts": 0.0}])
+    first = store.client
+    fill(store)
+    assert store.client is not first
+    writing = store.client
+    store.upsert(["b:v:0"], unit_vectors(1, seed=2), [{"date_ts": 0.0}])  # same shard: nothing reopened
+    assert store.client is writing
+    store.query(unit_vectors(1)[0], 1, None)
+    store.upsert(["c:v:0"], unit_vectors(1, seed=3), [{"date_ts": 0.0}])
+    assert store.client is not writing and store.count() == 13
+
+    kept = VectorStore(tmp_path, embedder, model_label("minilm"))
+    kept_client = kept.client
+    kept.upsert(["d:v:0"], unit_vectors(1, seed=4), [{"date_ts": 0.0}])
+    kept.delete(["a:v:0"])
+    assert kept.client is kept_client  # a process that searches keeps every index it has loaded
+
+
+def test_a_store_from_before_shards_still_deletes_and_updates(tmp_path: Path, embedder: MiniLMEmbedding) -> None:
+    """Vectors written before placements were recorded are looked for in every shard."""
+    store = VectorStore(tmp_path, embedder, model_label("minilm"))
+    ids, vectors = fill(store, 3)
+    store.close()
+    (tmp_path / "chroma" / PLACEMENT_FILE).unlink()
+    store = VectorStore(tmp_path, embedder, model_label("minilm"))
+    store.update_metadata([ids[0]], [{"date_ts": 50.0}])
+    store.delete([ids[1]])
+    assert store.count() == 2
+    assert [i for i, _ in store.query(vectors[0], 5, {"date_ts": 50.0})] == [ids[0]]
+
+
+def test_reindex_rebuilds_every_shard(corpus_factory: Callable[..., Corpus], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retrieval.store.SHARD_CHUNKS", 1)
+    corpus = corpus_factory(articles=fixture_articles())
+    chunks = corpus.stats().chunks
+    assert len(corpus.store.shards) == chunks > 1
+    before = [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3)]
+    assert corpus.reindex() == chunks
+    assert corpus.store.count() == chunks and len(corpus.store.shards) == chunks
+    assert [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3)] == before
+
+
+def test_a_sharded_embedded_store_served_by_chroma(tmp_path: Path, embedder: MiniLMEmbedding) -> None:
+    """`chroma run --path DATA_DIR/chroma` serves the shards an embedded ingest made, nothing re-embedded."""
+    store = VectorStore(tmp_path, embedder, model_label("minilm"))
+    ids, vectors = fill(store)
+    store.close()
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "db").symlink_to(tmp_path / "chroma")  # where ChromaServer points `chroma run`
+    server = ChromaServer(tmp_path / "server")
+    server.start()
+    try:
+        host, port = server.address
+        served = VectorStore(tmp_path / "elsewhere", embedder, model_label("minilm"), host=host, port=port)
+        assert served.count() == 10 and len(served.shards) == 3
+        assert served.query(vectors[8], 1, None)[0][0] == ids[8]
+        served.delete([ids[8]])  # no placement on this side: asked of every shard
+        served.upsert(["new:v:0"], unit_vectors(1, seed=5), [{"date_ts": 0.0}])
+        assert served.count() == 10 and "new:v:0" in shard_ids(served)[-1]
+    finally:
+        server.stop()
