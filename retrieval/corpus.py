@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _WAITING = "waiting for another ingest to finish…"
 _OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
+VECTOR_GENERATION = "vector_generation"  # the meta key naming the vector store's generation in use
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -124,7 +125,7 @@ class Corpus:
     def __init__(self, config: CorpusConfig, embedder: MiniLMEmbedding | object, store: VectorStore) -> None:
         self.config = config
         self.embedder = embedder
-        self.store = store
+        self._store = store
         self.model = model_label(config.embedding_model)
         self._local = threading.local()
         self._wordpieces: WordPieceCounter | None = None
@@ -133,8 +134,8 @@ class Corpus:
     def open(cls, config: CorpusConfig, reindexing: bool = False, writes_only: bool = False) -> Corpus:
         """Open (creating if needed) the corpus in ``config.data_dir``.
 
-        A store built with another embedding model is refused, unless ``reindexing``: then its vectors
-        are dropped so :meth:`reindex` can rebuild them from the chunks kept in the state database.
+        A store built with another embedding model is refused, unless ``reindexing``: then :meth:`reindex`
+        rebuilds its vectors from the chunks kept in the state database.
         ``writes_only``: this process ingests or re-indexes and never searches, so an embedded store keeps
         only the vector index of the shard it writes to in memory (see :class:`VectorStore`).
         """
@@ -152,13 +153,23 @@ class Corpus:
                 "run `sitrep reindex` to re-embed every chunk with the new model."
             )
         store = VectorStore(config.data_dir, embedder, label, config.chroma_host, config.chroma_port,  # type: ignore[arg-type]
-                            replace_mismatched=reindexing, collection=config.collection, release_shards=writes_only)
+                            replace_mismatched=reindexing, collection=config.collection, release_shards=writes_only,
+                            generation=int(state.get_meta(VECTOR_GENERATION) or 0))
         if not recorded:
             state.set_meta("embedding_model", label)
         _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
         return corpus
+
+    @property
+    def store(self) -> VectorStore:
+        """The vector store's generation in use: after a reindex by another process (the bot while `sitrep
+        reindex` runs beside it), the one that reindex switched to."""
+        current = int(self.state.get_meta(VECTOR_GENERATION) or 0)
+        if current > self._store.generation:
+            self._store = self._store.sibling(current)
+        return self._store
 
     @property
     def state(self) -> StateDB:
@@ -249,19 +260,24 @@ class Corpus:
             return report
 
     def reindex(self, progress: Progress | bool = False) -> int:
-        """Re-embed every live chunk with the configured model into a fresh collection."""
+        """Re-embed every live chunk with the configured model into a new generation of the vector store,
+        built beside the one in use, which searches keep using until the new one is complete."""
         shown = as_progress(progress)
         with self._lock(on_wait=lambda: shown.note(_WAITING)):
-            self.store.recreate(self.embedder)  # type: ignore[arg-type]
+            fresh = self.store.successor(self.embedder)  # type: ignore[arg-type]
             total = 0
             with shown.bar("re-embedding", "chunk", total=self.state.counts()[1]) as advance:
                 for rows in self.state.all_chunks():
                     vectors = self.embed([embedding_text(r[1], r[2]) for r in rows])
                     metas = [chunk_metadata(r[3]) for r in rows]
-                    self.store.upsert([r[0] for r in rows], vectors, metas)
+                    fresh.upsert([r[0] for r in rows], vectors, metas)
                     total += len(rows)
                     advance(len(rows))
-            self.state.set_meta("embedding_model", self.model)
+            # The switch: one committed write. A crash after it leaves the old generation, which the next
+            # reindex drops.
+            self.state.set_metas({VECTOR_GENERATION: str(fresh.generation), "embedding_model": self.model})
+            old, self._store = self._store, fresh
+            old.drop()
             return total
 
     # -- search and reads -------------------------------------------------------------------------------

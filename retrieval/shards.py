@@ -1,4 +1,4 @@
-"""Which Chroma collection (shard) holds each chunk vector of an embedded store.
+"""How a vector store is laid out in Chroma collections, and which one (shard) holds each chunk vector.
 
 Chroma loads a collection's whole HNSW index into memory as soon as anything touches it, even a count or a
 lookup by id. An embedded store is therefore split into shards of at most ``SHARD_CHUNKS`` vectors, and this
@@ -8,29 +8,62 @@ keeps one shard's index in memory, whatever the corpus size.
 
 A placement is written before its vector and forgotten after it: a crash in between leaves a placement
 without a vector, which a later delete of that id clears, never a vector that no placement names.
+
+Collection names: generation 0 (a store as first built) is ``{collection}`` for shard 0 and
+``{collection}.{i}`` for shard *i*; a ``sitrep reindex`` builds generation *g* beside the one in use, as
+``{collection}-g{g}`` and ``{collection}-g{g}.{i}``, and the state database's switch to it is one write.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-PLACEMENT_FILE = "sitrep-shards.sqlite3"
+from retrieval.statedb import connect
+
+PLACEMENT_DIR = "shards"  # in the data directory, beside Chroma's own
 _LOOKUP_BATCH = 900  # SQLite's default limit on bound parameters is 999
+
+
+def generation_name(collection: str, generation: int) -> str:
+    """The name of a generation's shard 0 (the prefix of its other shards)."""
+    return collection if generation == 0 else f"{collection}-g{generation}"
+
+
+def shard_name(collection: str, generation: int, shard: int) -> str:
+    base = generation_name(collection, generation)
+    return base if shard == 0 else f"{base}.{shard}"
+
+
+def parse_name(name: str, collection: str) -> tuple[int, int] | None:
+    """(generation, shard) of a collection of this store, None for any other collection."""
+    base, shard = name, 0
+    head, _, tail = name.rpartition(".")
+    if name != collection and head and tail.isdigit():
+        base, shard = head, int(tail)
+    if base == collection:
+        return 0, shard
+    number = base.removeprefix(collection + "-g")
+    return (int(number), shard) if base != number and number.isdigit() else None
+
+
+def placement_path(data_dir: Path, collection: str, generation: int) -> Path:
+    return data_dir / PLACEMENT_DIR / f"{generation_name(collection, generation)}.sqlite3"
+
+
+def remove_placement(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 class Placement:
     """A chunk id → shard number table, safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn = connect(path)
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("CREATE TABLE IF NOT EXISTS placement (chunk_id TEXT PRIMARY KEY, shard INTEGER "
                                "NOT NULL) WITHOUT ROWID")
 

@@ -34,6 +34,7 @@ from retrieval.statedb import (
     run_native,
     run_script,
     table_exists,
+    transaction,
     with_retry,
 )
 
@@ -290,12 +291,16 @@ class StateDB(RemovalQueries):
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with_retry(
-            lambda: self.conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-        )
+        self.set_metas({key: value})
+
+    def set_metas(self, values: dict[str, str]) -> None:
+        """Set several meta keys in one transaction (readers see all of them change, or none)."""
+        def txn() -> None:
+            with transaction(self.conn) as c:
+                c.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                              "value = excluded.value", list(values.items()))
+
+        with_retry(txn)
 
     # -- lookups used by ingest -----------------------------------------------------------------------
     def doc_for_source(self, source_key: str) -> DocRow | None:

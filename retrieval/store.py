@@ -8,7 +8,7 @@ and a store built with another model is refused with a message that says how to 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,15 @@ import numpy as np
 from retrieval.embeddings import Embedder
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.neterrors import connection_cause
-from retrieval.shards import PLACEMENT_FILE, Placement
+from retrieval.shards import (
+    PLACEMENT_DIR,
+    Placement,
+    generation_name,
+    parse_name,
+    placement_path,
+    remove_placement,
+    shard_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +34,21 @@ MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
 # An embedded shard's HNSW index is ~2.8 KB a vector: 20,000 keep an ingest with the model under 600 MB
 # (docs/benchmarks.md, "Memory"), while a search over a 1M-chunk store queries 50 shards.
 SHARD_CHUNKS = 20_000
-# The embedded store keeps its whole HNSW index in the process that ingests or re-indexes (~2.8 KB a chunk):
-# past about this many chunks that process passes 600 MB (docs/benchmarks.md, "Memory"). A server holds the
-# index in its own process instead.
+# A process that searches an embedded store (the Slack bot, `sitrep chat`) loads every shard's HNSW index
+# (~2.8 KB a chunk): past about this many chunks it passes 600 MB (docs/benchmarks.md, "Memory"). Ingest and
+# reindex hold one shard whatever the size; a server holds the indexes in its own process.
 EMBEDDED_CHUNK_LIMIT = 40_000
 
 
 def embedded_size_advice(chunks: int, host: str | None, data_dir: Path) -> str | None:
-    """What to do when an embedded store has outgrown the memory budget (None: nothing to do)."""
+    """What to do when an embedded store has outgrown the memory budget of a searching process (None: nothing
+    to do)."""
     if host or chunks <= EMBEDDED_CHUNK_LIMIT:
         return None
-    return (f"the embedded Chroma store holds {chunks:,} chunks; past ~{EMBEDDED_CHUNK_LIMIT:,} every ingest and "
-            f"reindex holds its whole index in memory (over 600 MB). Stop sitrep, serve this same store with "
-            f"`chroma run --path {data_dir / 'chroma'}` and set CHROMA_HOST=127.0.0.1 (nothing is re-embedded).")
+    return (f"the embedded Chroma store holds {chunks:,} chunks; past ~{EMBEDDED_CHUNK_LIMIT:,} the Slack bot and "
+            f"`sitrep chat` hold its whole index in memory to search it (over 600 MB; ingest and reindex stay "
+            f"bounded). To keep them small, stop sitrep, serve this same store with `chroma run --path "
+            f"{data_dir / 'chroma'}` and set CHROMA_HOST=127.0.0.1 (nothing is re-embedded).")
 
 
 def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
@@ -51,38 +61,85 @@ def _unreachable(host: str | None, port: int, exc: Exception) -> StoreError:
     return StoreError(f"The embedded Chroma store failed ({type(exc).__name__}: {detail})")
 
 
+class _Connection:
+    """Chroma's client, shared by the generations of one store (the one in use and the one a reindex builds).
+
+    With ``release`` (a process that writes but never searches) the client is reopened whenever a write goes
+    to another collection than the ones touched since it was opened: closing the client is the only way to
+    make Chroma free a loaded index, and reopening takes ~15 ms. Collection handles of an older client are
+    stale; ``epoch`` tells the stores to fetch them again.
+    """
+
+    def __init__(self, host: str | None, port: int, path: Path, release: bool) -> None:
+        self.host, self.port, self.path = host, port, path
+        self.release = release and not host
+        self.epoch = 0
+        self.touched: set[str] = set()  # collections whose index the client may hold
+        self.client = self._open()
+
+    def _open(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        if self.host:
+            client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+            client.heartbeat()
+            return client
+        return chromadb.PersistentClient(path=str(self.path), settings=settings)
+
+    def writing(self, name: str) -> None:
+        """Before a write to collection ``name``: release every other index when asked to."""
+        if self.release and self.touched - {name}:
+            self.client.close()
+            self.client = self._open()
+            self.epoch += 1
+            self.touched.clear()
+        self.touched.add(name)
+
+    def names(self) -> set[str]:
+        return {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class VectorStore:
     """Chunk vectors with ``date_ts`` metadata in one or more Chroma collections (shards).
 
-    Shard 0 is the collection named ``collection``; shard *i* is ``{collection}.{i}``. An embedded store
-    starts a new shard when the newest holds ``SHARD_CHUNKS`` vectors and records each vector's shard
-    (:mod:`retrieval.shards`); with ``release_shards`` (a process that writes but does not search: ingest,
-    reindex) it closes Chroma's client whenever its writes move to another shard, so only one shard's index is
-    in memory. Searches query every shard. A server holds its indexes in its own process: its writes go to the
-    newest shard, and those for ids of unknown placement to every shard.
+    An embedded store starts a new shard when the newest holds ``SHARD_CHUNKS`` vectors and records each
+    vector's shard (:mod:`retrieval.shards`, which also names the collections); with ``release_shards`` (a
+    process that writes but does not search: ingest, reindex) only the index of the shard being written is
+    in memory. Searches query every shard. A server holds its indexes in its own process: its writes go to
+    the newest shard, and those for ids of unknown placement to every shard.
+
+    ``generation``: which build of the store is in use (the state database records it); a reindex fills
+    :meth:`successor` and switches to it only once it is complete.
     """
 
     def __init__(self, data_dir: Path, embedder: Embedder, model_label: str,
                  host: str | None = None, port: int = 8000, replace_mismatched: bool = False,
-                 collection: str = DEFAULT_COLLECTION, release_shards: bool = False) -> None:
+                 collection: str = DEFAULT_COLLECTION, release_shards: bool = False, generation: int = 0,
+                 *, _connection: _Connection | None = None) -> None:
         self.host, self.port = host, port
-        self.name = collection
+        self.collection, self.generation = collection, generation
+        self.name = generation_name(collection, generation)
         self.model_label = model_label
+        self._data_dir = data_dir
         self._embedder = embedder
-        self._path = data_dir / "chroma"
-        self._placement = None if host else Placement(self._path / PLACEMENT_FILE)
-        self._release = release_shards and not host
+        self._placement = None if host else Placement(placement_path(data_dir, collection, generation))
         self._handles: dict[int, Any] = {}
-        self._touched: set[int] = set()  # shards whose index the client may hold
+        self._epoch = 0
         self._newest_size: int | None = None  # vectors in the newest shard, read when first written to
         try:
-            self.client = self._connect()
+            self._conn = _connection or _Connection(host, port, data_dir / "chroma", release_shards)
             try:
                 self._shards = self._open_shards()
             except EmbeddingMismatchError:
                 if not replace_mismatched:
                     raise
-                self.recreate(embedder)
+                # Kept as they are until a reindex has built their successor with the configured model.
+                self._shards = self._present(self._conn.names())
         except (EmbeddingMismatchError, StoreError):
             raise
         except Exception as exc:
@@ -93,20 +150,14 @@ class VectorStore:
         return f"chroma-server {self.host}:{self.port}" if self.host else "chroma-embedded"
 
     @property
+    def client(self) -> Any:
+        """Chroma's client (reopened by a writing process when it moves to another shard)."""
+        return self._conn.client
+
+    @property
     def shards(self) -> list[Any]:
         """The Chroma collections, shard 0 first."""
         return [self._shard(s) for s in self._shards]
-
-    def _connect(self) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        settings = ChromaSettings(anonymized_telemetry=False)
-        if self.host:
-            client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
-            client.heartbeat()
-            return client
-        return chromadb.PersistentClient(path=str(self._path), settings=settings)
 
     def _mismatch(self, found: str) -> EmbeddingMismatchError:
         return EmbeddingMismatchError(
@@ -116,17 +167,16 @@ class VectorStore:
         )
 
     def _shard_name(self, shard: int) -> str:
-        return self.name if shard == 0 else f"{self.name}.{shard}"
+        return shard_name(self.collection, self.generation, shard)
 
     def _present(self, names: set[str]) -> list[int]:
-        """The shard numbers among these collection names."""
-        prefix = self.name + "."
-        return sorted({0 for n in names if n == self.name}
-                      | {int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()})
+        """This generation's shard numbers among these collection names."""
+        parsed = (parse_name(n, self.collection) for n in names)
+        return sorted(p[1] for p in parsed if p and p[0] == self.generation)
 
     def _open_shards(self) -> list[int]:
         """The shard numbers present (creating shard 0 when there is none), checked against the model."""
-        present = self._present(self._collection_names())
+        present = self._present(self._conn.names())
         if 0 in present:
             self._existing(0)
         else:
@@ -164,36 +214,63 @@ class VectorStore:
 
     def _shard(self, shard: int) -> Any:
         # Getting a collection reads its configuration only; its index is loaded by the first operation on it.
+        if self._epoch != self._conn.epoch:
+            self._handles.clear()
+            self._epoch = self._conn.epoch
         return self._handles.get(shard) or self._existing(shard)
 
-    def _writing_to(self, shard: int) -> Any:
-        """The collection of ``shard``, every other shard's index released first when asked to."""
-        self._release_all_but(shard)
+    def _reading(self, shard: int) -> Any:
+        self._conn.touched.add(self._shard_name(shard))
         return self._shard(shard)
 
-    def _release_all_but(self, shard: int) -> None:
-        # Closing the client is the only way to make Chroma free a loaded index; reopening takes ~15 ms.
-        if self._release and self._touched - {shard}:
-            self.client.close()
-            self.client = self._connect()
-            self._handles.clear()
-            self._touched.clear()
-        self._touched.add(shard)
+    def _writing_to(self, shard: int) -> Any:
+        self._conn.writing(self._shard_name(shard))
+        return self._shard(shard)
 
     def recreate(self, embedder: Embedder) -> None:
-        """Drop every shard and create an empty store for the configured model (for re-indexing)."""
+        """Drop every shard and create an empty store for the configured model (a restore fills it)."""
         self._embedder = embedder
-        for shard in self._present(self._collection_names()):
-            self.client.delete_collection(self._shard_name(shard))
+        self._delete_collections(self._shard_name(s) for s in self._present(self._conn.names()))
         if self._placement:
             self._placement.clear()
-        self._handles.clear()
-        self._touched.clear()
         self._newest_size = 0
         self._shards = self._open_shards()
 
-    def _collection_names(self) -> set[str]:
-        return {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+    def successor(self, embedder: Embedder) -> VectorStore:
+        """An empty store of the next generation beside this one, for a reindex to fill before it switches.
+
+        What an interrupted reindex left (collections of other generations than this one) is dropped first.
+        """
+        stale = {n for n in self._conn.names() if (p := parse_name(n, self.collection)) and p[0] != self.generation}
+        self._delete_collections(stale)
+        if self._placement:
+            for path in (self._data_dir / PLACEMENT_DIR).glob("*.sqlite3"):
+                if path != placement_path(self._data_dir, self.collection, self.generation):
+                    remove_placement(path)
+        return self._at(self.generation + 1, embedder)
+
+    def sibling(self, generation: int) -> VectorStore:
+        """The store's ``generation`` (one a reindex switched to), through the same client."""
+        return self._at(generation, self._embedder)
+
+    def _at(self, generation: int, embedder: Embedder) -> VectorStore:
+        return VectorStore(self._data_dir, embedder, self.model_label, self.host, self.port,
+                           collection=self.collection, generation=generation, _connection=self._conn)
+
+    def drop(self) -> None:
+        """Delete this generation's collections and placements (once a reindex has switched to its successor)."""
+        self._delete_collections(self._shard_name(s) for s in self._present(self._conn.names()))
+        self._shards = []
+        if self._placement:
+            self._placement.close()
+            remove_placement(placement_path(self._data_dir, self.collection, self.generation))
+            self._placement = None
+
+    def _delete_collections(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.client.delete_collection(name)
+            self._conn.touched.discard(name)
+        self._handles.clear()
 
     def _by_shard(self, ids: Sequence[str]) -> tuple[dict[int, list[int]], list[int]]:
         """Positions in ``ids`` grouped by the shard that holds them, and the positions of unplaced ids."""
@@ -216,7 +293,7 @@ class VectorStore:
             self._newest_size = int(self._writing_to(self._shards[-1]).count())
         if self._newest_size >= SHARD_CHUNKS:
             shard = self._shards[-1] + 1
-            self._release_all_but(shard)
+            self._conn.writing(self._shard_name(shard))
             self._create(shard)
             self._shards.append(shard)
             self._newest_size = 0
@@ -284,8 +361,7 @@ class VectorStore:
         found: list[tuple[str, float]] = []
         try:
             for shard in self._shards:
-                self._touched.add(shard)
-                res = self._shard(shard).query(query_embeddings=[vector], n_results=n, where=where,
+                res = self._reading(shard).query(query_embeddings=[vector], n_results=n, where=where,
                                                include=["distances"])
                 ids = res["ids"][0] if res["ids"] else []
                 dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
@@ -299,8 +375,7 @@ class VectorStore:
         found: dict[str, np.ndarray] = {}
         try:
             for shard, positions in self._each_holder(ids):
-                self._touched.add(shard)
-                res = self._shard(shard).get(ids=[ids[p] for p in positions], include=["embeddings"])
+                res = self._reading(shard).get(ids=[ids[p] for p in positions], include=["embeddings"])
                 found.update((i, np.asarray(e, dtype=np.float32))
                              for i, e in zip(res["ids"], res["embeddings"], strict=False))
         except Exception as exc:
@@ -312,14 +387,13 @@ class VectorStore:
         try:
             total = 0
             for shard in self._shards:
-                self._touched.add(shard)
-                total += int(self._shard(shard).count())
+                total += int(self._reading(shard).count())
             return total
         except Exception as exc:
             raise _unreachable(self.host, self.port, exc) from exc
 
     def close(self) -> None:
         """Release Chroma's client (and with it every loaded index) and the placement file."""
-        self.client.close()
+        self._conn.close()
         if self._placement:
             self._placement.close()

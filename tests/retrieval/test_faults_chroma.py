@@ -44,6 +44,6 @@ def test_a_collection_created_by_another_host_in_between_is_opened(
     """Two hosts opening a new store at once both find no collection; the one whose create comes second
     opens the collection the other made instead of failing."""
     first = VectorStore(tmp_path, embedder, model_label("minilm"))
-    monkeypatch.setattr(VectorStore, "_collection_names", lambda self: set())  # it looked before the other created
+    monkeypatch.setattr("retrieval.store._Connection.names", lambda self: set())  # it looked before the other created
     second = VectorStore(tmp_path, embedder, model_label("minilm"))
     assert second.shards[0].id == first.shards[0].id

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval.corpus import Corpus
 from retrieval.embeddings import MiniLMEmbedding, model_label
-from retrieval.shards import PLACEMENT_FILE
+from retrieval.shards import placement_path, remove_placement
 from retrieval.store import VectorStore
 
 from conftest import ChromaServer, fixture_articles
@@ -102,7 +102,7 @@ def test_a_store_from_before_shards_still_deletes_and_updates(tmp_path: Path, em
     store = VectorStore(tmp_path, embedder, model_label("minilm"))
     ids, vectors = fill(store, 3)
     store.close()
-    (tmp_path / "chroma" / PLACEMENT_FILE).unlink()
+    remove_placement(placement_path(tmp_path, store.collection, 0))
     store = VectorStore(tmp_path, embedder, model_label("minilm"))
     store.update_metadata([ids[0]], [{"date_ts": 50.0}])
     store.delete([ids[1]])
@@ -140,3 +140,58 @@ def test_a_sharded_embedded_store_served_by_chroma(tmp_path: Path, embedder: Min
         assert served.count() == 10 and "new:v:0" in shard_ids(served)[-1]
     finally:
         server.stop()
+
+
+def collection_names(corpus: Corpus) -> set[str]:
+    return {c.name for c in corpus.store.client.list_collections()}
+
+
+def test_an_interrupted_reindex_leaves_the_index_in_use(corpus_factory: Callable[..., Corpus],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retrieval.store.SHARD_CHUNKS", 2)
+    corpus = corpus_factory(articles=fixture_articles())
+    chunks = corpus.stats().chunks
+    before = [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3, mode="dense")]
+    in_use = collection_names(corpus)
+    real_embed = corpus.embed
+    calls = iter(range(1000))
+
+    def embed_then_stop(texts: list[str]) -> np.ndarray:
+        if next(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C half-way
+        return real_embed(texts)
+
+    monkeypatch.setattr(corpus, "embed", embed_then_stop)
+    in_batches = corpus.state.all_chunks
+    monkeypatch.setattr(corpus.state, "all_chunks", lambda: in_batches(batch=2))
+    with pytest.raises(KeyboardInterrupt):
+        corpus.reindex()
+    assert corpus.store.generation == 0 and corpus.store.count() == chunks
+    assert [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3, mode="dense")] == before
+    assert collection_names(corpus) > in_use  # the half-built generation is still there…
+
+    again = Corpus.open(corpus.config)
+    assert again.store.generation == 0 and again.store.count() == chunks
+    assert again.reindex() == chunks
+    assert again.store.generation == 1 and again.state.get_meta("vector_generation") == "1"
+    # …until the next reindex, which drops it, and the old generation once it has switched
+    shards = {"sitrep_chunks-g1"} | {f"sitrep_chunks-g1.{i}" for i in range(1, -(-chunks // 2))}
+    assert collection_names(again) == shards
+    placements = {p.name for p in (again.config.data_dir / "shards").glob("*.sqlite3")}
+    assert placements == {"sitrep_chunks-g1.sqlite3"}
+    reopened = Corpus.open(corpus.config)
+    assert reopened.store.count() == chunks
+    assert [h.chunk_id for h in reopened.search("helicopter crash Nawa", k=3, mode="dense")] == before
+
+
+def test_a_searching_process_follows_a_reindex_made_beside_it(corpus_factory: Callable[..., Corpus]) -> None:
+    """The bot keeps its corpus open while `sitrep reindex` runs in another process: once that reindex
+    switches generations, the bot's searches and writes use the new one, not the dropped one."""
+    bot = corpus_factory(articles=fixture_articles()[:2])
+    before = [h.chunk_id for h in bot.search("helicopter crash Nawa", k=3, mode="dense")]
+    cli = Corpus.open(bot.config, writes_only=True)
+    assert cli.reindex() == bot.stats().chunks
+    assert [h.chunk_id for h in bot.search("helicopter crash Nawa", k=3, mode="dense")] == before
+    assert bot.store.generation == 1
+    bot.ingest_articles(fixture_articles()[2:])
+    assert bot.store.count() == bot.stats().chunks == cli.store.count()
