@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.chunking import embedding_text
-from retrieval.corpus import Corpus, CorpusConfig, disk_full
+from retrieval.corpus import VECTOR_GENERATION, Corpus, CorpusConfig, disk_full
 from retrieval.embeddings import model_label
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.ingest import chunk_metadata, ingest_lock
@@ -347,14 +347,17 @@ def _load_vectors(corpus: Corpus, staged: Path, src: Path) -> None:
     state = StateDB(staged)
     try:
         state.conn.execute("DELETE FROM vector_journal")  # entries of processes on the machine backed up
-        corpus.store.recreate(corpus.embedder)  # type: ignore[arg-type]
+        store = corpus.store
+        store.recreate(corpus.embedder)  # type: ignore[arg-type]
+        # The restored state names the generation the vectors go to, whichever one the backup was taken at.
+        state.set_meta(VECTOR_GENERATION, str(store.generation))
         done = 0
         for rows in state.all_chunks(batch=BATCH):
             chunk_ids = [r[0] for r in rows]
             if chunk_ids != ids[done : done + len(rows)]:
                 raise StoreError(f"{src} is inconsistent: its vectors do not match its passages; it cannot be used.")
             metadatas = [chunk_metadata(r[3]) for r in rows]
-            corpus.store.upsert(chunk_ids, np.asarray(matrix[done : done + len(rows)]), metadatas)
+            store.upsert(chunk_ids, np.asarray(matrix[done : done + len(rows)]), metadatas)
             done += len(rows)
         if done != len(ids):
             raise StoreError(f"{src} is inconsistent: it has {len(ids)} vectors for {done} passages.")

@@ -4,6 +4,7 @@ ingest or a reindex releases the shards it no longer writes to."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,19 @@ def test_a_searching_process_follows_a_reindex_made_beside_it(corpus_factory: Ca
     assert bot.store.generation == 1
     bot.ingest_articles(fixture_articles()[2:])
     assert bot.store.count() == bot.stats().chunks == cli.store.count()
+
+
+def test_a_backup_taken_after_a_reindex_restores_into_an_empty_folder(
+        tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
+    from retrieval.backup import backup, restore
+
+    corpus = corpus_factory(articles=fixture_articles())
+    corpus.reindex()
+    assert corpus.store.generation == 1
+    backup(corpus.config, tmp_path / "backup")
+    target = replace(corpus.config, data_dir=tmp_path / "restored")
+    restore(target, tmp_path / "backup")
+    restored = corpus_factory(data_dir=target.data_dir)
+    assert restored.store.count() == restored.stats().chunks == corpus.stats().chunks
+    hits = restored.search("MI-17 helicopters crashed in Nawa", k=1, mode="dense")
+    assert hits[0].url == "https://example-news.test/helmand-helicopters"
