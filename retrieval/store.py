@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "sitrep_chunks"
 MAX_BATCH = 5000  # Chroma's limit is 5,461 records per call
-# An embedded shard's HNSW index is ~2.8 KB a vector: 20,000 keep an ingest with the model under 600 MB
-# (docs/benchmarks.md, "Memory"), while a search over a 1M-chunk store queries 50 shards.
-SHARD_CHUNKS = 20_000
+# An embedded shard's HNSW index is ~2.8 KB a vector. An ingest with the model peaks at 530-580 MB with 9k
+# chunks in one collection (docs/benchmarks.md, "Memory"), so a shard of 10,000 (28 MB) keeps it under 600 MB;
+# a search queries every shard, ~1 ms each (10 at 100k chunks).
+SHARD_CHUNKS = 10_000
 # A process that searches an embedded store (the Slack bot, `sitrep chat`) loads every shard's HNSW index
 # (~2.8 KB a chunk): past about this many chunks it passes 600 MB (docs/benchmarks.md, "Memory"). Ingest and
 # reindex hold one shard whatever the size; a server holds the indexes in its own process.
