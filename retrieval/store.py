@@ -246,7 +246,7 @@ class VectorStore:
         self._delete_collections(stale)
         if self._placement:
             for path in (self._data_dir / PLACEMENT_DIR).glob("*.sqlite3"):
-                if path != placement_path(self._data_dir, self.collection, self.generation):
+                if (p := parse_name(path.stem, self.collection)) and p[0] != self.generation:
                     remove_placement(path)
         return self._at(self.generation + 1, embedder)
 
@@ -325,7 +325,7 @@ class VectorStore:
             handle.upsert(ids=[ids[p] for p in part], embeddings=vectors[part],
                           metadatas=[metadatas[p] for p in part])
 
-    def _each_holder(self, ids: Sequence[str]) -> list[tuple[Any, list[int]]]:
+    def _each_holder(self, ids: Sequence[str]) -> list[tuple[int, list[int]]]:
         """For a write to existing ids: each shard that may hold some of them, with their positions (an id of
         unknown placement may be in any shard)."""
         groups, unplaced = self._by_shard(ids)
