@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval import heap
 from retrieval.chunking import embedding_text
 from retrieval.date_repair import DateRepair, repair_dates
 from retrieval.date_store import OutletDates, date_counts
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _WAITING = "waiting for another ingest to finish…"
 _OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
+WRITER_ARENAS = 2  # two reuse released shards' pages as one does, without every thread waiting on one lock
 VECTOR_GENERATION = "vector_generation"  # the meta key naming the vector store's generation in use
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
@@ -137,8 +139,11 @@ class Corpus:
         A store built with another embedding model is refused, unless ``reindexing``: then :meth:`reindex`
         rebuilds its vectors from the chunks kept in the state database.
         ``writes_only``: this process ingests or re-indexes and never searches, so an embedded store keeps
-        only the vector index of the shard it writes to in memory (see :class:`VectorStore`).
+        only the vector index of the shard it writes to in memory (see :class:`VectorStore`), and glibc's
+        malloc is held to two arenas so that the released shards' memory is reused (:mod:`retrieval.heap`).
         """
+        if writes_only:
+            heap.limit_arenas(WRITER_ARENAS)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # not ours to change, e.g. a shared mount
             config.data_dir.chmod(0o700)

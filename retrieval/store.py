@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval import heap
 from retrieval.embeddings import Embedder
 from retrieval.errors import EmbeddingMismatchError, StoreError
 from retrieval.neterrors import connection_cause
@@ -93,6 +94,7 @@ class _Connection:
         """Before a write to collection ``name``: release every other index when asked to."""
         if self.release and self.touched - {name}:
             self.client.close()
+            heap.trim()
             self.client = self._open()
             self.epoch += 1
             self.touched.clear()
