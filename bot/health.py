@@ -92,9 +92,10 @@ class HealthMonitor:
         self._at = 0.0
 
     @classmethod
-    def for_state(cls, location: Location, store: CountedStore, **kwargs: Any) -> HealthMonitor:
-        """The monitor of a replica: its state database and its Chroma collection."""
-        return cls({"database": lambda: database_health(location), "chroma": lambda: chroma_health(store)},
+    def for_state(cls, location: Location, store: Callable[[], CountedStore], **kwargs: Any) -> HealthMonitor:
+        """The monitor of a replica: its state database and its Chroma store (``store()`` is asked at each
+        check: after a reindex the corpus uses the generation it switched to)."""
+        return cls({"database": lambda: database_health(location), "chroma": lambda: chroma_health(store())},
                    **kwargs)
 
     def report(self) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def create_http_app(bot: SlackBot, max_body_bytes: int = MAX_BODY_BYTES) -> Star
         bolt_response = bot.app.dispatch(bolt_request)
         return to_starlette_response(bolt_response)
 
-    health = HealthMonitor.for_state(bot.settings.state_location, bot.corpus.store)
+    health = HealthMonitor.for_state(bot.settings.state_location, lambda: bot.corpus.store)
 
     async def healthz(request: Request) -> Response:
         # 200 when the state database and Chroma answer, else 503: a load balancer sends no events here then.

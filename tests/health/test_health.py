@@ -68,7 +68,7 @@ def _closed_port() -> int:
 
 def test_an_unreachable_postgresql_is_reported_in_time_without_its_password() -> None:
     url = f"postgresql://sitrep:hunter2@127.0.0.1:{_closed_port()}/sitrep"
-    monitor = HealthMonitor.for_state(url, FakeStore(), timeout=0.5)
+    monitor = HealthMonitor.for_state(url, FakeStore, timeout=0.5)
     report = monitor.report()
     assert report["ok"] is False and report["chroma"]["ok"] is True
     assert report["database"]["reachable"] is False  # the pool tries for 10 s; the report waits 0.5 s
@@ -129,3 +129,20 @@ def test_healthz_answers_503_when_chroma_fails(make_harness: Callable[..., BotHa
     response = sick.http.get(sick.server.url + "/healthz")
     assert response.status_code == 503
     assert response.json()["chroma"]["reachable"] is False and response.json()["database"]["ok"] is True
+
+
+def test_the_chroma_check_follows_a_reindex_made_by_another_process(
+        corpus_factory: Callable[..., Any]) -> None:
+    from retrieval.corpus import Corpus
+    from retrieval.statedb import state_location
+
+    from conftest import fixture_articles
+
+    bot = corpus_factory(articles=fixture_articles())
+    monitor = HealthMonitor.for_state(state_location(bot.config.data_dir, bot.config.database_url),
+                                      lambda: bot.store, ttl=0)
+    assert monitor.report()["chroma"]["collection"] == "sitrep_chunks"
+    Corpus.open(bot.config, writes_only=True).reindex()  # `sitrep reindex` beside the running bot
+    chroma = monitor.report()["chroma"]
+    assert chroma["ok"] is True and chroma["collection"] == "sitrep_chunks-g1"
+    assert chroma["count"] == bot.stats().chunks
