@@ -147,6 +147,7 @@ def collection_names(corpus: Corpus) -> set[str]:
     return {c.name for c in corpus.store.client.list_collections()}
 
 
+@pytest.mark.both_engines
 def test_an_interrupted_reindex_leaves_the_index_in_use(corpus_factory: Callable[..., Corpus],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("retrieval.store.SHARD_CHUNKS", 2)
@@ -185,6 +186,7 @@ def test_an_interrupted_reindex_leaves_the_index_in_use(corpus_factory: Callable
     assert [h.chunk_id for h in reopened.search("helicopter crash Nawa", k=3, mode="dense")] == before
 
 
+@pytest.mark.both_engines
 def test_a_searching_process_follows_a_reindex_made_beside_it(corpus_factory: Callable[..., Corpus]) -> None:
     """The bot keeps its corpus open while `sitrep reindex` runs in another process: once that reindex
     switches generations, the bot's searches and writes use the new one, not the dropped one."""
