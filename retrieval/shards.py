@@ -1,10 +1,10 @@
 """How a vector store is laid out in Chroma collections, and which one (shard) holds each chunk vector.
 
 Chroma loads a collection's whole HNSW index into memory as soon as anything touches it, even a count or a
-lookup by id. An embedded store is therefore split into shards of at most ``SHARD_CHUNKS`` vectors, and this
-small SQLite file beside Chroma's own records where every vector went, so that a write (a changed article's
-old chunks deleted, a date repaired) touches only the shards that hold its ids and an ingest or a reindex
-keeps one shard's index in memory, whatever the corpus size.
+lookup by id. An embedded store is therefore split into shards of at most ``retrieval.store.SHARD_CHUNKS``
+vectors, and a small SQLite file per store (under ``DATA_DIR/shards``) records where every vector went, so
+that a write (a changed article's old chunks deleted, a date repaired) touches only the shards that hold its
+ids and an ingest or a reindex keeps one shard's index in memory, whatever the corpus size.
 
 A placement is written before its vector and forgotten after it: a crash in between leaves a placement
 without a vector, which a later delete of that id clears, never a vector that no placement names.
