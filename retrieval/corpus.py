@@ -10,6 +10,7 @@ import contextlib
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from retrieval.outlets import outlet_for_url, readable_outlet
 from retrieval.progress import Progress, as_progress
 from retrieval.removal import RemovalReport, RemovalRequest, remove
 from retrieval.search import SearchOptions, hybrid_search
-from retrieval.state import StateDB
+from retrieval.state import VECTORS_WRITTEN, WRITER, StateDB
 from retrieval.statedb import DatabaseError, state_location
 from retrieval.store import DEFAULT_COLLECTION, VectorStore
 
@@ -42,6 +43,7 @@ _WAITING = "waiting for another ingest to finish…"
 _OUTLETS_FILLED = "1"  # bump when outlet naming changes, to rename once more on open
 WRITER_ARENAS = 2  # two reuse released shards' pages as one does, without every thread waiting on one lock
 VECTOR_GENERATION = "vector_generation"  # the meta key naming the vector store's generation in use
+RELOAD_SECONDS = 30.0
 
 __all__ = ["Corpus", "CorpusConfig", "CorpusStats", "DocumentInfo", "IngestReport"]
 
@@ -128,6 +130,9 @@ class Corpus:
         self.config = config
         self.embedder = embedder
         self._store = store
+        self._written: str | None = None  # the last commit of new chunks seen in the state database
+        self._stale = False  # another process has committed chunks since the store was (re)loaded
+        self._reloaded = -RELOAD_SECONDS
         self.model = model_label(config.embedding_model)
         self._local = threading.local()
         self._wordpieces: WordPieceCounter | None = None
@@ -165,15 +170,28 @@ class Corpus:
         _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
+        corpus._written = state.metas([VECTORS_WRITTEN]).get(VECTORS_WRITTEN)  # what a fresh client sees
         return corpus
 
     @property
     def store(self) -> VectorStore:
-        """The vector store's generation in use: after a reindex by another process (the bot while `sitrep
-        reindex` runs beside it), the one that reindex switched to."""
-        current = int(self.state.get_meta(VECTOR_GENERATION) or 0)
+        """The vector store as other processes left it: after a reindex by another process (the bot while
+        `sitrep reindex` runs beside it), the generation that reindex switched to; after another process
+        committed new chunks (`sitrep ingest` beside the bot), reloaded so that dense search sees them (at most
+        every ``RELOAD_SECONDS``: a long ingest commits a batch every few seconds)."""
+        meta = self.state.metas([VECTOR_GENERATION, VECTORS_WRITTEN])
+        current = int(meta.get(VECTOR_GENERATION) or 0)
         if current > self._store.generation:
             self._store = self._store.sibling(current)
+        written = meta.get(VECTORS_WRITTEN)
+        if written != self._written:
+            self._written = written
+            # Seen before this process commits chunks of its own (an ingest opens the store first), so a
+            # commit of ours never hides one of another process's.
+            self._stale = self._stale or bool(written and not written.startswith(WRITER))
+        if self._stale and time.monotonic() - self._reloaded >= RELOAD_SECONDS:
+            self._stale, self._reloaded = False, time.monotonic()
+            self._store.reload()
         return self._store
 
     @property

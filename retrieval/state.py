@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,12 @@ from retrieval.statedb import (
 )
 
 log = logging.getLogger(__name__)
+
+_SET_META = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+# Every commit of new chunks records which process made it: another process searching an embedded Chroma store
+# holds indexes loaded before, which do not see vectors written since (retrieval.corpus reloads them).
+VECTORS_WRITTEN = "vectors_written"
+WRITER = uuid.uuid4().hex  # this process
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -290,6 +297,11 @@ class StateDB(RemovalQueries):
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def metas(self, keys: Sequence[str]) -> dict[str, str]:
+        """The values of these meta keys (keys never set are left out), in one read."""
+        marks = ",".join("?" * len(keys))
+        return dict(self.conn.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", list(keys)))
+
     def set_meta(self, key: str, value: str) -> None:
         self.set_metas({key: value})
 
@@ -297,8 +309,7 @@ class StateDB(RemovalQueries):
         """Set several meta keys in one transaction (readers see all of them change, or none)."""
         def txn() -> None:
             with transaction(self.conn) as c:
-                c.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                              "value = excluded.value", list(values.items()))
+                c.executemany(_SET_META, list(values.items()))
 
         with_retry(txn)
 
@@ -435,6 +446,8 @@ class StateDB(RemovalQueries):
                 c.executemany("DELETE FROM tombstones WHERE key = ?", [(k,) for k in unblock])
                 journal_retired(c, retired)
                 c.executemany("DELETE FROM vector_journal WHERE journal_id = ?", [(r,) for r in written_journal])
+                if versions:
+                    c.execute(_SET_META, (VECTORS_WRITTEN, f"{WRITER}:{time.time_ns()}"))
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")

@@ -8,7 +8,9 @@ and a store built with another model is refused with a message that says how to 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +70,9 @@ class _Connection:
 
     With ``release`` (a process that writes but never searches) the client is reopened whenever a write goes
     to another collection than the ones touched since it was opened: closing the client is the only way to
-    make Chroma free a loaded index, and reopening takes ~15 ms. Collection handles of an older client are
-    stale; ``epoch`` tells the stores to fetch them again.
+    make Chroma free a loaded index, and reopening takes ~15 ms. A searching process reopens it to see what
+    another process wrote (:meth:`VectorStore.reload`), once the operations in flight are done. Collection
+    handles of an older client are stale; ``epoch`` tells the stores to fetch them again.
     """
 
     def __init__(self, host: str | None, port: int, path: Path, release: bool) -> None:
@@ -78,6 +81,9 @@ class _Connection:
         self.epoch = 0
         self.touched: set[str] = set()  # collections whose index the client may hold
         self.client = self._open()
+        self._turn = threading.Condition()
+        self._users = 0
+        self._reopening = False
 
     def _open(self) -> Any:
         import chromadb
@@ -90,14 +96,44 @@ class _Connection:
             return client
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
+    def reopen(self) -> None:
+        self.client.close()
+        heap.trim()
+        self.client = self._open()
+        self.epoch += 1
+        self.touched.clear()
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Around an operation: any number at once, none while the client is reopened for a reload."""
+        with self._turn:
+            self._turn.wait_for(lambda: not self._reopening)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._users -= 1
+                self._turn.notify_all()
+
+    def reopen_alone(self) -> None:
+        """Reopen the client once no operation is using it (the next ones wait)."""
+        with self._turn:
+            self._turn.wait_for(lambda: not self._reopening)
+            self._reopening = True
+            self._turn.wait_for(lambda: self._users == 0)
+        try:
+            self.reopen()
+        finally:
+            with self._turn:
+                self._reopening = False
+                self._turn.notify_all()
+
     def writing(self, name: str) -> None:
-        """Before a write to collection ``name``: release every other index when asked to."""
+        """Before a write to collection ``name``: release every other index when asked to (a writing process
+        has no other operation in flight)."""
         if self.release and self.touched - {name}:
-            self.client.close()
-            heap.trim()
-            self.client = self._open()
-            self.epoch += 1
-            self.touched.clear()
+            self.reopen()
         self.touched.add(name)
 
     def names(self) -> set[str]:
@@ -304,7 +340,7 @@ class VectorStore:
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
         """Write vectors: an id already placed stays in its shard, a new one goes to the newest shard."""
-        try:
+        with self._using():
             groups, new = self._by_shard(ids)
             for shard, positions in groups.items():
                 self._upsert_into(shard, ids, vectors, metadatas, positions)
@@ -316,8 +352,6 @@ class VectorStore:
                     self._placement.place((ids[p] for p in taken), shard)
                     self._newest_size = (self._newest_size or 0) + len(taken)
                 self._upsert_into(shard, ids, vectors, metadatas, taken)
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
 
     def _upsert_into(self, shard: int, ids: Sequence[str], vectors: np.ndarray,
                      metadatas: Sequence[dict[str, Any]], positions: list[int]) -> None:
@@ -338,62 +372,73 @@ class VectorStore:
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         """Change some metadata keys of stored chunks (the others and the vectors are kept; unknown ids are
         ignored)."""
-        try:
+        with self._using():
             for shard, positions in self._each_holder(ids):
                 handle = self._writing_to(shard)
                 for start in range(0, len(positions), MAX_BATCH):
                     part = positions[start : start + MAX_BATCH]
                     handle.update(ids=[ids[p] for p in part], metadatas=[metadatas[p] for p in part])
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors (unknown ids are ignored)."""
-        try:
+        with self._using():
             for shard, positions in self._each_holder(ids):
                 handle = self._writing_to(shard)
                 for start in range(0, len(positions), MAX_BATCH):
                     handle.delete(ids=[ids[p] for p in positions[start : start + MAX_BATCH]])
             if self._placement:
                 self._placement.forget(ids)
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """Nearest chunks as (id, cosine similarity), best first, over every shard."""
         found: list[tuple[str, float]] = []
-        try:
+        with self._using():
             for shard in self._shards:
                 res = self._reading(shard).query(query_embeddings=[vector], n_results=n, where=where,
                                                include=["distances"])
                 ids = res["ids"][0] if res["ids"] else []
                 dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
                 found.extend((i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False))
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
         return sorted(found, key=lambda hit: -hit[1])[:n]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these ids (ids not in the store are left out)."""
         found: dict[str, np.ndarray] = {}
-        try:
+        with self._using():
             for shard, positions in self._each_holder(ids):
                 res = self._reading(shard).get(ids=[ids[p] for p in positions], include=["embeddings"])
                 found.update((i, np.asarray(e, dtype=np.float32))
                              for i, e in zip(res["ids"], res["embeddings"], strict=False))
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
         return found
 
     def count(self) -> int:
         """Vectors in every shard."""
-        try:
+        with self._using():
             total = 0
             for shard in self._shards:
                 total += int(self._reading(shard).count())
             return total
-        except Exception as exc:
-            raise _unreachable(self.host, self.port, exc) from exc
+
+    @contextmanager
+    def _using(self) -> Iterator[None]:
+        """Around one operation: the client stays open, and Chroma's failures become :class:`StoreError`."""
+        with self._conn.in_use():
+            try:
+                yield
+            except (StoreError, EmbeddingMismatchError):
+                raise
+            except Exception as exc:
+                raise _unreachable(self.host, self.port, exc) from exc
+
+    def reload(self) -> None:
+        """See what another process wrote since: an embedded client reads the indexes again from disk at their
+        next use (one it has loaded never shows vectors written by another process), and the shards are listed
+        again (that process may have started new ones)."""
+        if not self.host:
+            self._conn.reopen_alone()
+        with self._using():
+            self._shards = sorted({0, *self._present(self._conn.names())})
+            self._newest_size = None
 
     def close(self) -> None:
         """Release Chroma's client (and with it every loaded index) and the placement file."""

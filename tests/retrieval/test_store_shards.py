@@ -3,6 +3,11 @@ ingest or a reindex releases the shards it no longer writes to."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +20,7 @@ from retrieval.embeddings import MiniLMEmbedding, model_label
 from retrieval.shards import placement_path, remove_placement
 from retrieval.store import VectorStore
 
-from conftest import ChromaServer, fixture_articles
+from conftest import ROOT, ChromaServer, fixture_articles
 
 
 @pytest.fixture(autouse=True)
@@ -214,3 +219,45 @@ def test_a_backup_taken_after_a_reindex_restores_into_an_empty_folder(
     assert restored.store.count() == restored.stats().chunks == corpus.stats().chunks
     hits = restored.search("MI-17 helicopters crashed in Nawa", k=1, mode="dense")
     assert hits[0].url == "https://example-news.test/helmand-helicopters"
+
+
+def test_a_searching_process_sees_what_an_ingest_beside_it_wrote(
+        tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
+    """`sitrep ingest` from a terminal while the bot runs on the same embedded store: Chroma's index loaded in
+    the bot never shows vectors written by another process, so the bot reloads after that ingest commits."""
+    bot = corpus_factory(data_dir=tmp_path / "data", articles=fixture_articles())
+    assert bot.search("helicopter crash Nawa", k=1, mode="dense")  # the bot's client has loaded the index
+    story = tmp_path / "dam.jsonl"
+    story.write_text(json.dumps({
+        "title": "Kajaki dam turbine repaired", "url": "https://example-news.test/kajaki", "published": "2020-10-16",
+        "text": "Engineers restarted the second turbine of the Kajaki dam on Friday, restoring power to parts of "
+                "Lashkargah for the first time in a week, the provincial electricity department said."}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SITREP_", "OPENAI_", "CHROMA_"))}
+    done = subprocess.run([sys.executable, "-m", "bot.cli.main", "ingest", str(story)], cwd=tmp_path, text=True,
+                          env={**env, "SITREP_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)},
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    hits = bot.search("Kajaki dam turbine restarted", k=1, mode="dense")
+    assert hits and hits[0].url == "https://example-news.test/kajaki"
+
+
+def test_a_reload_waits_for_the_searches_in_flight(corpus_factory: Callable[..., Corpus]) -> None:
+    store = corpus_factory(articles=fixture_articles()).store
+    vector = unit_vectors(1)[0]
+    failures: list[BaseException] = []
+
+    def search() -> None:
+        for _ in range(40):
+            try:
+                assert len(store.query(vector, 3, None)) == 3
+            except BaseException as exc:  # collected for the assertion below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(15):
+        store.reload()
+    for thread in threads:
+        thread.join()
+    assert failures == []
