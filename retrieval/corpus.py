@@ -203,10 +203,14 @@ class Corpus:
         return db
 
     def close(self) -> None:
+        """Close this thread's state connection and the vector store's client: the corpus is done with. A
+        process that opens the store again afterwards (`sitrep start`, then its chat) then holds the only client
+        on an embedded directory, which :meth:`VectorStore.reload` needs to read it again from disk."""
         db = getattr(self._local, "state", None)
         if db is not None:
             db.close()
             self._local.state = None
+        self._store.close()
 
     # -- ingest -----------------------------------------------------------------------------------------
     @contextmanager

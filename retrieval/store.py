@@ -432,8 +432,10 @@ class VectorStore:
 
     def reload(self) -> None:
         """See what another process wrote since: an embedded client reads the indexes again from disk at their
-        next use (one it has loaded never shows vectors written by another process), and the shards are listed
-        again (that process may have started new ones)."""
+        next use (one it has loaded never shows vectors written by another process, and a query whose metadata
+        filter meets them fails), and the shards are listed again (that process may have started new ones).
+        Chroma shares one client state per directory within a process: it is only read again once every client
+        on it is closed, so a process keeps one open (:meth:`Corpus.close` closes its store's)."""
         if not self.host:
             self._conn.reopen_alone()
         with self._using():

@@ -225,7 +225,8 @@ def test_a_searching_process_sees_what_an_ingest_beside_it_wrote(
         tmp_path: Path, corpus_factory: Callable[..., Corpus]) -> None:
     """`sitrep ingest` from a terminal while the bot runs on the same embedded store: Chroma's index loaded in
     the bot never shows vectors written by another process, so the bot reloads after that ingest commits."""
-    bot = corpus_factory(data_dir=tmp_path / "data", articles=fixture_articles())
+    corpus_factory(data_dir=tmp_path / "data", articles=fixture_articles()).close()  # as `sitrep start` does
+    bot = corpus_factory(data_dir=tmp_path / "data")  # then opens the chat on the same store
     assert bot.search("helicopter crash Nawa", k=1, mode="dense")  # the bot's client has loaded the index
     story = tmp_path / "dam.jsonl"
     story.write_text(json.dumps({
