@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -262,3 +263,14 @@ def test_a_reload_waits_for_the_searches_in_flight(corpus_factory: Callable[...,
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_reindex_through_a_chroma_server(corpus_factory: Callable[..., Corpus],
+                                           chroma_server: tuple[str, int]) -> None:
+    host, port = chroma_server
+    name = f"reindex-{uuid.uuid4().hex[:8]}"
+    corpus = corpus_factory(articles=fixture_articles(), chroma_host=host, chroma_port=port, collection=name)
+    before = [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3, mode="dense")]
+    assert corpus.reindex() == corpus.stats().chunks
+    assert {c.name for c in corpus.store.client.list_collections() if c.name.startswith(name)} == {f"{name}-g1"}
+    assert [h.chunk_id for h in corpus.search("helicopter crash Nawa", k=3, mode="dense")] == before
