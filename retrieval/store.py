@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -269,7 +269,7 @@ class VectorStore:
     def recreate(self, embedder: Embedder) -> None:
         """Drop every shard and create an empty store for the configured model (a restore fills it)."""
         self._embedder = embedder
-        self._delete_collections(self._shard_name(s) for s in self._present(self._conn.names()))
+        self._delete_generations(lambda generation: generation == self.generation)
         if self._placement:
             self._placement.clear()
         self._newest_size = 0
@@ -280,8 +280,7 @@ class VectorStore:
 
         What an interrupted reindex left (collections of other generations than this one) is dropped first.
         """
-        stale = {n for n in self._conn.names() if (p := parse_name(n, self.collection)) and p[0] != self.generation}
-        self._delete_collections(stale)
+        self._delete_generations(lambda generation: generation != self.generation)
         if self._placement:
             for path in (self._data_dir / PLACEMENT_DIR).glob("*.sqlite3"):
                 if (p := parse_name(path.stem, self.collection)) and p[0] != self.generation:
@@ -298,17 +297,19 @@ class VectorStore:
 
     def drop(self) -> None:
         """Delete this generation's collections and placements (once a reindex has switched to its successor)."""
-        self._delete_collections(self._shard_name(s) for s in self._present(self._conn.names()))
+        self._delete_generations(lambda generation: generation == self.generation)
         self._shards = []
         if self._placement:
             self._placement.close()
             remove_placement(placement_path(self._data_dir, self.collection, self.generation))
             self._placement = None
 
-    def _delete_collections(self, names: Iterable[str]) -> None:
-        for name in names:
-            self.client.delete_collection(name)
-            self._conn.touched.discard(name)
+    def _delete_generations(self, which: Callable[[int], bool]) -> None:
+        """Delete every collection of this store whose generation ``which`` picks."""
+        for name in self._conn.names():
+            if (parsed := parse_name(name, self.collection)) and which(parsed[0]):
+                self.client.delete_collection(name)
+                self._conn.touched.discard(name)
         self._handles.clear()
 
     def _by_shard(self, ids: Sequence[str]) -> tuple[dict[int, list[int]], list[int]]:
