@@ -170,7 +170,7 @@ class Corpus:
         _fill_outlets(state)
         corpus = cls(config, embedder, store)
         corpus._local.state = state
-        corpus._written = state.metas([VECTORS_WRITTEN]).get(VECTORS_WRITTEN)  # what a fresh client sees
+        corpus._written = state.get_meta(VECTORS_WRITTEN)  # what a fresh client sees
         return corpus
 
     @property
